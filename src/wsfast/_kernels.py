@@ -1,0 +1,89 @@
+"""The one place that chooses between the C kernels and their pure-Python twins.
+
+Environment switches, read only here, once, at import:
+
+- ``WSFAST_NO_EXTENSIONS=1``: use the pure-Python twins even where the C build is present.
+- ``WSFAST_REQUIRE_EXTENSIONS=1``: a missing or unusable C build is an ImportError, never a silent
+  fallback (CI sets it, so a broken build cannot pass as pure Python).
+- ``WSFAST_SIMD=scalar|sse2|avx2|avx512|neon``: cap the C kernels at that level; an unknown level,
+  or one this CPU lacks, is an ImportError.
+
+Interpreters other than CPython always get the pure-Python twins.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import warnings
+from typing import TYPE_CHECKING
+
+__all__ = [
+    "IMPLEMENTATION",
+    "SIMD",
+    "available_simd",
+    "mask",
+    "mask_into",
+    "validate_utf8",
+    "Utf8Validator",
+    "parse_frame_header",
+    "parse_http_head",
+]
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "no", "false")
+
+
+NO_EXTENSIONS = _flag("WSFAST_NO_EXTENSIONS")
+REQUIRE_EXTENSIONS = _flag("WSFAST_REQUIRE_EXTENSIONS")
+_SIMD_CAP = os.environ.get("WSFAST_SIMD", "").strip().lower()
+
+if NO_EXTENSIONS and REQUIRE_EXTENSIONS:
+    raise ImportError("WSFAST_NO_EXTENSIONS and WSFAST_REQUIRE_EXTENSIONS are both set")
+
+_load_c = not (TYPE_CHECKING or NO_EXTENSIONS or platform.python_implementation() != "CPython")
+if REQUIRE_EXTENSIONS and not _load_c:
+    raise ImportError(
+        "WSFAST_REQUIRE_EXTENSIONS=1, but the C kernels cannot run on "
+        f"{platform.python_implementation()}"
+    )
+
+_c_kernels = None
+if _load_c:
+    try:
+        from . import _kernels_c as _c_kernels
+    except ImportError as error:
+        if REQUIRE_EXTENSIONS:
+            raise ImportError(f"WSFAST_REQUIRE_EXTENSIONS=1, but the C kernels do not load: {error}") from error
+        warnings.warn(f"wsfast runs without its C kernels ({error})", RuntimeWarning, stacklevel=2)
+
+if _c_kernels is not None:
+    if _SIMD_CAP:
+        try:
+            _c_kernels._select_simd(_SIMD_CAP)
+        except ValueError as error:
+            raise ImportError(f"WSFAST_SIMD={_SIMD_CAP}: {error}") from None
+    from ._kernels_c import (
+        IMPLEMENTATION,
+        SIMD,
+        Utf8Validator,
+        available_simd,
+        mask,
+        mask_into,
+        parse_frame_header,
+        parse_http_head,
+        validate_utf8,
+    )
+else:
+    from ._kernels_py import (
+        IMPLEMENTATION,
+        SIMD,
+        Utf8Validator,
+        available_simd,
+        mask,
+        mask_into,
+        parse_frame_header,
+        parse_http_head,
+        validate_utf8,
+    )
