@@ -1,0 +1,62 @@
+"""The public names, and that both implementations offer the same API."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import wsfast
+import wsfast.exceptions
+import wsfast.kernels
+from wsfast import _kernels_py
+
+from conftest import C_AVAILABLE
+
+KERNEL_NAMES = {
+    "IMPLEMENTATION", "SIMD", "available_simd", "mask", "mask_into", "validate_utf8", "Utf8Validator",
+    "parse_frame_header", "parse_http_head",
+}  # fmt: skip
+
+
+def test_top_level_exports():
+    assert set(wsfast.__all__) == {
+        "__version__", "mask", "mask_into", "validate_utf8", "Utf8Validator",
+        "WsfastError", "ProtocolError", "InvalidHTTP",
+    }  # fmt: skip
+    for name in wsfast.__all__:
+        assert hasattr(wsfast, name), name
+    assert wsfast.mask is wsfast.kernels.mask
+    assert wsfast.Utf8Validator is wsfast.kernels.Utf8Validator
+
+
+def test_kernel_exports():
+    assert set(wsfast.kernels.__all__) == KERNEL_NAMES
+    assert set(_kernels_py.__all__) == KERNEL_NAMES
+
+
+@pytest.mark.skipif(not C_AVAILABLE, reason="WSFAST_NO_EXTENSIONS=1: no C kernels")
+def test_both_implementations_have_the_same_signatures():
+    from wsfast import _kernels_c
+
+    assert set(_kernels_c.__all__) == KERNEL_NAMES
+    for name in KERNEL_NAMES - {"IMPLEMENTATION", "SIMD", "Utf8Validator"}:
+        python_signature = inspect.signature(getattr(_kernels_py, name))
+        c_signature = inspect.signature(getattr(_kernels_c, name))
+        assert [(p.name, p.kind, p.default) for p in c_signature.parameters.values()] == [
+            (p.name, p.kind, p.default) for p in python_signature.parameters.values()
+        ], name
+    for method in ("feed", "finish", "reset"):
+        assert hasattr(_kernels_c.Utf8Validator, method)
+
+
+def test_exception_tree():
+    from wsfast.exceptions import InvalidHTTP, ProtocolError, WsfastError
+
+    assert issubclass(ProtocolError, WsfastError)
+    assert issubclass(InvalidHTTP, ProtocolError)
+    assert ProtocolError("x").close_code == 1002
+    assert ProtocolError("x", close_code=1009).close_code == 1009
+    error = InvalidHTTP("bad", 431)
+    assert (error.status_code, error.close_code, str(error)) == (431, 1002, "bad")
+    assert set(wsfast.exceptions.__all__) == {"WsfastError", "ProtocolError", "InvalidHTTP"}

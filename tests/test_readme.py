@@ -1,0 +1,29 @@
+"""The README's two opening commands stay true: CI runs exactly the test command."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```sh\n(.*?)\n```", text, flags=re.DOTALL)[:2]
+
+
+def test_readme_opens_with_the_two_commands():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    install, tests = readme_commands()
+    assert text.index(install) < 200, "the commands open the README"
+    assert install.endswith("python -m wsfast demo")
+    assert tests.endswith("python -m pytest")
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    _, tests = readme_commands()
+    assert f'readme_test_command="{tests}"' in ci
+    assert 'WSFAST_REQUIRE_EXTENSIONS=1 bash -c "$readme_test_command"' in ci
+    assert 'WSFAST_NO_EXTENSIONS=1 bash -c "$readme_test_command"' in ci
