@@ -18,17 +18,8 @@ import platform
 import warnings
 from typing import TYPE_CHECKING
 
-__all__ = [
-    "IMPLEMENTATION",
-    "SIMD",
-    "available_simd",
-    "mask",
-    "mask_into",
-    "validate_utf8",
-    "Utf8Validator",
-    "parse_frame_header",
-    "parse_http_head",
-]
+from ._kernels_py import __all__  # the same names, whichever implementation is chosen
+
 
 
 def _flag(name: str) -> bool:

@@ -13,7 +13,8 @@
 ========================  ===================================================================
 """
 
-from ._kernels import (
+from ._kernels import (  # noqa: F401 - re-exported
+    __all__,
     IMPLEMENTATION,
     SIMD,
     Utf8Validator,
@@ -24,15 +25,3 @@ from ._kernels import (
     parse_http_head,
     validate_utf8,
 )
-
-__all__ = [
-    "IMPLEMENTATION",
-    "SIMD",
-    "available_simd",
-    "mask",
-    "mask_into",
-    "validate_utf8",
-    "Utf8Validator",
-    "parse_frame_header",
-    "parse_http_head",
-]
