@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from wsfast import _kernels, _kernels_py
+from wsfast import _frames_py, _kernels, _kernels_py
 
 C_AVAILABLE = not _kernels.NO_EXTENSIONS
 
@@ -34,9 +34,9 @@ def _implementation_params() -> list:
     return params
 
 
-def _use(name: str) -> Iterator[ModuleType]:
+def _use(name: str, python_module: ModuleType = _kernels_py) -> Iterator[ModuleType]:
     if name == "python":
-        yield _kernels_py
+        yield python_module
         return
     assert _kernels_c is not None
     level = name.removeprefix("c-")
@@ -60,3 +60,9 @@ def kernels(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
 def c_kernels(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     """The C kernels at one SIMD level, for differential tests against the twin."""
     yield from _use(request.param)
+
+
+@pytest.fixture(scope="module", params=_implementation_params())
+def codec(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
+    """One implementation of the frame codec (encode_frame, FrameDecoder): Python, or C at one level."""
+    yield from _use(request.param, _frames_py)

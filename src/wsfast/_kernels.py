@@ -18,7 +18,10 @@ import platform
 import warnings
 from typing import TYPE_CHECKING
 
-from ._kernels_py import __all__  # the same names, whichever implementation is chosen
+from ._kernels_py import __all__ as _kernel_names
+
+# the same names, whichever implementation is chosen
+__all__ = [*_kernel_names, "encode_frame", "FrameDecoder"]
 
 
 
@@ -56,6 +59,8 @@ if _c_kernels is not None:
         except ValueError as error:
             raise ImportError(f"WSFAST_SIMD={_SIMD_CAP}: {error}") from None
     from ._kernels_c import (
+        FrameDecoder,
+        encode_frame,
         IMPLEMENTATION,
         SIMD,
         Utf8Validator,
@@ -67,6 +72,7 @@ if _c_kernels is not None:
         validate_utf8,
     )
 else:
+    from ._frames_py import FrameDecoder, encode_frame
     from ._kernels_py import (
         IMPLEMENTATION,
         SIMD,

@@ -37,6 +37,8 @@ __all__ = [
     "Utf8Validator",
     "parse_frame_header",
     "parse_http_head",
+    "encode_frame",
+    "FrameDecoder",
 ]
 
 
@@ -433,3 +435,8 @@ def parse_http_head(buffer, *, max_size=MAX_HTTP_HEAD_SIZE, max_headers=MAX_HTTP
                           min(count_limit, view.len + 1))
     finally:
         PyBuffer_Release(&view)
+
+
+# ----------------------------------------------------------------------------------- frame codec
+
+include "_frame_codec.pxi"

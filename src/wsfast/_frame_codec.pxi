@@ -1,0 +1,249 @@
+# The frame codec in C: encode_frame and the streaming FrameDecoder, included by _kernels_c.pyx.
+# The reference for every behaviour and message is the pure-Python twin, _frames_py.py.
+
+import os as _os
+
+from cpython.bytearray cimport PyByteArray_Resize
+from libc.stdint cimport UINT64_MAX
+
+from .exceptions import PayloadTooBig
+from .frames import Frame as _Frame
+from .frames import Opcode as _Opcode
+from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
+
+# Opcode members by value; None for the reserved values 3-7 and 11-15.
+cdef tuple _OPCODE_MEMBERS = tuple(
+    _Opcode(value) if value in _Opcode._value2member_map_ else None for value in range(16)
+)
+
+cdef extern from *:
+    """
+    /* A Frame (a tuple subclass) without going through its Python-level constructor. It holds an
+       Opcode singleton, bytes and bools, none of which can lead back to it, so no reference cycle
+       can pass through it: it is left out of the cyclic GC, which would otherwise rescan every
+       frame of a large batch again and again. */
+    static PyObject *wsf_new_frame(PyObject *type, PyObject *opcode, PyObject *payload,
+                                   int fin, int rsv1, int rsv2, int rsv3) {
+        PyTypeObject *tp = (PyTypeObject *)type;
+        PyObject *frame = tp->tp_alloc(tp, 6);
+        if (frame == NULL) return NULL;
+        PyObject *items[6] = {opcode, payload, fin ? Py_True : Py_False, rsv1 ? Py_True : Py_False,
+                              rsv2 ? Py_True : Py_False, rsv3 ? Py_True : Py_False};
+        for (int i = 0; i < 6; i++) {
+            Py_INCREF(items[i]);
+            PyTuple_SET_ITEM(frame, i, items[i]);
+        }
+        PyObject_GC_UnTrack(frame);
+        return frame;
+    }
+    """
+    object wsf_new_frame(object type, object opcode, object payload, int fin, int rsv1, int rsv2, int rsv3)
+
+
+cdef int _opcode_value(object opcode) except -1:
+    if not isinstance(opcode, int):
+        raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")
+    value = int(opcode)
+    if not 0 <= value <= 15:
+        raise ValueError(f"opcode must be 0 to 15, not {value}")
+    return value
+
+
+def encode_frame(opcode, payload, *, fin=True, rsv1=False, rsv2=False, rsv3=False, mask=False):
+    """One frame on the wire (RFC 6455 §5.2); see the pure-Python twin for the details.
+
+    Raises:
+        TypeError: ``opcode`` is not an int, ``payload`` or ``mask`` is not a buffer.
+        ValueError: ``opcode`` is not 0-15, or the key is not 4 bytes.
+    """
+    cdef int code = _opcode_value(opcode)
+    cdef Py_buffer view
+    cdef uint8_t key[4]
+    cdef bint masked = False
+    cdef size_t size, header_length, i
+    cdef uint8_t *out
+    _open_read(payload, &view)
+    try:
+        if mask is not False and mask is not None:
+            _load_key(_os.urandom(4) if mask is True else mask, key)
+            masked = True
+        size = <size_t>view.len
+        header_length = 2 + (0 if size < 126 else 2 if size < 65536 else 8) + (4 if masked else 0)
+        result = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(header_length + size))
+        out = <uint8_t *>PyBytes_AS_STRING(result)
+        out[0] = <uint8_t>((0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0)
+                           | (0x10 if rsv3 else 0) | code)
+        if size < 126:
+            out[1] = <uint8_t>size
+        elif size < 65536:
+            out[1] = 126
+            out[2] = <uint8_t>(size >> 8)
+            out[3] = <uint8_t>size
+        else:
+            out[1] = 127
+            for i in range(8):  # network byte order, whatever the host's
+                out[2 + i] = <uint8_t>(size >> (56 - 8 * i))
+        if masked:
+            out[1] |= 0x80
+            memcpy(out + header_length - 4, key, 4)
+            _mask(out + header_length, <const uint8_t *>view.buf, size, key, 0)
+        else:
+            memcpy(out + header_length, view.buf, size)
+        return result
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef class FrameDecoder:
+    """Turns a stream of bytes into frames, checking every rule a single frame must obey.
+
+    The C twin of ``_frames_py.FrameDecoder``: same arguments, frames, errors and messages.
+    """
+
+    cdef public object expect_masked
+    cdef public object max_frame_size
+    cdef public object max_message_size
+    cdef public int allowed_rsv
+    cdef bytearray _buffer
+    cdef bint _in_message
+    cdef bint _message_limited
+    cdef uint64_t _message_size
+    cdef object _error
+    # per-feed copies of the settings above
+    cdef int _expect
+    cdef uint64_t _frame_limit
+    cdef uint64_t _message_limit
+
+    def __init__(self, *, expect_masked=None, max_frame_size=MAX_FRAME_SIZE,
+                 max_message_size=MAX_MESSAGE_SIZE, allowed_rsv=0):
+        self.expect_masked = expect_masked
+        self.max_frame_size = max_frame_size
+        self.max_message_size = max_message_size
+        self.allowed_rsv = allowed_rsv
+        self._buffer = bytearray()
+        self._in_message = False
+        self._message_limited = True
+        self._message_size = 0
+        self._error = None
+
+    @property
+    def buffered(self):
+        """Bytes received but not yet part of a complete frame."""
+        return PyByteArray_GET_SIZE(self._buffer)
+
+    cdef object _check(self, wsf_frame_header *header):
+        """The rule this frame header breaks, or None; updates the message state otherwise."""
+        cdef int code = header.opcode
+        cdef int rsv = (header.rsv1 << 2) | (header.rsv2 << 1) | header.rsv3
+        cdef uint64_t length = header.payload_length
+        if _OPCODE_MEMBERS[code] is None:
+            return ProtocolError(f"reserved opcode {code}")
+        if self._expect >= 0 and header.masked != self._expect:
+            return ProtocolError("unmasked frame from a client" if self._expect else "masked frame from a server")
+        if code >= 8:
+            if rsv:
+                return ProtocolError("RSV bits set on a control frame")
+            if not header.fin:
+                return ProtocolError("fragmented control frame")
+            if length > 125:
+                return ProtocolError(f"control frame payload of {length} bytes, more than 125")
+            return None
+        if rsv & ~self.allowed_rsv:
+            return ProtocolError("RSV bits set without an extension that uses them")
+        if code == 0:
+            if not self._in_message:
+                return ProtocolError("continuation frame without a message to continue")
+            self._message_size += length
+        else:
+            if self._in_message:
+                return ProtocolError("new data frame inside a fragmented message")
+            self._message_size = length
+            self._message_limited = not header.rsv1
+        if length > self._frame_limit:
+            return PayloadTooBig(f"frame payload of {length} bytes, more than {self.max_frame_size}")
+        if self._message_limited and self._message_size > self._message_limit:
+            return PayloadTooBig(f"message of more than {self.max_message_size} bytes")
+        self._in_message = not header.fin
+        return None
+
+    cdef object _check_pending(self, wsf_frame_header *header):
+        """Check a header whose payload has not fully arrived, leaving the message state as it was."""
+        cdef bint in_message = self._in_message, limited = self._message_limited
+        cdef uint64_t size = self._message_size
+        failure = self._check(header)
+        self._in_message, self._message_limited, self._message_size = in_message, limited, size
+        return failure
+
+    cdef Py_ssize_t _decode(self, const uint8_t *data, Py_ssize_t size, list frames) except -1:
+        """Decode complete frames from data[0:size]; returns the bytes consumed."""
+        cdef wsf_frame_header header
+        cdef Py_ssize_t position = 0
+        cdef size_t start
+        cdef bytes payload
+        while True:
+            status = wsf_parse_frame_header(data + position, <size_t>(size - position), &header)
+            if status == WSF_FRAME_NEED_MORE:
+                break
+            if status == WSF_FRAME_LENGTH_OVERFLOW:
+                self._error = ProtocolError("payload length has the most significant bit set")
+                break
+            if header.payload_length > <uint64_t>(size - position - <Py_ssize_t>header.header_length):
+                self._error = self._check_pending(&header)
+                break
+            failure = self._check(&header)
+            if failure is not None:
+                self._error = failure
+                break
+            start = <size_t>position + header.header_length
+            payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>header.payload_length)
+            if header.masked:
+                _mask(<uint8_t *>PyBytes_AS_STRING(payload), data + start, <size_t>header.payload_length,
+                      header.mask_key, 0)
+            else:
+                memcpy(PyBytes_AS_STRING(payload), data + start, <size_t>header.payload_length)
+            frames.append(wsf_new_frame(_Frame, _OPCODE_MEMBERS[header.opcode], payload, header.fin,
+                                        header.rsv1, header.rsv2, header.rsv3))
+            position = <Py_ssize_t>(start + header.payload_length)
+        return position
+
+    def feed(self, data):
+        """The frames completed by ``data``, in order.
+
+        Raises:
+            ProtocolError: the stream broke a rule; the frames decoded before the offending one are
+                in the exception's ``frames``. Every later call raises the same error again.
+            TypeError: ``data`` is not a buffer.
+        """
+        cdef Py_buffer view
+        cdef Py_ssize_t consumed, size
+        cdef list frames = []
+        if self._error is not None:
+            self._error.frames = []
+            raise self._error
+        self._expect = -1 if self.expect_masked is None else (1 if self.expect_masked else 0)
+        self._frame_limit = UINT64_MAX if self.max_frame_size is None else <uint64_t>self.max_frame_size
+        self._message_limit = UINT64_MAX if self.max_message_size is None else <uint64_t>self.max_message_size
+        if PyByteArray_GET_SIZE(self._buffer) == 0:
+            # Nothing pending: decode straight from the caller's buffer, keep only the remainder.
+            _open_read(data, &view)
+            try:
+                consumed = self._decode(<const uint8_t *>view.buf, view.len, frames)
+                size = view.len - consumed
+                if size:
+                    PyByteArray_Resize(self._buffer, size)
+                    memcpy(PyByteArray_AS_STRING(self._buffer), <const char *>view.buf + consumed, size)
+            finally:
+                PyBuffer_Release(&view)
+        else:
+            self._buffer += data if type(data) is bytes else _readable(data)
+            # Hold an export while Python objects are made, so nothing can resize the buffer.
+            PyObject_GetBuffer(self._buffer, &view, PyBUF_SIMPLE)
+            try:
+                consumed = self._decode(<const uint8_t *>view.buf, view.len, frames)
+            finally:
+                PyBuffer_Release(&view)
+            del self._buffer[:consumed]
+        if self._error is not None:
+            self._error.frames = frames
+            raise self._error
+        return frames

@@ -1,0 +1,230 @@
+"""The pure-Python twin of the frame codec: ``encode_frame`` and the streaming ``FrameDecoder``.
+
+The C version in _kernels_c (frame_codec.pxi) gives the same frames and raises the same errors.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._buffers import mask_key, readable
+from ._kernels_py import _xor, parse_frame_header
+from .exceptions import PayloadTooBig, ProtocolError
+from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode
+from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
+
+__all__ = ["encode_frame", "FrameDecoder"]
+
+# Opcode members by value; None for the reserved values 3-7 and 11-15.
+_OPCODES: tuple[Opcode | None, ...] = tuple(
+    Opcode(value) if value in Opcode._value2member_map_ else None for value in range(16)
+)
+_new_frame = tuple.__new__
+
+
+def _opcode_value(opcode: Any) -> int:
+    if not isinstance(opcode, int):
+        raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")
+    value = int(opcode)
+    if not 0 <= value <= 15:
+        raise ValueError(f"opcode must be 0 to 15, not {value}")
+    return value
+
+
+def _mask_argument(mask: Any) -> bytes | None:
+    if mask is False or mask is None:
+        return None
+    if mask is True:
+        return os.urandom(4)
+    return mask_key(mask)
+
+
+def encode_frame(
+    opcode: int,
+    payload: Any,
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask: Any = False,
+) -> bytes:
+    """One frame on the wire (RFC 6455 §5.2).
+
+    This is the codec, not the protocol: it encodes any opcode 0-15 and any payload, so rules such
+    as "control frames carry at most 125 bytes" are the connection's to apply.
+
+    Args:
+        opcode: the frame's opcode (an :class:`Opcode` or an int 0-15).
+        payload: the payload, any buffer.
+        fin, rsv1, rsv2, rsv3: the header's flag bits.
+        mask: False for an unmasked frame (server to client), True for a fresh random key from
+            ``os.urandom`` (client to server), or the 4-byte key to use.
+
+    Raises:
+        TypeError: ``opcode`` is not an int, ``payload`` or ``mask`` is not a buffer.
+        ValueError: ``opcode`` is not 0-15, or the key is not 4 bytes.
+    """
+    code = _opcode_value(opcode)
+    data = payload if type(payload) is bytes else readable(payload)
+    key = _mask_argument(mask)
+    size = len(data)
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | code
+    mask_bit = 0x80 if key is not None else 0
+    if size < 126:
+        header = bytes((first, mask_bit | size))
+    elif size < 65536:
+        header = bytes((first, mask_bit | 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((first, mask_bit | 127)) + size.to_bytes(8, "big")
+    if key is None:
+        return header + data
+    return header + key + _xor(data, key, 0)
+
+
+class FrameDecoder:
+    """Turns a stream of bytes into frames, checking every rule that a single frame must obey.
+
+    It rejects (with :class:`ProtocolError`, close code 1002) reserved opcodes, RSV bits outside
+    ``allowed_rsv`` (data frames only; control frames may set none), masking that does not fit the
+    role, control frames that are fragmented or longer than 125 bytes, a continuation with nothing
+    to continue, and a new data frame inside a fragmented message. A frame over ``max_frame_size``,
+    or an uncompressed message (first frame without RSV1) over ``max_message_size``, raises
+    :class:`PayloadTooBig` (1009) as soon as its header arrives, before its payload is buffered.
+    Compressed messages are limited by their decoded size, which the extension enforces.
+
+    Args:
+        expect_masked: True for a server (client frames must be masked), False for a client,
+            None to accept both.
+        max_frame_size: the largest payload of one frame, or None for no limit.
+        max_message_size: the largest uncompressed message, or None for no limit.
+        allowed_rsv: the RSV bits negotiated extensions use, as RSV1 | RSV2 | RSV3 flags.
+    """
+
+    __slots__ = (
+        "expect_masked",
+        "max_frame_size",
+        "max_message_size",
+        "allowed_rsv",
+        "_buffer",
+        "_in_message",
+        "_message_size",
+        "_message_limited",
+        "_error",
+    )
+
+    def __init__(
+        self,
+        *,
+        expect_masked: bool | None = None,
+        max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_message_size: int | None = MAX_MESSAGE_SIZE,
+        allowed_rsv: int = 0,
+    ) -> None:
+        self.expect_masked = expect_masked
+        self.max_frame_size = max_frame_size
+        self.max_message_size = max_message_size
+        self.allowed_rsv = allowed_rsv
+        self._buffer = bytearray()
+        self._in_message = False
+        self._message_size = 0
+        self._message_limited = True
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a complete frame."""
+        return len(self._buffer)
+
+    def _check(self, header: tuple) -> ProtocolError | None:
+        """The rule this frame header breaks, if any; updates the message state otherwise."""
+        fin, rsv1, rsv2, rsv3, code, masked, length, _, _ = header
+        opcode = _OPCODES[code]
+        if opcode is None:
+            return ProtocolError(f"reserved opcode {code}")
+        rsv = (rsv1 << 2) | (rsv2 << 1) | rsv3
+        if self.expect_masked is not None and masked != bool(self.expect_masked):
+            return ProtocolError("unmasked frame from a client" if self.expect_masked else "masked frame from a server")
+        if code >= 8:
+            if rsv:
+                return ProtocolError("RSV bits set on a control frame")
+            if not fin:
+                return ProtocolError("fragmented control frame")
+            if length > MAX_CONTROL_PAYLOAD:
+                return ProtocolError(f"control frame payload of {length} bytes, more than 125")
+            return None
+        if rsv & ~self.allowed_rsv:
+            return ProtocolError("RSV bits set without an extension that uses them")
+        if code == 0:
+            if not self._in_message:
+                return ProtocolError("continuation frame without a message to continue")
+            self._message_size += length
+        else:
+            if self._in_message:
+                return ProtocolError("new data frame inside a fragmented message")
+            self._message_size = length
+            self._message_limited = not rsv1
+        if self.max_frame_size is not None and length > self.max_frame_size:
+            return PayloadTooBig(f"frame payload of {length} bytes, more than {self.max_frame_size}")
+        if self._message_limited and self.max_message_size is not None and self._message_size > self.max_message_size:
+            return PayloadTooBig(f"message of more than {self.max_message_size} bytes")
+        self._in_message = not fin
+        return None
+
+    def feed(self, data: Any) -> list[Frame]:
+        """The frames completed by ``data``, in order.
+
+        Raises:
+            ProtocolError: the stream broke a rule (see the class docstring); the frames decoded
+                before the offending one are in the exception's ``frames``. The decoder is then
+                spent: every later call raises the same error again.
+            TypeError: ``data`` is not a buffer.
+        """
+        if self._error is not None:
+            self._error.frames = []
+            raise self._error
+        buffer = self._buffer
+        buffer += data if type(data) is bytes else readable(data)
+        frames: list[Frame] = []
+        position = 0
+        size = len(buffer)
+        try:
+            while True:
+                try:
+                    header = parse_frame_header(buffer, position)
+                except ProtocolError as error:
+                    self._error = error
+                    break
+                if header is None:
+                    break
+                length, key, header_length = header[6], header[7], header[8]
+                if position + header_length + length > size:
+                    # Check the header now, so an oversized frame fails before it is buffered; it
+                    # is checked once only: the message state moves when the frame completes.
+                    failure = self._check_pending(header)
+                    if failure is not None:
+                        self._error = failure
+                    break
+                failure = self._check(header)
+                if failure is not None:
+                    self._error = failure
+                    break
+                start = position + header_length
+                end = start + length
+                payload = bytes(buffer[start:end]) if key is None else _xor(memoryview(buffer)[start:end], key, 0)
+                frames.append(_new_frame(Frame, (_OPCODES[header[4]], payload, *header[:4])))
+                position = end
+        finally:
+            del buffer[:position]
+        if self._error is not None:
+            self._error.frames = frames
+            raise self._error
+        return frames
+
+    def _check_pending(self, header: tuple) -> ProtocolError | None:
+        """Check a header whose payload has not fully arrived, leaving the message state as it was."""
+        saved = (self._in_message, self._message_size, self._message_limited)
+        failure = self._check(header)
+        self._in_message, self._message_size, self._message_limited = saved
+        return failure

@@ -1,0 +1,278 @@
+"""The frame codec (encode_frame, FrameDecoder) on every implementation, and close payloads."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wsfast import _frames_py, frames
+from wsfast.exceptions import InvalidPayload, PayloadTooBig, ProtocolError
+from wsfast.frames import CloseCode, Frame, Opcode, parse_close, serialize_close
+
+KEY = bytes.fromhex("37fa213d")
+
+# RFC 6455 §5.7, byte for byte: (wire, masked, frames)
+RFC_EXAMPLES = {
+    "unmasked text": ("810548656c6c6f", False, [Frame(Opcode.TEXT, b"Hello")]),
+    "masked text": ("818537fa213d7f9f4d5158", True, [Frame(Opcode.TEXT, b"Hello")]),
+    "fragmented text": ("010348656c" "80026c6f", False,
+                        [Frame(Opcode.TEXT, b"Hel", fin=False), Frame(Opcode.CONTINUATION, b"lo")]),
+    "unmasked ping": ("890548656c6c6f", False, [Frame(Opcode.PING, b"Hello")]),
+    "masked pong": ("8a8537fa213d7f9f4d5158", True, [Frame(Opcode.PONG, b"Hello")]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RFC_EXAMPLES)
+def test_rfc6455_examples(codec, name):
+    wire_hex, masked, expected = RFC_EXAMPLES[name]
+    wire = bytes.fromhex(wire_hex)
+    encoded = b"".join(
+        codec.encode_frame(f.opcode, f.payload, fin=f.fin, mask=KEY if masked else False) for f in expected
+    )
+    assert encoded == wire
+    assert codec.FrameDecoder(expect_masked=masked).feed(wire) == expected
+    decoder = codec.FrameDecoder(expect_masked=masked)
+    assert [frame for byte in wire for frame in decoder.feed(bytes([byte]))] == expected
+    assert decoder.buffered == 0
+
+
+@pytest.mark.parametrize(("size", "header"), [(256, "827e0100"), (65536, "827f0000000000010000")])
+def test_rfc6455_lengths(codec, size, header):
+    payload = bytes(range(256)) * (size // 256)
+    wire = codec.encode_frame(Opcode.BINARY, payload)
+    assert wire[: len(header) // 2] == bytes.fromhex(header)
+    [frame] = codec.FrameDecoder(max_frame_size=None, max_message_size=None).feed(wire)
+    assert frame == Frame(Opcode.BINARY, payload)
+    assert type(frame.opcode) is Opcode and type(frame.payload) is bytes
+
+
+def test_frames_are_the_shared_type(codec):
+    [frame] = codec.FrameDecoder().feed(codec.encode_frame(2, b"x", rsv1=False))
+    assert type(frame) is Frame
+    assert frame.fin is True and frame.rsv1 is False
+
+
+def test_mask_true_draws_a_fresh_key(codec):
+    first = codec.encode_frame(Opcode.TEXT, b"same payload", mask=True)
+    second = codec.encode_frame(Opcode.TEXT, b"same payload", mask=True)
+    assert first[1] & 0x80 and first[2:6] != second[2:6]
+    assert codec.FrameDecoder(expect_masked=True).feed(first + second) == [Frame(Opcode.TEXT, b"same payload")] * 2
+
+
+def test_encode_accepts_buffers_and_flags(codec):
+    wire = codec.encode_frame(Opcode.BINARY, memoryview(b"abcdef")[::2], fin=False, rsv1=True, rsv2=True, rsv3=True)
+    assert wire == bytes([0x72, 3]) + b"ace"
+
+
+@pytest.mark.parametrize(("opcode", "error"), [(16, ValueError), (-1, ValueError), ("1", TypeError), (1.0, TypeError)])
+def test_encode_rejects_bad_opcodes(codec, opcode, error):
+    with pytest.raises(error):
+        codec.encode_frame(opcode, b"")
+
+
+def test_encode_rejects_bad_payloads_and_keys(codec):
+    with pytest.raises(TypeError):
+        codec.encode_frame(1, "text")
+    with pytest.raises(ValueError):
+        codec.encode_frame(1, b"x", mask=b"abc")
+    with pytest.raises(TypeError):
+        codec.encode_frame(1, b"x", mask="abcd")
+
+
+# ----------------------------------------------------------------------------- round trips
+
+control_frames = st.tuples(st.sampled_from([Opcode.PING, Opcode.PONG, Opcode.CLOSE]), st.binary(max_size=125)).map(
+    lambda parts: Frame(*parts)
+)
+
+
+@st.composite
+def messages(draw):
+    """A valid frame sequence: fragmented messages with control frames between the fragments."""
+    sequence = []
+    for _ in range(draw(st.integers(1, 4))):
+        parts = draw(st.lists(st.binary(max_size=300), min_size=1, max_size=4))
+        opcode = draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY]))
+        rsv1 = draw(st.booleans())
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            sequence.append(Frame(opcode if index == 0 else Opcode.CONTINUATION, part, fin=last,
+                                  rsv1=rsv1 and index == 0))  # fmt: skip
+            sequence.extend(draw(st.lists(control_frames, max_size=2)))
+    return sequence
+
+
+def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+@settings(max_examples=150, deadline=None)
+@given(sequence=messages(), masked=st.booleans(), cuts=st.lists(st.integers(0, 10_000), max_size=12))
+def test_round_trip_under_any_chunking(codec, sequence, masked, cuts):
+    wire = b"".join(
+        codec.encode_frame(f.opcode, f.payload, fin=f.fin, rsv1=f.rsv1, mask=masked) for f in sequence
+    )
+    decoder = codec.FrameDecoder(expect_masked=masked, allowed_rsv=0b100)
+    decoded = [frame for piece in chunked(wire, cuts) for frame in decoder.feed(piece)]
+    assert decoded == sequence
+    assert decoder.buffered == 0
+
+
+# ----------------------------------------------------------------------------- protocol rules
+
+
+def decode_error(codec, wire: bytes, **options):
+    decoder = codec.FrameDecoder(**options)
+    with pytest.raises(ProtocolError) as info:
+        decoder.feed(wire)
+    return decoder, info.value
+
+
+@pytest.mark.parametrize(
+    ("wire", "options", "message"),
+    [
+        ("8300", {}, "reserved opcode 3"),
+        ("8b00", {}, "reserved opcode 11"),
+        ("c100", {}, "RSV bits set without an extension that uses them"),
+        ("a100", {"allowed_rsv": 0b100}, "RSV bits set without an extension that uses them"),
+        ("c900", {"allowed_rsv": 0b100}, "RSV bits set on a control frame"),
+        ("8100", {"expect_masked": True}, "unmasked frame from a client"),
+        ("818000000000", {"expect_masked": False}, "masked frame from a server"),
+        ("0900", {}, "fragmented control frame"),
+        ("897e007e" + "00" * 126, {}, "control frame payload of 126 bytes, more than 125"),
+        ("8000", {}, "continuation frame without a message to continue"),
+        ("0100" "0100", {}, "new data frame inside a fragmented message"),
+        ("827fffffffffffffffff", {}, "payload length has the most significant bit set"),
+    ],
+)
+def test_protocol_errors(codec, wire, options, message):
+    decoder, error = decode_error(codec, bytes.fromhex(wire), **options)
+    assert type(error) is ProtocolError and error.close_code == 1002
+    assert str(error) == message
+    with pytest.raises(ProtocolError, match=message):  # the decoder is spent
+        decoder.feed(b"\x81\x00")
+
+
+def test_frames_before_an_error_are_delivered(codec):
+    wire = codec.encode_frame(1, b"first") + codec.encode_frame(9, b"ping") + bytes.fromhex("8300")
+    decoder, error = decode_error(codec, wire)
+    assert error.frames == [Frame(Opcode.TEXT, b"first"), Frame(Opcode.PING, b"ping")]
+    with pytest.raises(ProtocolError) as again:
+        decoder.feed(b"")
+    assert again.value.frames == []
+
+
+def test_oversized_frame_fails_before_its_payload_arrives(codec):
+    decoder = codec.FrameDecoder(max_frame_size=1000)
+    with pytest.raises(PayloadTooBig) as info:
+        decoder.feed(bytes.fromhex("827e03e9"))  # a header announcing 1001 bytes, nothing else
+    assert info.value.close_code == 1009
+    assert str(info.value) == "frame payload of 1001 bytes, more than 1000"
+    assert decoder.buffered == 4
+    assert codec.FrameDecoder(max_frame_size=1000).feed(codec.encode_frame(2, bytes(1000)))[0].payload == bytes(1000)
+
+
+def test_message_limit_counts_every_fragment(codec):
+    decoder = codec.FrameDecoder(max_message_size=10)
+    assert decoder.feed(codec.encode_frame(1, b"123456", fin=False)) == [Frame(Opcode.TEXT, b"123456", fin=False)]
+    assert decoder.feed(codec.encode_frame(9, b"control frames do not count"))
+    with pytest.raises(PayloadTooBig, match="message of more than 10 bytes"):
+        decoder.feed(codec.encode_frame(0, b"12345")[:3])  # fails on the header alone
+
+
+def test_message_limit_resets_between_messages(codec):
+    decoder = codec.FrameDecoder(max_message_size=10)
+    wire = b"".join(codec.encode_frame(2, bytes(10)) for _ in range(5))
+    assert len(decoder.feed(wire)) == 5
+
+
+def test_compressed_messages_are_limited_per_frame_only(codec):
+    decoder = codec.FrameDecoder(max_message_size=10, max_frame_size=100, allowed_rsv=0b100)
+    wire = codec.encode_frame(2, bytes(50), fin=False, rsv1=True) + codec.encode_frame(0, bytes(50))
+    assert len(decoder.feed(wire)) == 2
+    with pytest.raises(PayloadTooBig):
+        decoder.feed(codec.encode_frame(2, bytes(101), rsv1=True))
+
+
+def test_unlimited(codec):
+    decoder = codec.FrameDecoder(max_frame_size=None, max_message_size=None)
+    assert len(decoder.feed(codec.encode_frame(2, bytes(3 << 20)))[0].payload) == 3 << 20
+
+
+def test_non_buffer_data_is_a_type_error(codec):
+    with pytest.raises(TypeError):
+        codec.FrameDecoder().feed("text")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(0, 400), max_size=6),
+       masked=st.sampled_from([None, True, False]), rsv=st.integers(0, 7),
+       limit=st.sampled_from([None, 0, 5, 130, 1000]))  # fmt: skip
+def test_c_and_python_decoders_agree(c_kernels, data, cuts, masked, rsv, limit):
+    def run(module):
+        decoder = module.FrameDecoder(expect_masked=masked, allowed_rsv=rsv, max_frame_size=limit,
+                                      max_message_size=limit)  # fmt: skip
+        out = []
+        for piece in chunked(data, cuts):
+            try:
+                out.append(decoder.feed(piece))
+            except ProtocolError as error:
+                out.append((type(error), str(error), error.close_code, error.frames))
+                break
+        return out, decoder.buffered
+
+    assert run(c_kernels) == run(_frames_py)
+
+
+@settings(max_examples=200, deadline=None)
+@given(opcode=st.integers(0, 15), payload=st.binary(max_size=70_000), fin=st.booleans(), rsv=st.integers(0, 7),
+       key=st.one_of(st.just(False), st.binary(min_size=4, max_size=4)))  # fmt: skip
+def test_c_and_python_encoders_agree(c_kernels, opcode, payload, fin, rsv, key):
+    options = dict(fin=fin, rsv1=bool(rsv & 4), rsv2=bool(rsv & 2), rsv3=bool(rsv & 1), mask=key)
+    assert c_kernels.encode_frame(opcode, payload, **options) == _frames_py.encode_frame(opcode, payload, **options)
+
+
+def test_public_module_exports_the_chosen_codec():
+    from wsfast import _kernels
+
+    assert frames.encode_frame is _kernels.encode_frame
+    assert frames.FrameDecoder is _kernels.FrameDecoder
+    with pytest.raises(AttributeError):
+        frames.no_such_name  # noqa: B018
+
+
+# ----------------------------------------------------------------------------- close payloads
+
+VALID_CODES = [1000, 1001, 1002, 1003, *range(1007, 1015), 3000, 3999, 4000, 4999]
+INVALID_CODES = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+
+
+@pytest.mark.parametrize("code", VALID_CODES)
+def test_valid_close_codes(code):
+    assert frames.is_valid_close_code(code)
+    assert parse_close(serialize_close(code, "bye")) == (code, "bye")
+
+
+@pytest.mark.parametrize("code", INVALID_CODES)
+def test_invalid_close_codes(code):
+    assert not frames.is_valid_close_code(code)
+    with pytest.raises(ProtocolError) as info:
+        parse_close(code.to_bytes(2, "big"))
+    assert info.value.close_code == 1002
+    with pytest.raises(ValueError):
+        serialize_close(code)
+
+
+def test_close_payload_rules():
+    assert parse_close(b"") == (CloseCode.NO_STATUS_RCVD, "")
+    with pytest.raises(ProtocolError, match="1-byte"):
+        parse_close(b"\x03")
+    with pytest.raises(InvalidPayload) as info:
+        parse_close(b"\x03\xe8\xff")
+    assert info.value.close_code == 1007
+    assert parse_close(b"\x03\xe8" + "κόσμε".encode()) == (1000, "κόσμε")
+    assert serialize_close(1000, "x" * 123) == b"\x03\xe8" + b"x" * 123
+    with pytest.raises(ValueError, match="too long"):
+        serialize_close(1000, "x" * 124)
