@@ -1,0 +1,380 @@
+"""The sans-IO WebSocket connection (RFC 6455 §5-§7): bytes in, events out; calls in, bytes out.
+
+No sockets, no asyncio, no clocks. The I/O layer feeds what it reads to :meth:`receive_data` and
+:meth:`receive_eof`, hands the user :meth:`events_received`, writes :meth:`data_to_send` to the
+peer, and closes the transport when :attr:`should_close_transport` says so.
+
+States (every transition happens in ``_set_state``)::
+
+    CONNECTING --handshake--> OPEN --close sent or connection failed--> CLOSING --close received--> CLOSED
+                               |--------------close received (answered at once)------------------^
+    any state --EOF--> CLOSED
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import os
+from collections.abc import Sequence
+
+from .events import BinaryFragment, BinaryMessage, Close, Event, Ping, Pong, TextFragment, TextMessage
+from .exceptions import InvalidPayload, InvalidState, PayloadTooBig, ProtocolError
+from .extensions import Extension
+from .frames import (
+    MAX_CONTROL_PAYLOAD,
+    CloseCode,
+    Frame,
+    FrameDecoder,
+    Opcode,
+    encode_frame,
+    parse_close,
+    serialize_close,
+)
+from .kernels import Utf8Validator
+from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
+
+__all__ = ["Role", "State", "Connection"]
+
+
+class Role(enum.Enum):
+    """Which end of the connection this is; it decides who masks (RFC 6455 §5.3)."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(enum.IntEnum):
+    """The connection's state (RFC 6455 §4, §7)."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class _MaskKeys:
+    """Unpredictable masking keys (RFC 6455 §10.3), drawn from os.urandom 4 KiB at a time."""
+
+    __slots__ = ("_pool", "_position")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._position = 0
+
+    def next(self) -> bytes:
+        if self._position >= len(self._pool):
+            self._pool = os.urandom(4096)
+            self._position = 0
+        key = self._pool[self._position : self._position + 4]
+        self._position += 4
+        return key
+
+
+_REASON_LIMIT = MAX_CONTROL_PAYLOAD - 2
+
+
+def _truncate_reason(reason: str) -> str:
+    """``reason`` cut to fit a close frame, on a character boundary."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= _REASON_LIMIT:
+        return reason
+    return encoded[:_REASON_LIMIT].decode("utf-8", "ignore")
+
+
+class Connection:
+    """One WebSocket connection, after (or during, in the subclasses) the opening handshake.
+
+    Args:
+        role: CLIENT masks every frame it sends and expects unmasked frames; SERVER the reverse.
+        extensions: the agreed extensions, in the order the handshake agreed them.
+        max_message_size: the largest message accepted (after decompression), or None.
+        max_frame_size: the largest frame payload accepted, or None.
+        auto_pong: answer every ping with a pong carrying the same payload.
+        stream_fragments: report text and binary data as TextFragment / BinaryFragment events as
+            frames arrive, instead of whole messages.
+        state: the state to start in (OPEN when the handshake happened elsewhere).
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        extensions: Sequence[Extension] = (),
+        max_message_size: int | None = MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = MAX_FRAME_SIZE,
+        auto_pong: bool = True,
+        stream_fragments: bool = False,
+        state: State = State.OPEN,
+    ) -> None:
+        self.role = role
+        self.max_message_size = max_message_size
+        self.auto_pong = auto_pong
+        self.stream_fragments = stream_fragments
+        self._state = state
+        self._events: list[Event] = []
+        self._output: list[bytes] = []
+        self._keys = _MaskKeys() if role is Role.CLIENT else None
+        self._decoder = FrameDecoder(
+            expect_masked=role is Role.SERVER,
+            max_frame_size=max_frame_size,
+            max_message_size=max_message_size,
+        )
+        self._set_extensions(extensions)
+        # the message being received
+        self._receiving: Opcode | None = None
+        self._parts: list[bytes] = []
+        self._received_size = 0
+        self._utf8 = Utf8Validator()
+        self._text_decoder = codecs.getincrementaldecoder("utf-8")()
+        # the message being sent in fragments
+        self._sending: Opcode | None = None
+        #: The close code and reason received (1006 and "" when the connection dropped without one).
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        #: The close code and reason sent, if any.
+        self.close_sent: tuple[int | None, str] | None = None
+        #: The protocol error that failed the connection, if any.
+        self.failure: ProtocolError | None = None
+        self.eof_received = False
+
+    def _set_extensions(self, extensions: Sequence[Extension]) -> None:
+        self.extensions = list(extensions)
+        rsv = 0
+        for extension in self.extensions:
+            rsv |= extension.rsv_bits
+        self._decoder.allowed_rsv = rsv
+
+    # -------------------------------------------------------------------------------- state
+
+    @property
+    def state(self) -> State:
+        """CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self._state
+
+    def _set_state(self, state: State) -> None:
+        # The only place the state changes: it never goes back.
+        if state > self._state:
+            self._state = state
+
+    @property
+    def should_close_transport(self) -> bool:
+        """True once the I/O layer should close the TCP connection (RFC 6455 §7.1.1).
+
+        A server closes it as soon as the close handshake is complete; a client waits for the
+        server to do so (and closes it itself after a timeout, the I/O layer's business). After a
+        failure, or once the peer has closed its side, either end closes at once.
+        """
+        if self.failure is not None or self.eof_received:
+            return True
+        return self._state is State.CLOSED and self.role is Role.SERVER
+
+    # -------------------------------------------------------------------------------- receiving
+
+    def receive_data(self, data: bytes) -> None:
+        """Process bytes received from the peer; new events wait in :meth:`events_received`."""
+        if self._state is State.CLOSED or self.failure is not None:
+            return  # after the close handshake or a failure, nothing more is read
+        try:
+            frames = self._decoder.feed(data)
+            failure = None
+        except ProtocolError as error:
+            frames, failure = error.frames, error
+        try:
+            for frame in frames:
+                self._receive_frame(frame)
+                if self._state is State.CLOSED:
+                    return
+        except ProtocolError as error:
+            failure = error
+        if failure is not None:
+            self.fail(failure)
+
+    def receive_eof(self) -> None:
+        """The peer closed its side of the transport."""
+        self.eof_received = True
+        if self.close_code is None:
+            self.close_code, self.close_reason = CloseCode.ABNORMAL_CLOSURE, ""
+        self._set_state(State.CLOSED)
+
+    def events_received(self) -> list[Event]:
+        """The events since the last call, in order."""
+        events, self._events = self._events, []
+        return events
+
+    def _receive_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.PING:
+            if self.auto_pong and self._state is State.OPEN:
+                self._send_frame(Opcode.PONG, frame.payload)
+            self._events.append(Ping(frame.payload))
+        elif opcode is Opcode.PONG:
+            self._events.append(Pong(frame.payload))
+        elif opcode is Opcode.CLOSE:
+            self._receive_close(frame.payload)
+        else:
+            self._receive_data_frame(frame)
+
+    def _receive_data_frame(self, frame: Frame) -> None:
+        first = frame.opcode is not Opcode.CONTINUATION
+        if first:
+            self._receiving = frame.opcode
+            self._received_size = 0
+        limit = self.max_message_size
+        for extension in reversed(self.extensions):
+            frame = extension.decode(frame, max_size=None if limit is None else limit - self._received_size)
+        payload = frame.payload
+        self._received_size += len(payload)
+        if limit is not None and self._received_size > limit:
+            raise PayloadTooBig(f"message of more than {limit} bytes")
+        text = self._receiving is Opcode.TEXT
+        if first and frame.fin and not self.stream_fragments:  # the common case: one whole frame
+            if text:
+                try:
+                    self._events.append(TextMessage(payload.decode("utf-8")))
+                except UnicodeDecodeError:
+                    raise InvalidPayload("invalid UTF-8 in a text message") from None
+            else:
+                self._events.append(BinaryMessage(payload))
+            return
+        if text:
+            if first:
+                self._utf8.reset()
+                self._text_decoder.reset()
+            if not self._utf8.feed(payload) or (frame.fin and not self._utf8.finish()):
+                raise InvalidPayload("invalid UTF-8 in a text message")
+        if self.stream_fragments:
+            if text:
+                self._events.append(TextFragment(self._text_decoder.decode(payload, frame.fin), frame.fin))
+            else:
+                self._events.append(BinaryFragment(payload, frame.fin))
+        elif frame.fin:
+            self._parts.append(payload)
+            data = b"".join(self._parts)
+            self._parts = []
+            self._events.append(TextMessage(data.decode("utf-8")) if text else BinaryMessage(data))
+        else:
+            if first:
+                self._parts = []
+            self._parts.append(payload)
+        if frame.fin:
+            self._receiving = None
+
+    def _receive_close(self, payload: bytes) -> None:
+        code, reason = parse_close(payload)  # ProtocolError / InvalidPayload fail the connection
+        self.close_code, self.close_reason = code, reason
+        self._events.append(Close(code, reason))
+        if self._state is State.OPEN:
+            # Echo the peer's code (RFC 6455 §5.5.1), or send no code when it gave none.
+            self._send_close(None if code == CloseCode.NO_STATUS_RCVD else code, "")
+        self._set_state(State.CLOSED)
+
+    def fail(self, error: ProtocolError) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send a close frame with the error's code, stop
+        reading, and ask for the transport to be closed."""
+        if self.failure is not None or self._state is State.CLOSED:
+            return
+        self.failure = error
+        if self._state is State.OPEN:
+            self._send_close(error.close_code, _truncate_reason(str(error)))
+        self._set_state(State.CLOSING)
+
+    # -------------------------------------------------------------------------------- sending
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the peer since the last call."""
+        output, self._output = self._output, []
+        return b"".join(output)
+
+    def _send_frame(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
+        key = self._keys.next() if self._keys is not None else False
+        self._output.append(encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=key))
+
+    def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
+        if self._state is not State.OPEN:
+            raise InvalidState(f"cannot send data when the connection is {self._state.name}")
+        if opcode is Opcode.CONTINUATION:
+            if self._sending is None:
+                raise InvalidState("no fragmented message to continue")
+        elif self._sending is not None:
+            raise InvalidState("a fragmented message is being sent: finish it with send_continuation")
+        frame = Frame(opcode, payload, fin)
+        for extension in self.extensions:
+            frame = extension.encode(frame)
+        self._send_frame(frame.opcode, frame.payload, frame.fin, frame.rsv1)
+        if opcode is not Opcode.CONTINUATION:
+            self._sending = opcode
+        if fin:
+            self._sending = None
+
+    def send_text(self, data: str | bytes, *, fin: bool = True) -> None:
+        """Send a text message, or its first fragment when ``fin`` is False.
+
+        ``data`` as bytes must be UTF-8 (it is sent as it is).
+
+        Raises:
+            InvalidState: the connection is not OPEN, or a fragmented message is being sent.
+        """
+        self._send_data(Opcode.TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
+
+    def send_binary(self, data: bytes, *, fin: bool = True) -> None:
+        """Send a binary message, or its first fragment when ``fin`` is False.
+
+        Raises:
+            InvalidState: the connection is not OPEN, or a fragmented message is being sent.
+        """
+        self._send_data(Opcode.BINARY, data, fin)
+
+    def send_continuation(self, data: str | bytes, *, fin: bool) -> None:
+        """Send the next fragment of the message begun with ``fin=False``.
+
+        Raises:
+            InvalidState: the connection is not OPEN, or no fragmented message is being sent.
+        """
+        self._send_data(Opcode.CONTINUATION, data.encode("utf-8") if isinstance(data, str) else data, fin)
+
+    def _send_control(self, opcode: Opcode, data: bytes) -> None:
+        if self._state is not State.OPEN:
+            raise InvalidState(f"cannot send a {opcode.name.lower()} when the connection is {self._state.name}")
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError(f"a control frame carries at most 125 bytes, not {len(data)}")
+        self._send_frame(opcode, data)
+
+    def ping(self, data: bytes = b"") -> None:
+        """Send a ping.
+
+        Raises:
+            InvalidState: the connection is not OPEN.
+            ValueError: ``data`` is longer than 125 bytes.
+        """
+        self._send_control(Opcode.PING, data)
+
+    def pong(self, data: bytes = b"") -> None:
+        """Send an unsolicited pong (a heartbeat, RFC 6455 §5.5.3).
+
+        Raises:
+            InvalidState: the connection is not OPEN.
+            ValueError: ``data`` is longer than 125 bytes.
+        """
+        self._send_control(Opcode.PONG, data)
+
+    def close(self, code: int | None = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake; ``code=None`` sends a close frame without a code.
+
+        Closing twice, or after the peer closed, does nothing.
+
+        Raises:
+            ValueError: ``code`` may not be sent, ``reason`` is too long (123 bytes of UTF-8), or a
+                reason comes without a code.
+        """
+        if code is None and reason:
+            raise ValueError("a close reason needs a close code")
+        if self._state is not State.OPEN:
+            return
+        self._send_close(code, reason)
+        self._set_state(State.CLOSING)
+
+    def _send_close(self, code: int | None, reason: str) -> None:
+        payload = b"" if code is None else serialize_close(code, reason)
+        self._send_frame(Opcode.CLOSE, payload)
+        self.close_sent = (code, reason)
