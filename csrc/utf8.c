@@ -206,9 +206,11 @@ static size_t region_sse2(const uint8_t *data, size_t len) {
         TOO_LONG | OVERLONG_2 | TWO_CONTS | SURROGATE | TOO_LARGE, TOO_SHORT, TOO_SHORT, TOO_SHORT,  \
         TOO_SHORT
 
+#if defined(WSF_X86_64) || defined(WSF_ARM64)
 static const uint8_t table_byte_1_high[16] = {TABLE_BYTE_1_HIGH};
 static const uint8_t table_byte_1_low[16] = {TABLE_BYTE_1_LOW};
 static const uint8_t table_byte_2_high[16] = {TABLE_BYTE_2_HIGH};
+#endif
 
 /* A byte that ends a block in the middle of a sequence: greater than these in the last 3 places. */
 #define INCOMPLETE_LIMIT_3 (0xF0 - 1)
@@ -372,6 +374,11 @@ static size_t region_neon(const uint8_t *data, size_t len) {
 static size_t region_unselected(const uint8_t *data, size_t len);
 static region_fn region_impl = region_unselected;
 
+/* Below this length the automaton beats setting up vectors, except where a masked load makes short
+   inputs as cheap as long ones (AVX-512). */
+#define SHORT_INPUT 32
+static size_t short_input = SHORT_INPUT;
+
 static size_t region_unselected(const uint8_t *data, size_t len) {
     wsf__ensure_selected();
     return region_impl(data, len);
@@ -379,6 +386,7 @@ static size_t region_unselected(const uint8_t *data, size_t len) {
 
 void wsf__utf8_select(wsf_simd_level level) {
     if (!tables_ready) build_tables();
+    short_input = level == WSF_SIMD_AVX512 ? 0 : SHORT_INPUT;
     switch (level) {
 #if defined(WSF_X86_64)
     case WSF_SIMD_SSE2: region_impl = region_sse2; return;
@@ -392,17 +400,14 @@ void wsf__utf8_select(wsf_simd_level level) {
     }
 }
 
-/* Short inputs: the automaton beats setting up vectors. */
-#define SHORT_INPUT 32
-
 /*
  * Check a region that starts on a boundary. Returns len if it is valid and ends on a boundary, else
  * the exact index of the first offending byte, or len + 1 if it is valid but ends mid-sequence.
  */
 static size_t check_region(const uint8_t *data, size_t len) {
     size_t hint;
-    if (len < SHORT_INPUT) {
-        wsf__ensure_selected();
+    wsf__ensure_selected();
+    if (len < short_input) {
         hint = 0;
     } else {
         hint = region_impl(data, len);

@@ -30,8 +30,13 @@ def test_top_level_exports():
     assert wsfast.Utf8Validator is wsfast.kernels.Utf8Validator
 
 
+CODEC_NAMES = {"encode_frame", "FrameDecoder"}
+
+
 def test_kernel_exports():
-    assert set(wsfast.kernels.__all__) == KERNEL_NAMES
+    assert set(wsfast.kernels.__all__) == KERNEL_NAMES | CODEC_NAMES
+    for name in wsfast.kernels.__all__:
+        assert hasattr(wsfast.kernels, name), name
     assert set(_kernels_py.__all__) == KERNEL_NAMES
 
 
@@ -39,15 +44,20 @@ def test_kernel_exports():
 def test_both_implementations_have_the_same_signatures():
     from wsfast import _kernels_c
 
-    assert set(_kernels_c.__all__) == KERNEL_NAMES
-    for name in KERNEL_NAMES - {"IMPLEMENTATION", "SIMD", "Utf8Validator"}:
-        python_signature = inspect.signature(getattr(_kernels_py, name))
+    from wsfast import _frames_py
+
+    assert set(_kernels_c.__all__) == KERNEL_NAMES | CODEC_NAMES
+    twins = {name: _kernels_py for name in KERNEL_NAMES} | {name: _frames_py for name in CODEC_NAMES}
+    for name in twins.keys() - {"IMPLEMENTATION", "SIMD", "Utf8Validator", "FrameDecoder"}:
+        python_signature = inspect.signature(getattr(twins[name], name))
         c_signature = inspect.signature(getattr(_kernels_c, name))
         assert [(p.name, p.kind, p.default) for p in c_signature.parameters.values()] == [
             (p.name, p.kind, p.default) for p in python_signature.parameters.values()
         ], name
     for method in ("feed", "finish", "reset"):
         assert hasattr(_kernels_c.Utf8Validator, method)
+    for attribute in ("feed", "buffered", "expect_masked", "max_frame_size", "max_message_size", "allowed_rsv"):
+        assert hasattr(_kernels_c.FrameDecoder(), attribute)
 
 
 def test_exception_tree():
@@ -59,4 +69,9 @@ def test_exception_tree():
     assert ProtocolError("x", close_code=1009).close_code == 1009
     error = InvalidHTTP("bad", 431)
     assert (error.status_code, error.close_code, str(error)) == (431, 1002, "bad")
-    assert set(wsfast.exceptions.__all__) == {"WsfastError", "ProtocolError", "InvalidHTTP"}
+    for name in wsfast.exceptions.__all__:
+        error = getattr(wsfast.exceptions, name)
+        assert issubclass(error, WsfastError), name
+    assert issubclass(wsfast.exceptions.PayloadTooBig, ProtocolError)
+    assert wsfast.exceptions.PayloadTooBig("x").close_code == 1009
+    assert wsfast.exceptions.InvalidPayload("x").close_code == 1007

@@ -7,6 +7,8 @@
 ``Utf8Validator``         incremental, fail-fast UTF-8 validation across pieces
 ``parse_frame_header``    one frame header (RFC 6455 §5.2)
 ``parse_http_head``       an HTTP/1.1 request or response head (RFC 9112)
+``encode_frame``          one frame on the wire (also in ``wsfast.frames``)
+``FrameDecoder``          bytes in, validated frames out (also in ``wsfast.frames``)
 ``IMPLEMENTATION``        ``"c"`` or ``"python"``
 ``SIMD``                  the SIMD level chosen at import (None for Python)
 ``available_simd()``      the SIMD levels this CPU offers the C kernels
@@ -15,6 +17,8 @@
 
 from ._kernels import (  # noqa: F401 - re-exported
     __all__,
+    FrameDecoder,
+    encode_frame,
     IMPLEMENTATION,
     SIMD,
     Utf8Validator,
