@@ -136,7 +136,17 @@ class Connection:
         self.close_sent: tuple[int | None, str] | None = None
         #: The protocol error that failed the connection, if any.
         self.failure: ProtocolError | None = None
+        #: The reason the opening handshake failed, if it did (then the state is CLOSED).
+        self.handshake_error: Exception | None = None
         self.eof_received = False
+
+    def _open(self, extensions: Sequence[Extension], rest: bytes) -> None:
+        """The opening handshake succeeded: apply the agreed extensions, then read the frames that
+        came right behind the handshake."""
+        self._set_extensions(extensions)
+        self._set_state(State.OPEN)
+        if rest:
+            Connection.receive_data(self, rest)
 
     def _set_extensions(self, extensions: Sequence[Extension]) -> None:
         self.extensions = list(extensions)
@@ -165,7 +175,7 @@ class Connection:
         server to do so (and closes it itself after a timeout, the I/O layer's business). After a
         failure, or once the peer has closed its side, either end closes at once.
         """
-        if self.failure is not None or self.eof_received:
+        if self.failure is not None or self.eof_received or self.handshake_error is not None:
             return True
         return self._state is State.CLOSED and self.role is Role.SERVER
 

@@ -1,0 +1,108 @@
+"""The client side of a connection, sans-IO: the upgrade request, then the WebSocket protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .connection import Connection, Role, State
+from .exceptions import InvalidHandshake, InvalidHTTP
+from .extensions import ClientExtensionFactory
+from .handshake import USER_AGENT, ClientHandshake, Request, Response, parse_response
+from .headers import HeadersLike
+from .limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from .uri import WebSocketURI, parse_uri
+
+__all__ = ["ClientConnection"]
+
+
+class ClientConnection(Connection):
+    """A client's connection: the upgrade request is in :meth:`data_to_send` from the start.
+
+    While CONNECTING it reads the server's response; a valid 101 opens the connection, anything
+    else ends it in CLOSED with ``handshake_error`` set (an :class:`InvalidStatus` carries the
+    server's response, with its body).
+
+    Args:
+        uri: the ``ws://`` or ``wss://`` URI to connect to.
+        origin, subprotocols, extensions, extra_headers, user_agent: what to ask for (see
+            :class:`ClientHandshake`).
+        max_http_head_size, max_http_headers: limits on the response head.
+        Other arguments: as for :class:`Connection`.
+
+    Raises:
+        ValueError: an invalid URI or handshake option.
+
+    Attributes:
+        uri: the parsed URI.
+        request: the upgrade request sent.
+        response: the server's response, once read.
+        subprotocol: the subprotocol agreed, or None.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        origin: str | None = None,
+        subprotocols: Sequence[str] = (),
+        extensions: Sequence[ClientExtensionFactory] = (),
+        extra_headers: HeadersLike = (),
+        user_agent: str | None = USER_AGENT,
+        max_message_size: int | None = MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
+        max_http_headers: int = MAX_HTTP_HEADERS,
+        auto_pong: bool = True,
+        stream_fragments: bool = False,
+    ) -> None:
+        super().__init__(
+            Role.CLIENT,
+            max_message_size=max_message_size,
+            max_frame_size=max_frame_size,
+            auto_pong=auto_pong,
+            stream_fragments=stream_fragments,
+            state=State.CONNECTING,
+        )
+        self.uri: WebSocketURI = parse_uri(uri)
+        self.handshake = ClientHandshake(
+            self.uri.host_header,
+            self.uri.path,
+            origin=origin,
+            subprotocols=subprotocols,
+            extensions=extensions,
+            extra_headers=extra_headers,
+            user_agent=user_agent,
+        )
+        self.max_http_head_size = max_http_head_size
+        self.max_http_headers = max_http_headers
+        self.request: Request = self.handshake.request
+        self.response: Response | None = None
+        self.subprotocol: str | None = None
+        self._head = bytearray()
+        self._output.append(self.request.serialize())
+
+    def receive_data(self, data: bytes) -> None:
+        """Process bytes from the server: the handshake response first, then frames."""
+        if self._state is not State.CONNECTING:
+            super().receive_data(data)
+            return
+        self._head += data
+        try:
+            parsed = parse_response(self._head, max_size=self.max_http_head_size, max_headers=self.max_http_headers)
+            if parsed is None:
+                return
+            self.response, consumed = parsed
+            self.subprotocol, extensions = self.handshake.process_response(self.response)
+        except (InvalidHandshake, InvalidHTTP) as error:
+            self.handshake_error = error
+            self._set_state(State.CLOSED)
+            return
+        rest = bytes(self._head[consumed:])
+        self._head = bytearray()
+        self._open(extensions, rest)
+
+    def receive_eof(self) -> None:
+        """The server closed the transport (during the handshake: the handshake failed)."""
+        if self._state is State.CONNECTING:
+            self.handshake_error = InvalidHTTP("connection closed during the opening handshake")
+        super().receive_eof()

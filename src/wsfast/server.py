@@ -1,0 +1,94 @@
+"""The server side of a connection, sans-IO: the opening handshake, then the WebSocket protocol."""
+
+from __future__ import annotations
+
+from .connection import Connection, Role, State
+from .exceptions import InvalidHandshake, InvalidHTTP
+from .handshake import Request, Response, ServerHandshake, parse_request, response_for
+from .limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+
+__all__ = ["ServerConnection"]
+
+
+class ServerConnection(Connection):
+    """A server's connection, from the first byte of the upgrade request.
+
+    While CONNECTING it reads the request and answers it: with 101 (the state becomes OPEN), with
+    the application's own response from ``process_request``, or with a complete error response
+    for a request that fails the checks (both end in CLOSED, with ``should_close_transport``).
+
+    Args:
+        handshake: the checks and answers; one :class:`ServerHandshake` can serve many
+            connections. The default accepts any origin, no subprotocol and no extension.
+        max_http_head_size, max_http_headers: limits on the request head (431 beyond).
+        Other arguments: as for :class:`Connection`.
+
+    Attributes:
+        request: the upgrade request, once read.
+        response: the answer sent.
+        subprotocol: the subprotocol agreed, or None.
+    """
+
+    def __init__(
+        self,
+        handshake: ServerHandshake | None = None,
+        *,
+        max_message_size: int | None = MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
+        max_http_headers: int = MAX_HTTP_HEADERS,
+        auto_pong: bool = True,
+        stream_fragments: bool = False,
+    ) -> None:
+        super().__init__(
+            Role.SERVER,
+            max_message_size=max_message_size,
+            max_frame_size=max_frame_size,
+            auto_pong=auto_pong,
+            stream_fragments=stream_fragments,
+            state=State.CONNECTING,
+        )
+        self.handshake = handshake if handshake is not None else ServerHandshake()
+        self.max_http_head_size = max_http_head_size
+        self.max_http_headers = max_http_headers
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.subprotocol: str | None = None
+        self._head = bytearray()
+
+    def receive_data(self, data: bytes) -> None:
+        """Process bytes from the client: the upgrade request first, then frames."""
+        if self._state is not State.CONNECTING:
+            super().receive_data(data)
+            return
+        self._head += data
+        try:
+            parsed = parse_request(self._head, max_size=self.max_http_head_size, max_headers=self.max_http_headers)
+        except InvalidHTTP as error:
+            self._reject(error)
+            return
+        if parsed is None:
+            return
+        self.request, consumed = parsed
+        rest = bytes(self._head[consumed:])
+        self._head = bytearray()
+        try:
+            response, subprotocol, extensions = self.handshake.accept(self.request)
+        except InvalidHandshake as error:
+            self._reject(error)
+            return
+        self._answer(response)
+        if response.status_code != 101:  # process_request answered instead of upgrading
+            self._set_state(State.CLOSED)
+            return
+        self.subprotocol = subprotocol
+        self._open(extensions, rest)
+
+    def _answer(self, response: Response) -> None:
+        self.response = response
+        self._output.append(response.serialize())
+
+    def _reject(self, error: InvalidHandshake | InvalidHTTP) -> None:
+        self.handshake_error = error
+        self._answer(response_for(error))
+        self._set_state(State.CLOSED)
