@@ -406,6 +406,7 @@ void wsf__utf8_select(wsf_simd_level level) {
  */
 static size_t check_region(const uint8_t *data, size_t len) {
     size_t hint;
+    if (len == 0) return 0; /* nothing to check, and data may be NULL */
     wsf__ensure_selected();
     if (len < short_input) {
         hint = 0;
