@@ -48,15 +48,44 @@ def available_simd() -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------- masking
 
 
+# Below this size one big-integer XOR is fastest; above it, bytes.translate on every fourth byte.
+_TRANSLATE_SIZE = 512
+_XOR_TABLES: dict[int, bytes] = {}
+
+
+def _xor_table(byte: int) -> bytes:
+    """The translation table that XORs every byte with ``byte`` (built on first use)."""
+    table = _XOR_TABLES.get(byte)
+    if table is None:
+        table = _XOR_TABLES[byte] = bytes(value ^ byte for value in range(256))
+    return table
+
+
+def _rotated(key: bytes, offset: int) -> bytes:
+    return key[offset:] + key[:offset]
+
+
 def _xor(view: Any, key: bytes, offset: int) -> bytes:
-    """``view`` XOR the key repeated from ``offset``, through one big-integer XOR."""
+    """``view`` XOR the key repeated from ``offset``, as new bytes."""
     size = len(view)
     if not size:
         return b""
-    rotated = key[offset:] + key[:offset]
-    pattern = (rotated * ((size >> 2) + 1))[:size]
-    value = int.from_bytes(view, "little") ^ int.from_bytes(pattern, "little")
-    return value.to_bytes(size, "little")
+    rotated = _rotated(key, offset)
+    if size < _TRANSLATE_SIZE:
+        pattern = (rotated * ((size >> 2) + 1))[:size]
+        value = int.from_bytes(view, "little") ^ int.from_bytes(pattern, "little")
+        return value.to_bytes(size, "little")
+    data = bytearray(view)
+    _translate_in_place(data, rotated)
+    return bytes(data)
+
+
+def _translate_in_place(data: Any, rotated: bytes) -> None:
+    """XOR a bytearray, or a writable flat memoryview, in place with the 4-byte key ``rotated``."""
+    copy_slices = not isinstance(data, bytearray)  # memoryview slices have no translate()
+    for index in range(4):
+        part = data[index::4]
+        data[index::4] = (bytes(part) if copy_slices else part).translate(_xor_table(rotated[index]))
 
 
 def mask(data: Any, key: Any, offset: int = 0) -> bytes:
@@ -88,12 +117,14 @@ def mask_into(buffer: Any, key: Any, offset: int = 0) -> int:
     view = writable(buffer)
     key_bytes = mask_key(key)
     start = key_offset(offset)
-    masked = _xor(view, key_bytes, start)
-    if view.c_contiguous:
-        view[:] = masked
+    size = len(view)
+    if not view.c_contiguous:
+        write_back(view, _xor(view, key_bytes, start))
+    elif size >= _TRANSLATE_SIZE:
+        _translate_in_place(buffer if type(buffer) is bytearray else view, _rotated(key_bytes, start))
     else:
-        write_back(view, masked)
-    return (start + len(masked)) & 3
+        view[:] = _xor(view, key_bytes, start)
+    return (start + size) & 3
 
 
 # ---------------------------------------------------------------------------------------- UTF-8
