@@ -27,3 +27,17 @@ def test_ci_runs_the_readme_test_command():
     assert f'readme_test_command="{tests}"' in ci
     assert 'WSFAST_REQUIRE_EXTENSIONS=1 bash -c "$readme_test_command"' in ci
     assert 'WSFAST_NO_EXTENSIONS=1 bash -c "$readme_test_command"' in ci
+
+
+def test_sans_io_example_runs():
+    from wsfast.events import TextMessage
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
+                 if "ClientConnection" in block]  # fmt: skip
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["server"].events_received() == []  # the example's last line consumed them
+    namespace["client"].send_text("again")
+    namespace["server"].receive_data(namespace["client"].data_to_send())
+    assert namespace["server"].events_received() == [TextMessage("again")]
