@@ -1,0 +1,84 @@
+"""The kernel and protocol tests again, against the extension built with AddressSanitizer and UBSan.
+
+The C driver (test_c_kernels.py) checks csrc/ alone; this checks the Cython glue as Python uses
+it: buffers, the frame decoder's own buffer, object creation. It needs gcc with its sanitizer
+runtimes on Linux; under CI=true their absence is a failure, elsewhere a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import C_AVAILABLE, IN_CI
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = [
+    "tests/test_kernels_mask.py",
+    "tests/test_kernels_utf8.py",
+    "tests/test_kernels_frame_header.py",
+    "tests/test_kernels_http_head.py",
+    "tests/test_frames.py",
+    "tests/test_connection.py",
+    "tests/test_server_client.py",
+]
+SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g"
+
+
+def runtime(gcc: str, name: str) -> str | None:
+    path = subprocess.run([gcc, f"-print-file-name={name}"], capture_output=True, text=True).stdout.strip()
+    return path if os.path.isabs(path) and os.path.exists(path) else None
+
+
+def unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI must run the sanitizer build: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not C_AVAILABLE, reason="WSFAST_NO_EXTENSIONS=1: the C build is not under test")
+def test_suite_passes_under_address_and_undefined_behaviour_sanitizers(tmp_path):
+    if platform.system() != "Linux" or platform.python_implementation() != "CPython":
+        pytest.skip("sanitizer runtimes are preloaded the Linux way")
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        unavailable("gcc is missing")
+    libraries = [runtime(gcc, "libasan.so"), runtime(gcc, "libubsan.so")]
+    if None in libraries:
+        unavailable("gcc's sanitizer runtimes are missing")
+    build_env = dict(os.environ, CC=gcc, CFLAGS=SANITIZE, LDFLAGS="-fsanitize=address,undefined",
+                     WSFAST_BUILD_EXTENSION="yes")  # fmt: skip
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-temp", str(tmp_path / "build"),
+         "--build-lib", str(tmp_path / "lib")],
+        cwd=ROOT, env=build_env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    package = tmp_path / "pkg" / "wsfast"
+    shutil.copytree(ROOT / "src" / "wsfast", package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
+    for module in (tmp_path / "lib" / "wsfast").glob("_kernels_c*"):
+        shutil.copy(module, package)
+
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("WSFAST_")}
+    run_env.update(
+        PYTHONPATH=str(package.parent),
+        LD_PRELOAD=" ".join(libraries),  # type: ignore[arg-type]
+        ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+        UBSAN_OPTIONS="print_stacktrace=1",
+        WSFAST_REQUIRE_EXTENSIONS="1",
+    )
+    probe = subprocess.run([sys.executable, "-c", "import wsfast._kernels_c as m; print(m.__file__)"],
+                           env=run_env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip().startswith(str(package)), "the sanitized build was not the one imported"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *SUITES],
+                            cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    assert " passed" in result.stdout
