@@ -1,11 +1,10 @@
 # The frame codec in C: encode_frame and the streaming FrameDecoder, included by _kernels_c.pyx.
 # The reference for every behaviour and message is the pure-Python twin, _frames_py.py.
 
-import os as _os
-
 from cpython.bytearray cimport PyByteArray_Resize
 from libc.stdint cimport UINT64_MAX
 
+from ._random import mask_key as _random_mask_key
 from .exceptions import PayloadTooBig
 from .frames import Frame as _Frame
 from .frames import Opcode as _Opcode
@@ -65,7 +64,7 @@ def encode_frame(opcode, payload, *, fin=True, rsv1=False, rsv2=False, rsv3=Fals
     _open_read(payload, &view)
     try:
         if mask is not False and mask is not None:
-            _load_key(_os.urandom(4) if mask is True else mask, key)
+            _load_key(_random_mask_key() if mask is True else mask, key)
             masked = True
         size = <size_t>view.len
         header_length = 2 + (0 if size < 126 else 2 if size < 65536 else 8) + (4 if masked else 0)

@@ -5,11 +5,11 @@ The C version in _kernels_c (frame_codec.pxi) gives the same frames and raises t
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ._buffers import mask_key, readable
-from ._kernels_py import _xor, parse_frame_header
+from ._random import mask_key as random_mask_key
+from ._kernels_py import _header_at, _xor
 from .exceptions import PayloadTooBig, ProtocolError
 from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode
 from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
@@ -36,7 +36,7 @@ def _mask_argument(mask: Any) -> bytes | None:
     if mask is False or mask is None:
         return None
     if mask is True:
-        return os.urandom(4)
+        return random_mask_key()
     return mask_key(mask)
 
 
@@ -59,8 +59,8 @@ def encode_frame(
         opcode: the frame's opcode (an :class:`Opcode` or an int 0-15).
         payload: the payload, any buffer.
         fin, rsv1, rsv2, rsv3: the header's flag bits.
-        mask: False for an unmasked frame (server to client), True for a fresh random key from
-            ``os.urandom`` (client to server), or the 4-byte key to use.
+        mask: False for an unmasked frame (server to client), True for a fresh random key drawn
+            from ``os.urandom`` (client to server), or the 4-byte key to use.
 
     Raises:
         TypeError: ``opcode`` is not an int, ``payload`` or ``mask`` is not a buffer.
@@ -192,7 +192,7 @@ class FrameDecoder:
         try:
             while True:
                 try:
-                    header = parse_frame_header(buffer, position)
+                    header = _header_at(buffer, position, size)
                 except ProtocolError as error:
                     self._error = error
                     break
@@ -212,7 +212,7 @@ class FrameDecoder:
                     break
                 start = position + header_length
                 end = start + length
-                payload = bytes(buffer[start:end]) if key is None else _xor(memoryview(buffer)[start:end], key, 0)
+                payload = bytes(buffer[start:end]) if key is None else _xor(buffer[start:end], key, 0)
                 frames.append(_new_frame(Frame, (_OPCODES[header[4]], payload, *header[:4])))
                 position = end
         finally:

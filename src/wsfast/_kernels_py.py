@@ -70,7 +70,7 @@ def _xor(view: Any, key: bytes, offset: int) -> bytes:
     size = len(view)
     if not size:
         return b""
-    rotated = _rotated(key, offset)
+    rotated = _rotated(key, offset) if offset else key
     if size < _TRANSLATE_SIZE:
         pattern = (rotated * ((size >> 2) + 1))[:size]
         value = int.from_bytes(view, "little") ^ int.from_bytes(pattern, "little")
@@ -324,26 +324,29 @@ def parse_frame_header(buffer: Any, offset: int = 0) -> FrameHeader | None:
     """
     view = buffer if type(buffer) is bytes else readable(buffer)
     size = len(view)
-    start = start_offset(offset, size)
+    return _header_at(view, start_offset(offset, size), size)
+
+
+def _header_at(data: Any, start: int, size: int) -> FrameHeader | None:
+    """parse_frame_header without argument checks, for callers that hold flat bytes already."""
     available = size - start
     if available < 2:
         return None
-    first, second = view[start], view[start + 1]
-    short_length = second & 0x7F
-    extended = 2 if short_length == 126 else 8 if short_length == 127 else 0
-    if available < 2 + extended:
-        return None
-    if extended:
-        length = int.from_bytes(view[start + 2 : start + 2 + extended], "big")
+    first, second = data[start], data[start + 1]
+    length = second & 0x7F
+    extended = 0
+    if length >= 126:
+        extended = 2 if length == 126 else 8
+        if available < 2 + extended:
+            return None
+        length = int.from_bytes(data[start + 2 : start + 2 + extended], "big")
         if length >> 63:
             raise ProtocolError("payload length has the most significant bit set")
-    else:
-        length = short_length
     masked = second >= 0x80
     header_length = 2 + extended + (4 if masked else 0)
     if available < header_length:
         return None
-    key = bytes(view[start + 2 + extended : start + header_length]) if masked else None
+    key = bytes(data[start + 2 + extended : start + header_length]) if masked else None
     return (
         first >= 0x80,
         bool(first & 0x40),

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 import enum
-import os
 from collections.abc import Sequence
 
 from .events import BinaryFragment, BinaryMessage, Close, Event, Ping, Pong, TextFragment, TextMessage
@@ -51,24 +50,6 @@ class State(enum.IntEnum):
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
-
-
-class _MaskKeys:
-    """Unpredictable masking keys (RFC 6455 §10.3), drawn from os.urandom 4 KiB at a time."""
-
-    __slots__ = ("_pool", "_position")
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._position = 0
-
-    def next(self) -> bytes:
-        if self._position >= len(self._pool):
-            self._pool = os.urandom(4096)
-            self._position = 0
-        key = self._pool[self._position : self._position + 4]
-        self._position += 4
-        return key
 
 
 _REASON_LIMIT = MAX_CONTROL_PAYLOAD - 2
@@ -114,7 +95,7 @@ class Connection:
         self._state = state
         self._events: list[Event] = []
         self._output: list[bytes] = []
-        self._keys = _MaskKeys() if role is Role.CLIENT else None
+        self._masked = role is Role.CLIENT
         self._decoder = FrameDecoder(
             expect_masked=role is Role.SERVER,
             max_frame_size=max_frame_size,
@@ -297,8 +278,7 @@ class Connection:
         return b"".join(output)
 
     def _send_frame(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
-        key = self._keys.next() if self._keys is not None else False
-        self._output.append(encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=key))
+        self._output.append(encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=self._masked))
 
     def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
         if self._state is not State.OPEN:
