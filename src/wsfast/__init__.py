@@ -5,6 +5,8 @@ from .kernels import Utf8Validator, mask, mask_into, validate_utf8
 
 __all__ = [
     "__version__",
+    "connect",
+    "serve",
     "mask",
     "mask_into",
     "validate_utf8",
@@ -15,3 +17,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0.dev0"
+
+
+def __getattr__(name: str) -> object:
+    # The asyncio layer is imported on first use, so the codec alone does not pay for asyncio.
+    if name in ("connect", "serve"):
+        from . import asyncio as wsfast_asyncio
+
+        return getattr(wsfast_asyncio, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

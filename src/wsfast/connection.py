@@ -119,6 +119,8 @@ class Connection:
         self.failure: ProtocolError | None = None
         #: The reason the opening handshake failed, if it did (then the state is CLOSED).
         self.handshake_error: Exception | None = None
+        #: True once the opening handshake succeeded (it stays True after the connection closes).
+        self.handshake_done = state is not State.CONNECTING
         self.eof_received = False
 
     def _open(self, extensions: Sequence[Extension], rest: bytes) -> None:
@@ -126,6 +128,7 @@ class Connection:
         came right behind the handshake."""
         self._set_extensions(extensions)
         self._set_state(State.OPEN)
+        self.handshake_done = True
         if rest:
             Connection.receive_data(self, rest)
 

@@ -1,0 +1,7 @@
+"""wsfast on asyncio: ``serve`` and ``connect``, built on ``asyncio.Protocol`` and the sans-IO core."""
+
+from .client import connect
+from .connection import Connection
+from .server import Server, serve
+
+__all__ = ["connect", "serve", "Connection", "Server"]

@@ -1,0 +1,111 @@
+"""The asyncio WebSocket client: ``connect(uri)``."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as ssl_module
+from collections.abc import Sequence
+from typing import Any
+
+from ..client import ClientConnection
+from ..handshake import USER_AGENT
+from ..headers import HeadersLike
+from ..limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..permessage_deflate import ClientPerMessageDeflateFactory
+from .connection import Connection
+
+__all__ = ["connect"]
+
+
+class connect:  # noqa: N801 - used like a function, as in websockets
+    """Open a WebSocket connection: ``async with connect("ws://host/path") as ws: ...`` or
+    ``ws = await connect(...)``.
+
+    Args:
+        uri: ``ws://`` or ``wss://``.
+        origin, subprotocols, extra_headers, user_agent: the opening handshake.
+        compression: "deflate" to offer permessage-deflate (RFC 7692), None for none.
+        ssl: an ``ssl.SSLContext`` for ``wss://`` (default: the system's trusted CAs).
+        open_timeout: seconds for the TCP connection, TLS and the opening handshake together.
+        ping_interval, ping_timeout, close_timeout, max_queue, write_limit: see
+            :class:`~wsfast.asyncio.connection.Connection`.
+        max_message_size, max_frame_size, max_http_head_size, max_http_headers: limits.
+
+    Raises:
+        ValueError: an invalid URI or option, or ``ssl`` with a ``ws://`` URI.
+        InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response).
+        TimeoutError: the connection was not open within ``open_timeout``.
+        OSError: the TCP connection failed.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        origin: str | None = None,
+        subprotocols: Sequence[str] = (),
+        extra_headers: HeadersLike = (),
+        user_agent: str | None = USER_AGENT,
+        compression: str | None = "deflate",
+        ssl: ssl_module.SSLContext | None = None,
+        open_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 10.0,
+        max_message_size: int | None = MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
+        max_http_headers: int = MAX_HTTP_HEADERS,
+        max_queue: int = 16,
+        write_limit: int = 65536,
+    ) -> None:
+        if compression not in ("deflate", None):
+            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        self._protocol = ClientConnection(
+            uri, origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
+            extensions=[ClientPerMessageDeflateFactory()] if compression == "deflate" else [],
+            max_message_size=max_message_size, max_frame_size=max_frame_size,
+            max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
+        )  # fmt: skip
+        target = self._protocol.uri
+        if ssl is not None and not target.secure:
+            raise ValueError("ssl is for wss:// URIs")
+        self._ssl: Any = (ssl or ssl_module.create_default_context()) if target.secure else None
+        self._open_timeout = open_timeout
+        self._options = dict(ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
+                             max_queue=max_queue, write_limit=write_limit)  # fmt: skip
+        self._connection: Connection | None = None
+
+    async def _open(self) -> Connection:
+        loop = asyncio.get_running_loop()
+        target = self._protocol.uri
+        connection: Connection | None = None
+
+        def factory() -> Connection:
+            nonlocal connection
+            connection = Connection(self._protocol, **self._options)  # type: ignore[arg-type]
+            return connection
+
+        async def handshake() -> Connection:
+            await loop.create_connection(factory, target.host, target.port, ssl=self._ssl)
+            assert connection is not None
+            await connection.opened
+            return connection
+
+        try:
+            return await asyncio.wait_for(handshake(), self._open_timeout)
+        except BaseException:
+            if connection is not None and connection.transport is not None:
+                connection.transport.abort()
+            raise
+
+    def __await__(self) -> Any:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Connection:
+        self._connection = await self._open()
+        return self._connection
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._connection is not None
+        await self._connection.close()

@@ -1,0 +1,410 @@
+"""A WebSocket connection on asyncio: the user's side of one sans-IO connection.
+
+This layer holds no protocol logic. It feeds what the transport reads to the sans-IO connection,
+writes what that connection wants sent, turns its events into messages for ``recv()``, and keeps
+the timers (keepalive, closing handshake) that the sans-IO core, having no clock, cannot keep.
+It is an ``asyncio.Protocol``, not a streams user: no extra task or buffer copy per read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
+
+from ..connection import Connection as SansIOConnection
+from ..connection import State
+from ..events import BinaryMessage, Close, Ping, Pong, TextMessage
+from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ProtocolError
+
+__all__ = ["Connection"]
+
+logger = logging.getLogger("wsfast")
+
+Data = str | bytes
+
+
+class Connection(asyncio.Protocol):
+    """One open WebSocket connection (client or server side).
+
+    Args:
+        protocol: the sans-IO connection to drive.
+        ping_interval: seconds between keepalive pings; None to send none. Any data received
+            counts as a sign of life, so a large, slow message never looks like a dead peer.
+        ping_timeout: seconds to wait for the pong; then the connection closes with 1011.
+        close_timeout: seconds to wait for the closing handshake before dropping the connection.
+        max_queue: messages received but not yet read; beyond it, reading pauses (back-pressure).
+        write_limit: bytes in the write buffer above which ``send`` waits for it to drain.
+    """
+
+    def __init__(
+        self,
+        protocol: SansIOConnection,
+        *,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 10.0,
+        max_queue: int = 16,
+        write_limit: int = 65536,
+    ) -> None:
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_queue = max_queue
+        self.write_limit = write_limit
+        self.transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._messages: deque[Data] = deque()
+        self._message_waiter: asyncio.Future[None] | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._pings: dict[bytes, tuple[float, asyncio.Future[float]]] = {}
+        self._last_received = time.monotonic()
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
+        self.opened: asyncio.Future[None] = self._loop.create_future()
+
+    # ------------------------------------------------------------------ what the user sees
+
+    @property
+    def state(self) -> State:
+        """The sans-IO connection's state: CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self.protocol.state
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received (1006 if the connection dropped), or None while open."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received, or None while open."""
+        return self.protocol.close_reason
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol agreed in the opening handshake, or None."""
+        return getattr(self.protocol, "subprotocol", None)
+
+    @property
+    def request(self) -> Any:
+        """The opening handshake's request."""
+        return getattr(self.protocol, "request", None)
+
+    @property
+    def response(self) -> Any:
+        """The opening handshake's response."""
+        return getattr(self.protocol, "response", None)
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address, as the socket reports it."""
+        return None if self.transport is None else self.transport.get_extra_info("peername")
+
+    @property
+    def local_address(self) -> Any:
+        """This end's address."""
+        return None if self.transport is None else self.transport.get_extra_info("sockname")
+
+    def _closed_error(self) -> ConnectionClosed:
+        code = self.protocol.close_code if self.protocol.close_code is not None else 1006
+        sent = self.protocol.close_sent[0] if self.protocol.close_sent else None
+        normal = code in (1000, 1001) and sent in (None, 1000, 1001) and self.protocol.failure is None
+        kind = ConnectionClosedOK if normal else ConnectionClosedError
+        return kind(code, self.protocol.close_reason or "", sent)
+
+    async def recv(self) -> Data:
+        """The next message: str for text, bytes for binary.
+
+        Raises:
+            ConnectionClosedOK: the connection closed normally and every message has been read.
+            ConnectionClosedError: it closed with an error, or dropped.
+        """
+        while not self._messages:
+            if self.connection_lost_waiter.done() or self.protocol.state is State.CLOSED:
+                raise self._closed_error()
+            self._message_waiter = self._loop.create_future()
+            try:
+                await self._message_waiter
+            finally:
+                self._message_waiter = None
+        message = self._messages.popleft()
+        if self._reading_paused and len(self._messages) <= self.max_queue // 2 and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return message
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        """Messages until the connection closes: the iteration ends on a normal close and raises
+        ConnectionClosedError on any other."""
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosedOK:
+                return
+
+    async def send(self, message: Data | Iterable[Data] | AsyncIterable[Data]) -> None:
+        """Send a message: str as text, bytes-like as binary; an iterable or async iterable of
+        str or bytes is sent as one fragmented message.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: a message, or a fragment, of another type, or fragments that mix str and bytes.
+        """
+        self._check_open()
+        if isinstance(message, str):
+            self.protocol.send_text(message)
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            self.protocol.send_binary(bytes(message))
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(message.__aiter__())
+            return
+        elif isinstance(message, Iterable):
+            await self._send_fragments(_async_iterator(message))
+            return
+        else:
+            raise TypeError(f"cannot send {type(message).__name__}: str, bytes or an iterable of them")
+        self._flush()
+        await self._drain()
+
+    async def _send_fragments(self, fragments: AsyncIterator[Data]) -> None:
+        try:
+            first = await fragments.__anext__()
+        except StopAsyncIteration:
+            return
+        text = isinstance(first, str)
+        if not text and not isinstance(first, (bytes, bytearray, memoryview)):
+            raise TypeError(f"cannot send a fragment of type {type(first).__name__}")
+        pending: Data = first
+        started = False
+        while True:
+            try:
+                following = await fragments.__anext__()
+            except StopAsyncIteration:
+                following = None
+            if following is not None and isinstance(following, str) is not text:
+                raise TypeError("fragments of one message must all be str or all be bytes")
+            self._check_open()
+            final = following is None
+            if not started:
+                if text:
+                    self.protocol.send_text(pending, fin=final)  # type: ignore[arg-type]
+                else:
+                    self.protocol.send_binary(bytes(pending), fin=final)  # type: ignore[arg-type]
+                started = True
+            else:
+                self.protocol.send_continuation(pending, fin=final)
+            self._flush()
+            await self._drain()
+            if final:
+                return
+            pending = following  # type: ignore[assignment]
+
+    async def ping(self, data: bytes | None = None) -> asyncio.Future[float]:
+        """Send a ping. Returns a future that resolves to the round-trip latency in seconds when
+        the matching pong arrives.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            ValueError: ``data`` is longer than 125 bytes, or is already awaiting its pong.
+        """
+        self._check_open()
+        payload = os.urandom(4) if data is None else bytes(data)
+        if payload in self._pings:
+            raise ValueError("a ping with this payload is already waiting for its pong")
+        self.protocol.ping(payload)
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (time.monotonic(), waiter)
+        self._flush()
+        return waiter
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection: send a close frame, wait for the peer's (at most
+        ``close_timeout`` seconds), then close the transport.
+
+        Raises:
+            ValueError: ``code`` may not be sent, or ``reason`` is too long.
+        """
+        if self.protocol.state is State.OPEN:
+            self.protocol.close(code, reason)
+            self._flush()
+            self._arm_close_timer()
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the transport is closed."""
+        await asyncio.shield(self.connection_lost_waiter)
+
+    def _check_open(self) -> None:
+        if self.protocol.state is not State.OPEN:
+            raise self._closed_error()
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=self.write_limit)  # type: ignore[union-attr]
+        self._flush()  # a client's upgrade request
+
+    def data_received(self, data: bytes) -> None:
+        self._last_received = time.monotonic()
+        was_connecting = self.protocol.state is State.CONNECTING
+        self.protocol.receive_data(data)
+        if was_connecting and self.protocol.state is not State.CONNECTING:
+            self._handshake_done()
+        self._process_events()
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self._process_events()
+        self._wake_reader()
+        return None  # let asyncio close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.protocol.state is not State.CLOSED:
+            self.protocol.receive_eof()
+        for timer in (self._keepalive, self._close_timer):
+            if timer is not None:
+                timer.cancel()
+        if not self.opened.done():
+            self.opened.set_exception(self.protocol.handshake_error or ConnectionError("connection lost"))
+            self.opened.exception()  # retrieved here: the opener may be gone already
+        for _, waiter in self._pings.values():
+            if not waiter.done():
+                waiter.set_exception(self._closed_error())
+                waiter.exception()
+        self._pings.clear()
+        for drain in self._drain_waiters:
+            if not drain.done():
+                drain.set_result(None)
+        if not self.connection_lost_waiter.done():
+            self.connection_lost_waiter.set_result(None)
+        self._wake_reader()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        for drain in self._drain_waiters:
+            if not drain.done():
+                drain.set_result(None)
+        self._drain_waiters.clear()
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _drain(self) -> None:
+        if self._writing_paused and not self.connection_lost_waiter.done():
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            await waiter
+
+    def _handshake_done(self) -> None:
+        # Success is the handshake's, not the state's: a peer may answer and close in one read.
+        if self.protocol.handshake_done:
+            if not self.opened.done():
+                self.opened.set_result(None)
+            self._schedule_keepalive()
+        elif not self.opened.done():
+            self.opened.set_exception(self.protocol.handshake_error or ConnectionError("handshake failed"))
+
+    def _process_events(self) -> None:
+        for event in self.protocol.events_received():
+            kind = type(event)
+            if kind is TextMessage or kind is BinaryMessage:
+                self._messages.append(event.data)  # type: ignore[attr-defined]
+            elif kind is Pong:
+                self._pong_received(event.payload)  # type: ignore[attr-defined]
+            elif kind is Close:
+                self._arm_close_timer()
+            elif kind is Ping:
+                pass  # answered by the sans-IO connection
+        if self._messages:
+            self._wake_reader()
+            if len(self._messages) >= self.max_queue and not self._reading_paused and self.transport is not None:
+                self._reading_paused = True
+                self.transport.pause_reading()
+
+    def _wake_reader(self) -> None:
+        if self._message_waiter is not None and not self._message_waiter.done():
+            self._message_waiter.set_result(None)
+
+    def _flush(self) -> None:
+        data = self.protocol.data_to_send()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if data:
+            transport.write(data)
+        if self.protocol.should_close_transport:
+            transport.close()
+        elif self.protocol.state is State.CLOSING or self.protocol.state is State.CLOSED:
+            self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        """Drop the connection if the closing handshake does not finish in time."""
+        if self._close_timer is None and self.close_timeout is not None:
+            self._close_timer = self._loop.call_later(self.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _pong_received(self, payload: bytes) -> None:
+        entry = self._pings.pop(payload, None)
+        if entry is None:
+            return  # unsolicited pongs are allowed (RFC 6455 §5.5.3)
+        sent_at, waiter = entry
+        if not waiter.done():
+            waiter.set_result(time.monotonic() - sent_at)
+
+    def _schedule_keepalive(self) -> None:
+        if self.ping_interval is not None:
+            self._keepalive = self._loop.call_later(self.ping_interval, self._keepalive_tick)
+
+    def _keepalive_tick(self) -> None:
+        if self.protocol.state is not State.OPEN:
+            return
+        assert self.ping_interval is not None
+        idle = time.monotonic() - self._last_received
+        if idle < self.ping_interval:  # data arrived lately: the peer is alive
+            self._keepalive = self._loop.call_later(self.ping_interval - idle, self._keepalive_tick)
+            return
+        payload = os.urandom(4)
+        self.protocol.ping(payload)
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (time.monotonic(), waiter)
+        self._flush()
+        if self.ping_timeout is not None:
+            self._keepalive = self._loop.call_later(self.ping_timeout, self._keepalive_expired, payload)
+        else:
+            self._schedule_keepalive()
+
+    def _keepalive_expired(self, payload: bytes) -> None:
+        if payload not in self._pings:  # the pong came
+            self._schedule_keepalive()
+            return
+        if time.monotonic() - self._last_received < self.ping_timeout:  # type: ignore[operator]
+            # No pong yet, but data is flowing (a large message): still alive; ask again later.
+            self._pings.pop(payload)
+            self._schedule_keepalive()
+            return
+        logger.info("keepalive ping timed out; closing the connection")
+        self.protocol.fail(ProtocolError("keepalive ping timeout", close_code=1011))
+        self._flush()
+
+
+async def _async_iterator(items: Iterable[Data]) -> AsyncIterator[Data]:
+    for item in items:
+        yield item

@@ -1,0 +1,220 @@
+"""The asyncio WebSocket server: ``serve(handler, host, port)``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl as ssl_module
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from ..connection import State
+from ..exceptions import ConnectionClosed
+from ..handshake import SERVER, ServerHandshake
+from ..headers import HeadersLike
+from ..limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..permessage_deflate import ServerPerMessageDeflateFactory
+from ..server import ServerConnection
+from .connection import Connection
+
+__all__ = ["serve", "Server", "ServerSideConnection"]
+
+logger = logging.getLogger("wsfast")
+
+Handler = Callable[[Connection], Awaitable[Any]]
+
+
+class ServerSideConnection(Connection):
+    """A server's connection: once the handshake succeeds, it runs the handler on itself."""
+
+    def __init__(self, protocol: ServerConnection, server: Server, *, open_timeout: float | None,
+                 **options: Any) -> None:  # fmt: skip
+        super().__init__(protocol, **options)
+        self.server = server
+        self.open_timeout = open_timeout
+        self._open_timer: asyncio.TimerHandle | None = None
+        self.handler_task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server.connections.add(self)
+        if self.open_timeout is not None:
+            # A client that connects and then stalls or trickles its request is dropped.
+            self._open_timer = self._loop.call_later(self.open_timeout, self._open_timed_out)
+
+    def _open_timed_out(self) -> None:
+        if self.protocol.state is State.CONNECTING:
+            logger.info("opening handshake timed out from %s", self.remote_address)
+            self._abort()
+
+    def _handshake_done(self) -> None:
+        super()._handshake_done()
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+        if self.protocol.handshake_done:
+            self.handler_task = self._loop.create_task(self._run_handler())
+        elif self.protocol.handshake_error is not None:
+            logger.info("rejected a handshake from %s: %s", self.remote_address, self.protocol.handshake_error)
+
+    async def _run_handler(self) -> None:
+        try:
+            await self.server.handler(self)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("connection handler failed")
+            if self.protocol.state is State.OPEN:
+                await self.close(1011, "internal error")
+            return
+        if self.protocol.state is State.OPEN:
+            await self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+        super().connection_lost(exc)
+        self.server.connections.discard(self)
+
+
+class Server:
+    """A running WebSocket server; ``close()`` then ``wait_closed()`` shuts it down gracefully."""
+
+    def __init__(self, handler: Handler, make_connection: Callable[[Server], ServerSideConnection]) -> None:
+        self.handler = handler
+        self.connections: set[ServerSideConnection] = set()
+        self._make_connection = make_connection
+        self._server: asyncio.base_events.Server | None = None
+        self._closing: list[asyncio.Task[None]] = []
+
+    def protocol_factory(self) -> ServerSideConnection:
+        return self._make_connection(self)
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        """The listening sockets."""
+        return () if self._server is None else tuple(self._server.sockets)
+
+    def close(self, close_connections: bool = True) -> None:
+        """Stop accepting connections and close the open ones with 1001 (going away)."""
+        if self._server is not None:
+            self._server.close()
+        if close_connections:
+            for connection in list(self.connections):
+                if connection.state is State.OPEN:
+                    self._closing.append(asyncio.ensure_future(connection.close(1001, "server shutting down")))
+                elif connection.state is State.CONNECTING:
+                    connection._abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until the listener and every connection are closed and every handler has ended."""
+        if self._server is not None:
+            await self._server.wait_closed()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        waits = [c.wait_closed() for c in list(self.connections)]
+        await asyncio.gather(*waits, return_exceptions=True)
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled."""
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+class serve:  # noqa: N801 - used like a function, as in websockets
+    """Start a WebSocket server: ``async with serve(handler, "127.0.0.1", 8765) as server: ...``
+    or ``server = await serve(...)``.
+
+    Args:
+        handler: ``async def handler(connection)``; the connection closes when it returns (1000)
+            or raises (1011, logged).
+        host, port: where to listen; ``path`` instead for a Unix socket.
+        ssl: an ``ssl.SSLContext`` for ``wss://``.
+        reuse_port: SO_REUSEPORT, to share the port between processes.
+        origins, subprotocols, select_subprotocol, extra_headers, server_header, process_request:
+            the opening handshake (see :class:`ServerHandshake`).
+        compression: "deflate" for permessage-deflate (RFC 7692), None for none.
+        open_timeout: seconds a client has to complete its upgrade request.
+        ping_interval, ping_timeout, close_timeout, max_queue, write_limit: see
+            :class:`~wsfast.asyncio.connection.Connection`.
+        max_message_size, max_frame_size, max_http_head_size, max_http_headers: limits.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        path: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        reuse_port: bool = False,
+        origins: Sequence[str | None] | None = None,
+        subprotocols: Sequence[str] = (),
+        select_subprotocol: Any = None,
+        extra_headers: HeadersLike = (),
+        server_header: str | None = SERVER,
+        process_request: Any = None,
+        compression: str | None = "deflate",
+        open_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 10.0,
+        max_message_size: int | None = MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
+        max_http_headers: int = MAX_HTTP_HEADERS,
+        max_queue: int = 16,
+        write_limit: int = 65536,
+        backlog: int = 100,
+    ) -> None:
+        if compression not in ("deflate", None):
+            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        extensions = [ServerPerMessageDeflateFactory()] if compression == "deflate" else []
+        handshake = ServerHandshake(
+            origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol, extensions=extensions,
+            extra_headers=extra_headers, server_header=server_header, process_request=process_request,
+        )  # fmt: skip
+
+        def make_connection(server: Server) -> ServerSideConnection:
+            protocol = ServerConnection(
+                handshake, max_message_size=max_message_size, max_frame_size=max_frame_size,
+                max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
+            )  # fmt: skip
+            return ServerSideConnection(
+                protocol, server, open_timeout=open_timeout, ping_interval=ping_interval, ping_timeout=ping_timeout,
+                close_timeout=close_timeout, max_queue=max_queue, write_limit=write_limit,
+            )  # fmt: skip
+
+        self._server = Server(handler, make_connection)
+        self._listen = dict(host=host, port=port, path=path, ssl=ssl, reuse_port=reuse_port, backlog=backlog)
+
+    async def _start(self) -> Server:
+        loop = asyncio.get_running_loop()
+        options = self._listen
+        if options["path"] is not None:
+            listener = await loop.create_unix_server(
+                self._server.protocol_factory, options["path"], ssl=options["ssl"], backlog=options["backlog"]
+            )
+        else:
+            listener = await loop.create_server(
+                self._server.protocol_factory, options["host"], options["port"], ssl=options["ssl"],
+                reuse_port=options["reuse_port"] or None, backlog=options["backlog"],
+            )  # fmt: skip
+        self._server._server = listener
+        return self._server
+
+    def __await__(self) -> Any:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self._start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._server.close()
+        await self._server.wait_closed()

@@ -1,0 +1,364 @@
+"""The asyncio client and server over loopback (127.0.0.1 only; every wait is bounded)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import sys
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+import wsfast
+from wsfast.asyncio.connection import Connection
+from wsfast.client import ClientConnection
+from wsfast.connection import State
+from wsfast.events import Close
+from wsfast.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from wsfast.frames import Opcode, encode_frame
+
+
+def run(coroutine: Awaitable[object], timeout: float = 30) -> object:
+    async def bounded() -> object:
+        return await asyncio.wait_for(coroutine, timeout)
+
+    return asyncio.run(bounded())
+
+
+async def echo(ws: Connection) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+def port_of(server: wsfast.asyncio.Server) -> int:
+    return server.sockets[0].getsockname()[1]
+
+
+def with_echo_server(test: Callable[..., Awaitable[object]], handler=echo, **options) -> object:
+    async def main() -> object:
+        async with wsfast.serve(handler, "127.0.0.1", 0, **options) as server:
+            return await test(server, f"ws://127.0.0.1:{port_of(server)}/")
+
+    return run(main())
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_echo_text_binary_and_fragments(compression):
+    async def test(server, uri):
+        async with wsfast.connect(uri, compression=compression) as ws:
+            assert [e.name for e in ws.protocol.extensions] == (["permessage-deflate"] if compression else [])
+            for message in ["hello", "κόσμε" * 1000, b"\x00\xff" * 50000, b""]:
+                await ws.send(message)
+                assert await ws.recv() == message
+            await ws.send(["frag", "ments"])
+            assert await ws.recv() == "fragments"
+
+            async def pieces():
+                yield b"a"
+                yield b"b"
+
+            await ws.send(pieces())
+            assert await ws.recv() == b"ab"
+            assert ws.remote_address[0] == "127.0.0.1"
+
+    with_echo_server(test, compression=compression)
+
+
+def test_ping_resolves_with_the_latency():
+    async def test(server, uri):
+        async with wsfast.connect(uri) as ws:
+            latency = await (await ws.ping(b"hello"))
+            assert 0 <= latency < 5
+            with pytest.raises(ValueError):
+                await ws.ping(bytes(126))
+
+    with_echo_server(test)
+
+
+def test_handler_return_closes_normally_and_iteration_ends():
+    async def handler(ws):
+        await ws.send("bye")
+
+    async def test(server, uri):
+        async with wsfast.connect(uri) as ws:
+            assert [m async for m in ws] == ["bye"]
+            assert ws.close_code == 1000
+            with pytest.raises(ConnectionClosedOK):
+                await ws.recv()
+            with pytest.raises(ConnectionClosedOK):
+                await ws.send("too late")
+
+    with_echo_server(test, handler=handler)
+
+
+def test_failing_handler_closes_with_1011_and_the_server_lives_on(caplog):
+    async def handler(ws):
+        if ws.request.path == "/boom":
+            raise RuntimeError("boom")
+        await echo(ws)
+
+    async def test(server, uri):
+        async with wsfast.connect(uri + "boom") as ws:
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert info.value.code == 1011
+        async with wsfast.connect(uri) as ws:
+            await ws.send("still serving")
+            assert await ws.recv() == "still serving"
+
+    with caplog.at_level(logging.ERROR, logger="wsfast"):
+        with_echo_server(test, handler=handler)
+    assert "connection handler failed" in caplog.text
+
+
+def test_graceful_shutdown_closes_connections_with_1001():
+    async def main():
+        server = await wsfast.serve(echo, "127.0.0.1", 0)
+        ws = await wsfast.connect(f"ws://127.0.0.1:{port_of(server)}/")
+        server.close()
+        await server.wait_closed()
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        assert ws.close_code == 1001 and not server.connections
+
+    run(main())
+
+
+def test_rejected_handshake_carries_the_response():
+    async def test(server, uri):
+        with pytest.raises(InvalidStatus) as info:
+            await wsfast.connect(uri)
+        assert info.value.response.status_code == 403
+
+    with_echo_server(test, origins=["https://only.example"])
+
+
+async def close_writer(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    try:
+        await writer.wait_closed()
+    except ConnectionError:
+        pass  # the server dropped us first
+
+
+async def raw_exchange(uri_port: int, data: bytes, read_timeout: float = 5) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", uri_port)
+    writer.write(data)
+    try:
+        return await asyncio.wait_for(reader.read(), read_timeout)
+    finally:
+        await close_writer(writer)
+
+
+def test_garbage_gets_400_and_the_server_keeps_serving():
+    async def test(server, uri):
+        answer = await raw_exchange(port_of(server), b"\x16\x03\x01 not http at all\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 400 ")
+        async with wsfast.connect(uri) as ws:
+            await ws.send("ok")
+            assert await ws.recv() == "ok"
+
+    with_echo_server(test)
+
+
+def test_silent_client_is_dropped_after_the_open_timeout():
+    async def test(server, uri):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        writer.write(b"GET / HTTP/1.1\r\n")  # and then nothing
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        await close_writer(writer)
+
+    with_echo_server(test, open_timeout=0.2)
+
+
+async def raw_client(port: int) -> tuple[ClientConnection, asyncio.StreamReader, asyncio.StreamWriter]:
+    """A sans-IO client over a plain socket, past the handshake: tests drive every byte by hand.
+    It never answers pings (auto_pong off)."""
+    protocol = ClientConnection(f"ws://127.0.0.1:{port}/", auto_pong=False)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(protocol.data_to_send())
+    protocol.receive_data(await reader.readuntil(b"\r\n\r\n"))
+    assert protocol.state is State.OPEN
+    return protocol, reader, writer
+
+
+def test_frame_claiming_2_63_bytes_is_closed_with_1002():
+    async def test(server, uri):
+        protocol, reader, writer = await raw_client(port_of(server))
+        writer.write(b"\x82\xff" + b"\x80" + b"\x00" * 7 + b"\x01\x02\x03\x04")
+        protocol.receive_data(await asyncio.wait_for(reader.read(), 5))
+        assert protocol.events_received() == [Close(1002, "payload length has the most significant bit set")]
+        await close_writer(writer)
+        async with wsfast.connect(uri) as ws:  # everyone else is still served
+            await ws.send("ok")
+            assert await ws.recv() == "ok"
+
+    with_echo_server(test)
+
+
+def test_keepalive_closes_a_silent_peer_with_1011():
+    async def test(server, uri):
+        protocol, reader, writer = await raw_client(port_of(server))
+        protocol.receive_data(await asyncio.wait_for(reader.read(), 5))
+        events = protocol.events_received()
+        assert any(type(e).__name__ == "Ping" for e in events)
+        assert events[-1] == Close(1011, "keepalive ping timeout")
+        await close_writer(writer)
+
+    with_echo_server(test, ping_interval=0.05, ping_timeout=0.1)
+
+
+def test_keepalive_counts_incoming_data_as_liveness():
+    async def test(server, uri):
+        async with wsfast.connect(uri, ping_interval=None) as ws:
+            ws.protocol.auto_pong = False  # this client never answers pings ...
+            for _ in range(10):  # ... but keeps talking, so the server keeps it
+                await ws.send("tick")
+                assert await ws.recv() == "tick"
+                await asyncio.sleep(0.03)
+            assert ws.state is State.OPEN
+
+    with_echo_server(test, ping_interval=0.05, ping_timeout=0.05)
+
+
+def test_back_pressure_pauses_reading():
+    async def flood(ws):
+        for index in range(50):
+            await ws.send(b"x" * 10000 + bytes([index]))
+        await ws.wait_closed()
+
+    async def test(server, uri):
+        async with wsfast.connect(uri, max_queue=4) as ws:
+            await asyncio.sleep(0.2)
+            # one read may bring several messages, but once paused the queue stops growing
+            assert ws._reading_paused
+            queued = len(ws._messages)
+            await asyncio.sleep(0.2)
+            assert len(ws._messages) == queued < 50
+            received = [await ws.recv() for _ in range(50)]
+            assert [m[-1] for m in received] == list(range(50))
+
+    with_echo_server(test, handler=flood, compression=None)
+
+
+def test_message_over_the_limit_closes_with_1009():
+    async def test(server, uri):
+        async with wsfast.connect(uri) as ws:
+            await ws.send(b"x" * 2000)
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert info.value.code == 1009
+
+    with_echo_server(test, max_message_size=1000, compression=None)
+
+
+def test_wss_with_trustme_certificates():
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+
+    async def main():
+        async with wsfast.serve(echo, "127.0.0.1", 0, ssl=server_context) as server:
+            async with wsfast.connect(f"wss://127.0.0.1:{port_of(server)}/", ssl=client_context) as ws:
+                await ws.send("secret")
+                assert await ws.recv() == "secret"
+        with pytest.raises(ValueError):
+            wsfast.connect("ws://127.0.0.1/", ssl=client_context)
+
+    run(main())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix sockets")
+def test_unix_socket(tmp_path):
+    path = str(tmp_path / "ws.sock")
+
+    async def main():
+        async with wsfast.serve(echo, path=path):
+            reader, writer = await asyncio.open_unix_connection(path)
+            protocol = ClientConnection("ws://localhost/")
+            writer.write(protocol.data_to_send())
+            protocol.receive_data(await reader.readuntil(b"\r\n\r\n"))
+            protocol.send_text("over a unix socket")
+            writer.write(protocol.data_to_send())
+            while not (events := protocol.events_received()):
+                protocol.receive_data(await reader.read(65536))
+            assert events[0].data == "over a unix socket"
+            await close_writer(writer)
+
+    run(main())
+
+
+def test_no_leak_after_many_connections():
+    async def test(server, uri):
+        before = len(asyncio.all_tasks())
+        for _ in range(300):
+            async with wsfast.connect(uri, compression=None) as ws:
+                await ws.send("x")
+                await ws.recv()
+        for _ in range(100):
+            if not server.connections:
+                break
+            await asyncio.sleep(0.01)
+        assert not server.connections
+        assert len(asyncio.all_tasks()) <= before
+
+    with_echo_server(test)
+
+
+def test_close_handshake_times_out_and_aborts():
+    async def test(server, uri):
+        protocol, reader, writer = await raw_client(port_of(server))
+        server.close()  # the server closes with 1001; this client never answers
+        data = await asyncio.wait_for(reader.read(), 5)
+        protocol.receive_data(data)
+        assert Close(1001, "server shutting down") in protocol.events_received()
+        await close_writer(writer)
+        await server.wait_closed()
+
+    with_echo_server(test, close_timeout=0.2)
+
+
+def test_connect_timeout():
+    async def main():
+        accepted: list[asyncio.StreamWriter] = []
+        server = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)  # never answers
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(asyncio.TimeoutError):
+            await wsfast.connect(f"ws://127.0.0.1:{port}/", open_timeout=0.2)
+        for writer in accepted:
+            await close_writer(writer)
+        server.close()
+        await server.wait_closed()
+
+    run(main())
+
+
+def test_send_type_errors():
+    async def test(server, uri):
+        async with wsfast.connect(uri) as ws:
+            with pytest.raises(TypeError):
+                await ws.send(42)
+            with pytest.raises(TypeError):
+                await ws.send(["a", b"b"])
+
+    with_echo_server(test)
+
+
+def test_raw_frames_keep_their_order_with_pings():
+    async def test(server, uri):
+        protocol, reader, writer = await raw_client(port_of(server))
+        key = b"\x01\x02\x03\x04"
+        writer.write(encode_frame(Opcode.TEXT, b"a", fin=False, mask=key) + encode_frame(Opcode.PING, b"p", mask=key)
+                     + encode_frame(Opcode.CONTINUATION, b"b", mask=key))  # fmt: skip
+        received: list = []
+        while len(received) < 2:
+            protocol.receive_data(await asyncio.wait_for(reader.read(65536), 5))
+            received += protocol.events_received()
+        assert [type(e).__name__ for e in received] == ["Pong", "TextMessage"]
+        await close_writer(writer)
+
+    with_echo_server(test, compression=None)
