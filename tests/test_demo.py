@@ -1,4 +1,4 @@
-"""The demo the README's first command runs."""
+"""The demo the README's first command runs, and the command line."""
 
 from __future__ import annotations
 
@@ -6,20 +6,62 @@ import os
 import subprocess
 import sys
 
+import pytest
 
-def test_demo_runs_and_reports_the_rfc_example():
-    result = subprocess.run([sys.executable, "-m", "wsfast", "demo"], capture_output=True, text=True,
-                            timeout=120, env=os.environ.copy())  # fmt: skip
+
+def wsfast_command(*arguments: str, **options) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wsfast", *arguments], capture_output=True, text=True,
+                          timeout=120, **options)  # fmt: skip
+
+
+def test_demo_talks_to_its_echo_server_and_reports_speed():
+    result = wsfast_command("demo")
     assert result.returncode == 0, result.stderr
     expected = "python" if os.environ.get("WSFAST_NO_EXTENSIONS") else "c"
     assert f"implementation={expected}" in result.stdout
-    assert "-> 7f 9f 4d 51 58" in result.stdout
-    assert "GET /chat HTTP/1.1, 7 headers" in result.stdout
-    assert "[True, True, False], error at byte 9" in result.stdout
-    assert result.stdout.count("x\n") == 4  # four speed-up lines
+    assert "extensions agreed: permessage-deflate" in result.stdout
+    assert "echoed 'Hello, WebSocket!'" in result.stdout and "echoed 'κόσμε 😀'" in result.stdout
+    assert "client closed the connection: code 1000" in result.stdout
+    assert result.stdout.count(" msg/s, ") == 3
 
 
 def test_command_line_requires_a_command():
-    result = subprocess.run([sys.executable, "-m", "wsfast"], capture_output=True, text=True, timeout=60)
+    result = wsfast_command()
     assert result.returncode == 2
     assert "usage: wsfast" in result.stderr
+
+
+def test_bench_against_its_own_server():
+    result = wsfast_command("bench", "-n", "300", "-s", "64", "-c", "3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("300 messages of 64 B at concurrency 3: ")
+    assert "latency p50" in result.stdout and "p99" in result.stdout
+    assert wsfast_command("bench", "-n", "0").returncode == 2
+
+
+def test_echo_server_and_client_commands():
+    command = [sys.executable, "-m", "wsfast", "echo", "--port", "0", "--ping-interval", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        assert banner.startswith("wsfast echo server on ws://127.0.0.1:")
+        uri = banner.split()[-1]
+        client = wsfast_command("client", uri, input="first line\nsecond line\n")
+        assert client.returncode == 0, client.stderr
+        assert client.stdout.splitlines() == ["< first line", "< second line"]
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status", "message"),
+    [
+        (["client", "http://not-websocket"], 1, "not a WebSocket URI"),
+        (["client", "ws://127.0.0.1:1/"], 1, "ConnectionRefusedError"),
+        (["echo", "--port", "notanumber"], 2, "invalid int value"),
+    ],
+)
+def test_bad_arguments_fail_cleanly(arguments, status, message):
+    result = wsfast_command(*arguments)
+    assert result.returncode == status
+    assert message in result.stderr and "Traceback" not in result.stderr

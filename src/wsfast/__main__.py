@@ -3,24 +3,79 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
+
+from .exceptions import WsfastError
 
 __all__ = ["main"]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsfast", description="A fast, strictly correct WebSocket library.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="show the kernels at work and how fast they are")
-    arguments = parser.parse_args(argv)
-    if arguments.command == "demo":
-        from .demo import run
+    commands.add_parser("demo", help="an echo server and a client in one process: what happens, how fast")
 
-        return run(sys.stdout)
-    parser.error(f"unknown command {arguments.command!r}")  # argparse exits; never reached
-    return 2
+    echo = commands.add_parser("echo", help="run an echo server")
+    echo.add_argument("--host", default="127.0.0.1")
+    echo.add_argument("--port", type=int, default=8765)
+    echo.add_argument("--certfile", help="TLS certificate chain (PEM): serve wss://")
+    echo.add_argument("--keyfile", help="TLS private key (PEM), if not in the certificate file")
+    echo.add_argument("--no-compression", action="store_true", help="do not accept permessage-deflate")
+    echo.add_argument("--ping-interval", type=float, default=20.0, help="keepalive seconds; 0 for none")
+    echo.add_argument("--max-message-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
+
+    client = commands.add_parser("client", help="send stdin lines as messages, print what comes back")
+    client.add_argument("uri")
+    client.add_argument("--no-compression", action="store_true")
+
+    bench = commands.add_parser("bench", help="echo round trips against a server (its own by default)")
+    bench.add_argument("uri", nargs="?", help="a server to drive; default: start one on 127.0.0.1")
+    bench.add_argument("-n", "--messages", type=int, default=20000)
+    bench.add_argument("-s", "--size", type=int, default=256, help="message size in bytes")
+    bench.add_argument("-c", "--concurrency", type=int, default=1)
+    bench.add_argument("--compression", action="store_true", help="offer permessage-deflate")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    arguments = _parser().parse_args(argv)
+    try:
+        if arguments.command == "demo":
+            from .demo import run
+
+            return run(sys.stdout)
+        from . import commands
+
+        if arguments.command == "echo":
+            asyncio.run(commands.run_echo_server(
+                arguments.host, arguments.port,
+                tls=commands.tls_context(arguments.certfile, arguments.keyfile),
+                compression=None if arguments.no_compression else "deflate",
+                ping_interval=arguments.ping_interval or None,
+                max_message_size=arguments.max_message_size or None,
+            ))  # fmt: skip
+            return 0
+        if arguments.command == "client":
+            return asyncio.run(commands.run_client(arguments.uri,
+                                                   compression=None if arguments.no_compression else "deflate"))
+        if arguments.messages < 1 or arguments.size < 0 or arguments.concurrency < 1:
+            print("wsfast bench: --messages and --concurrency must be at least 1", file=sys.stderr)
+            return 2
+        result = asyncio.run(commands.run_bench(
+            arguments.uri, messages=arguments.messages, size=arguments.size,
+            concurrency=arguments.concurrency, compression="deflate" if arguments.compression else None,
+            progress=sys.stderr if sys.stderr.isatty() else None,
+        ))  # fmt: skip
+        print(result.summary())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, OSError, WsfastError, asyncio.TimeoutError) as error:
+        print(f"wsfast {arguments.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
