@@ -318,6 +318,7 @@ class Connection(asyncio.Protocol):
             self._schedule_keepalive()
         elif not self.opened.done():
             self.opened.set_exception(self.protocol.handshake_error or ConnectionError("handshake failed"))
+            self.opened.exception()  # retrieved here: a server has no opener waiting on it
 
     def _process_events(self) -> None:
         for event in self.protocol.events_received():
