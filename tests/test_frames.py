@@ -276,3 +276,17 @@ def test_close_payload_rules():
     assert serialize_close(1000, "x" * 123) == b"\x03\xe8" + b"x" * 123
     with pytest.raises(ValueError, match="too long"):
         serialize_close(1000, "x" * 124)
+
+
+@pytest.mark.parametrize("limit", [2**64, 2**100, 2**63])
+def test_huge_limits_mean_no_limit(codec, limit):
+    decoder = codec.FrameDecoder(max_frame_size=limit, max_message_size=limit)
+    assert decoder.feed(codec.encode_frame(2, bytes(10))) == [Frame(Opcode.BINARY, bytes(10))]
+
+
+@pytest.mark.parametrize(("limit", "error"), [(-1, ValueError), (1.5, TypeError), ("10", TypeError)])
+def test_invalid_limits(codec, limit, error):
+    for name in ("max_frame_size", "max_message_size"):
+        decoder = codec.FrameDecoder(**{name: limit})
+        with pytest.raises(error, match=name):
+            decoder.feed(b"")

@@ -97,7 +97,10 @@ def non_negative(value: Any, name: str) -> int:
         TypeError: ``value`` is not an integer.
         ValueError: ``value`` is negative.
     """
-    number = operator.index(value)
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__}") from None
     if number < 0:
         raise ValueError(f"{name} must not be negative, not {number}")
     return number

@@ -39,6 +39,24 @@ cdef extern from *:
     object wsf_new_frame(object type, object opcode, object payload, int fin, int rsv1, int rsv2, int rsv3)
 
 
+cdef extern from "Python.h":
+    long long PyLong_AsLongLongAndOverflow(object value, int *overflow) except? -1
+
+
+cdef uint64_t _size_limit(object value, str name) except? 0:
+    """A decoder limit in C: None and anything from 2**63 up (no frame is that long) mean none."""
+    cdef int overflow = 0
+    cdef long long number
+    if value is None:
+        return UINT64_MAX
+    if type(value) is int:
+        number = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow == 0 and number >= 0:
+            return <uint64_t>number
+    _non_negative(value, name)  # TypeError or ValueError, as in the twin
+    return UINT64_MAX
+
+
 cdef int _opcode_value(object opcode) except -1:
     if not isinstance(opcode, int):
         raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")
@@ -211,7 +229,8 @@ cdef class FrameDecoder:
         Raises:
             ProtocolError: the stream broke a rule; the frames decoded before the offending one are
                 in the exception's ``frames``. Every later call raises the same error again.
-            TypeError: ``data`` is not a buffer.
+            TypeError: ``data`` is not a buffer, or a size limit is not an integer.
+            ValueError: a size limit is negative.
         """
         cdef Py_buffer view
         cdef Py_ssize_t consumed, size
@@ -220,8 +239,8 @@ cdef class FrameDecoder:
             self._error.frames = []
             raise self._error
         self._expect = -1 if self.expect_masked is None else (1 if self.expect_masked else 0)
-        self._frame_limit = UINT64_MAX if self.max_frame_size is None else <uint64_t>self.max_frame_size
-        self._message_limit = UINT64_MAX if self.max_message_size is None else <uint64_t>self.max_message_size
+        self._frame_limit = _size_limit(self.max_frame_size, "max_frame_size")
+        self._message_limit = _size_limit(self.max_message_size, "max_message_size")
         if PyByteArray_GET_SIZE(self._buffer) == 0:
             # Nothing pending: decode straight from the caller's buffer, keep only the remainder.
             _open_read(data, &view)

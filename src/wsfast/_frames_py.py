@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._buffers import mask_key, readable
+from ._buffers import mask_key, non_negative, readable
 from ._random import mask_key as random_mask_key
 from ._kernels_py import _header_at, _xor
 from .exceptions import PayloadTooBig, ProtocolError
@@ -179,11 +179,15 @@ class FrameDecoder:
             ProtocolError: the stream broke a rule (see the class docstring); the frames decoded
                 before the offending one are in the exception's ``frames``. The decoder is then
                 spent: every later call raises the same error again.
-            TypeError: ``data`` is not a buffer.
+            TypeError: ``data`` is not a buffer, or a size limit is not an integer.
+            ValueError: a size limit is negative.
         """
         if self._error is not None:
             self._error.frames = []
             raise self._error
+        for limit, name in ((self.max_frame_size, "max_frame_size"), (self.max_message_size, "max_message_size")):
+            if limit is not None:
+                non_negative(limit, name)
         buffer = self._buffer
         buffer += data if type(data) is bytes else readable(data)
         frames: list[Frame] = []
