@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     echo.add_argument("--no-compression", action="store_true", help="do not accept permessage-deflate")
     echo.add_argument("--ping-interval", type=float, default=20.0, help="keepalive seconds; 0 for none")
     echo.add_argument("--max-message-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
+    echo.add_argument("--max-frame-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
 
     client = commands.add_parser("client", help="send stdin lines as messages, print what comes back")
     client.add_argument("uri")
@@ -56,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 compression=None if arguments.no_compression else "deflate",
                 ping_interval=arguments.ping_interval or None,
                 max_message_size=arguments.max_message_size or None,
+                max_frame_size=arguments.max_frame_size or None,
             ))  # fmt: skip
             return 0
         if arguments.command == "client":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .asyncio import Connection, connect, serve
+from .permessage_deflate import ServerPerMessageDeflateFactory
 
 __all__ = ["echo_handler", "run_echo_server", "run_client", "BenchResult", "run_bench"]
 
@@ -23,11 +24,17 @@ async def echo_handler(connection: Connection) -> None:
 
 async def run_echo_server(
     host: str, port: int, *, tls: ssl.SSLContext | None = None, compression: str | None = "deflate",
-    ping_interval: float | None = 20.0, max_message_size: int | None = 1 << 20, out: TextIO = sys.stdout,
+    ping_interval: float | None = 20.0, max_message_size: int | None = 1 << 20,
+    max_frame_size: int | None = 1 << 20, out: TextIO = sys.stdout,
 ) -> None:  # fmt: skip
-    """Serve the echo handler until cancelled."""
-    async with serve(echo_handler, host, port, ssl=tls, compression=compression, ping_interval=ping_interval,
-                     max_message_size=max_message_size) as server:  # fmt: skip
+    """Serve the echo handler until cancelled.
+
+    With compression, every message is compressed (no minimum size): an echo server mirrors its
+    clients, and test suites such as Autobahn's expect compressed echoes even of tiny messages.
+    """
+    extensions = [ServerPerMessageDeflateFactory(min_size=0)] if compression == "deflate" else []
+    async with serve(echo_handler, host, port, ssl=tls, extensions=extensions, ping_interval=ping_interval,
+                     max_message_size=max_message_size, max_frame_size=max_frame_size) as server:  # fmt: skip
         for sock in server.sockets:
             address = sock.getsockname()
             scheme = "wss" if tls else "ws"

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..client import ClientConnection
+from ..extensions import ClientExtensionFactory
 from ..handshake import USER_AGENT
 from ..headers import HeadersLike
 from ..limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
@@ -25,6 +26,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         uri: ``ws://`` or ``wss://``.
         origin, subprotocols, extra_headers, user_agent: the opening handshake.
         compression: "deflate" to offer permessage-deflate (RFC 7692), None for none.
+        extensions: the extension factories to offer, instead of what ``compression`` implies.
         ssl: an ``ssl.SSLContext`` for ``wss://`` (default: the system's trusted CAs).
         open_timeout: seconds for the TCP connection, TLS and the opening handshake together.
         ping_interval, ping_timeout, close_timeout, max_queue, write_limit: see
@@ -47,6 +49,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         extra_headers: HeadersLike = (),
         user_agent: str | None = USER_AGENT,
         compression: str | None = "deflate",
+        extensions: Sequence[ClientExtensionFactory] | None = None,
         ssl: ssl_module.SSLContext | None = None,
         open_timeout: float | None = 10.0,
         ping_interval: float | None = 20.0,
@@ -63,7 +66,9 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
         self._protocol = ClientConnection(
             uri, origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
-            extensions=[ClientPerMessageDeflateFactory()] if compression == "deflate" else [],
+            extensions=extensions if extensions is not None else (
+                [ClientPerMessageDeflateFactory()] if compression == "deflate" else []
+            ),
             max_message_size=max_message_size, max_frame_size=max_frame_size,
             max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
         )  # fmt: skip

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..connection import State
 from ..exceptions import ConnectionClosed
+from ..extensions import ServerExtensionFactory
 from ..handshake import SERVER, ServerHandshake
 from ..headers import HeadersLike
 from ..limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
@@ -138,7 +139,9 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         reuse_port: SO_REUSEPORT, to share the port between processes.
         origins, subprotocols, select_subprotocol, extra_headers, server_header, process_request:
             the opening handshake (see :class:`ServerHandshake`).
-        compression: "deflate" for permessage-deflate (RFC 7692), None for none.
+        compression: "deflate" for permessage-deflate (RFC 7692) with its defaults, None for none.
+        extensions: the extension factories to negotiate, instead of what ``compression`` implies
+            (for example a tuned ServerPerMessageDeflateFactory).
         open_timeout: seconds a client has to complete its upgrade request.
         ping_interval, ping_timeout, close_timeout, max_queue, write_limit: see
             :class:`~wsfast.asyncio.connection.Connection`.
@@ -161,6 +164,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         server_header: str | None = SERVER,
         process_request: Any = None,
         compression: str | None = "deflate",
+        extensions: Sequence[ServerExtensionFactory] | None = None,
         open_timeout: float | None = 10.0,
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
@@ -175,7 +179,8 @@ class serve:  # noqa: N801 - used like a function, as in websockets
     ) -> None:
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
-        extensions = [ServerPerMessageDeflateFactory()] if compression == "deflate" else []
+        if extensions is None:
+            extensions = [ServerPerMessageDeflateFactory()] if compression == "deflate" else []
         handshake = ServerHandshake(
             origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol, extensions=extensions,
             extra_headers=extra_headers, server_header=server_header, process_request=process_request,
