@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+"""Echo servers and echo clients for ``report_echo.py``, each run in a process of its own.
+
+    python benchmarks/_echo_peers.py server IMPL --loop asyncio|uvloop
+        prints "READY <port>" once listening on 127.0.0.1 (a random port), then serves until its
+        standard input closes.
+    python benchmarks/_echo_peers.py client IMPL --loop asyncio|uvloop --port PORT
+        opens one connection, prints "READY", then answers one command per input line:
+          verify SIZE        sends VERIFY_MESSAGES distinct random binary messages of SIZE bytes, one at a
+                             time, and checks that each echo is bytes equal to what was sent: "OK ..." or
+                             "FAIL <reason>"
+          run SIZE COUNT     COUNT round trips of one SIZE-byte binary message (send it, await its echo,
+                             send it again); prints {"wall": s, "cpu": s, "ok": bool}: wall clock and this
+                             process's CPU time for the batch, and whether the last echo equals the message
+          quit               closes the connection (closing handshake) and exits
+
+IMPL is one of wsfast, websockets, aiohttp, picows, picows-stdlib, tcp, tcp-buffered, tcp-aiofastnet.
+"tcp" is the ceiling: an asyncio.Protocol that writes back whatever it reads, and a Protocol client that
+sends, per round trip, as many bytes as a client's SIZE-byte binary frame (masked: header + 4-byte key +
+payload) and waits until that many bytes have come back. "tcp-buffered" is the same with
+asyncio.BufferedProtocol on both sides (reads into a preallocated 256 KiB buffer: the stdlib loop then
+calls recv_into instead of allocating a 256 KiB bytes per read). picows runs by default on aiofastnet's Cython transports
+(a dependency of picows) instead of the event loop's own; "picows-stdlib" is picows with
+``use_aiofastnet=False``, and "tcp-aiofastnet" the tcp ceiling on aiofastnet's transports, to tell the
+transport's share from the WebSocket layer's. Every WebSocket side runs without compression, without keepalive pings, and with its
+message (and frame) size limit raised to LIMIT. All commands are bounded by TIMEOUT seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any
+
+IMPLS = ("wsfast", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet")
+#: Message and frame size limit on every side: room for the largest message (2 MB) with margin.
+LIMIT = 8 * 1024 * 1024
+VERIFY_MESSAGES = 8
+TIMEOUT = 60.0
+
+
+def frame_size(size: int) -> int:
+    """Bytes on the wire of a client's (masked) binary frame with a ``size``-byte payload."""
+    return 2 + (0 if size < 126 else 2 if size < 65536 else 8) + 4 + size
+
+
+def new_loop(kind: str) -> asyncio.AbstractEventLoop:
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+# ------------------------------------------------------------------------------------ servers
+
+
+async def serve_wsfast() -> tuple[int, Any]:
+    import wsfast
+    from wsfast.commands import echo_handler
+
+    server = await wsfast.serve(echo_handler, "127.0.0.1", 0, compression=None, ping_interval=None,
+                                max_message_size=LIMIT, max_frame_size=LIMIT)
+    return server.sockets[0].getsockname()[1], server
+
+
+async def serve_websockets() -> tuple[int, Any]:
+    from websockets.asyncio.server import serve
+
+    async def echo(websocket: Any) -> None:
+        async for message in websocket:
+            await websocket.send(message)
+
+    server = await serve(echo, "127.0.0.1", 0, compression=None, ping_interval=None, max_size=LIMIT)
+    return next(iter(server.sockets)).getsockname()[1], server
+
+
+async def serve_aiohttp() -> tuple[int, Any]:
+    from aiohttp import WSMsgType, web
+
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False, max_msg_size=LIMIT, heartbeat=None)
+        await ws.prepare(request)
+        async for message in ws:
+            if message.type is WSMsgType.BINARY:
+                await ws.send_bytes(message.data)
+            elif message.type is WSMsgType.TEXT:
+                await ws.send_str(message.data)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", echo)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner.addresses[0][1], runner
+
+
+async def serve_picows(use_aiofastnet: bool | None = None) -> tuple[int, Any]:
+    import picows
+
+    class Echo(picows.WSListener):
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            kind = frame.msg_type
+            if kind is picows.WSMsgType.CLOSE:
+                transport.send_close(picows.WSCloseCode.OK)
+                transport.disconnect()
+            elif kind is not picows.WSMsgType.PING and kind is not picows.WSMsgType.PONG:
+                # Frame by frame, as picows delivers them (the payload view is valid during the call;
+                # send copies it into the transport).
+                transport.send(kind, frame.get_payload_as_memoryview(), frame.fin)
+
+    server = await picows.ws_create_server(lambda request: Echo(), "127.0.0.1", 0, max_frame_size=LIMIT,
+                                           enable_auto_ping=False, use_aiofastnet=use_aiofastnet)
+    return server.sockets[0].getsockname()[1], server
+
+
+class _TcpEcho(asyncio.Protocol):
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class _TcpBufferedEcho(asyncio.BufferedProtocol):
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.buffer = memoryview(bytearray(READ_BUFFER))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # A copy: a transport may keep what it could not send yet, and the buffer is reused.
+        self.transport.write(bytes(self.buffer[:nbytes]))
+
+
+READ_BUFFER = 256 * 1024
+
+
+async def serve_tcp(aiofastnet: bool = False, buffered: bool = False) -> tuple[int, Any]:
+    loop = asyncio.get_running_loop()
+    factory = _TcpBufferedEcho if buffered else _TcpEcho
+    if aiofastnet:
+        import aiofastnet as fastnet
+
+        server = await fastnet.create_server(loop, factory, "127.0.0.1", 0)
+    else:
+        server = await loop.create_server(factory, "127.0.0.1", 0)
+    return server.sockets[0].getsockname()[1], server
+
+
+SERVERS = {"wsfast": serve_wsfast, "websockets": serve_websockets, "aiohttp": serve_aiohttp,
+           "picows": serve_picows, "picows-stdlib": lambda: serve_picows(False), "tcp": serve_tcp,
+           "tcp-buffered": lambda: serve_tcp(buffered=True), "tcp-aiofastnet": lambda: serve_tcp(aiofastnet=True)}
+
+
+def run_server(impl: str, loop_kind: str) -> int:
+    loop = new_loop(loop_kind)
+    asyncio.set_event_loop(loop)
+
+    async def main() -> None:
+        port, _server = await SERVERS[impl]()
+        print(f"READY {port}", flush=True)
+        stop = loop.create_future()
+        stdin = sys.stdin.fileno()
+
+        def readable() -> None:
+            if not os.read(stdin, 4096) and not stop.done():
+                stop.set_result(None)
+
+        loop.add_reader(stdin, readable)
+        await stop
+
+    loop.run_until_complete(main())
+    return 0
+
+
+# ------------------------------------------------------------------------------------ clients
+
+
+class Client:
+    """One open connection: ``roundtrips(payload, count)`` returns the last echo."""
+
+    async def roundtrips(self, payload: bytes, count: int) -> Any:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class WsfastClient(Client):
+    async def open(self, port: int) -> None:
+        import wsfast
+
+        self.ws = await wsfast.connect(f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None,
+                                       max_message_size=LIMIT, max_frame_size=LIMIT)
+
+    async def roundtrips(self, payload: bytes, count: int) -> Any:
+        send, recv = self.ws.send, self.ws.recv
+        echo = None
+        for _ in range(count):
+            await send(payload)
+            echo = await recv()
+        return echo
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class WebsocketsClient(Client):
+    async def open(self, port: int) -> None:
+        from websockets.asyncio.client import connect
+
+        self.ws = await connect(f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None, max_size=LIMIT)
+
+    async def roundtrips(self, payload: bytes, count: int) -> Any:
+        send, recv = self.ws.send, self.ws.recv
+        echo = None
+        for _ in range(count):
+            await send(payload)
+            echo = await recv()
+        return echo
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+class AiohttpClient(Client):
+    async def open(self, port: int) -> None:
+        import aiohttp
+
+        self.session = aiohttp.ClientSession()
+        self.ws = await self.session.ws_connect(f"ws://127.0.0.1:{port}/", compress=0, max_msg_size=LIMIT,
+                                                heartbeat=None, autoping=True)
+
+    async def roundtrips(self, payload: bytes, count: int) -> Any:
+        send, receive = self.ws.send_bytes, self.ws.receive_bytes
+        echo = None
+        for _ in range(count):
+            await send(payload)
+            echo = await receive()
+        return echo
+
+    async def close(self) -> None:
+        await self.ws.close()
+        await self.session.close()
+
+
+class PicowsClient(Client):
+    """picows delivers frames to a listener callback; a round trip awaits a future that the callback
+    resolves with the message's bytes (fragments joined, in case a server fragments)."""
+
+    use_aiofastnet: bool | None = None
+
+    async def open(self, port: int) -> None:
+        import picows
+
+        binary, continuation = picows.WSMsgType.BINARY, picows.WSMsgType.CONTINUATION
+        text, close = picows.WSMsgType.TEXT, picows.WSMsgType.CLOSE
+        owner = self
+
+        class Listener(picows.WSListener):
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                kind = frame.msg_type
+                if kind is binary or kind is text:
+                    if frame.fin:
+                        owner.waiter.set_result(frame.get_payload_as_bytes())
+                    else:
+                        owner.parts = [frame.get_payload_as_bytes()]
+                elif kind is continuation:
+                    owner.parts.append(frame.get_payload_as_bytes())
+                    if frame.fin:
+                        owner.waiter.set_result(b"".join(owner.parts))
+                elif kind is close:
+                    transport.disconnect()
+
+            def on_ws_disconnected(self, transport: Any) -> None:
+                if owner.waiter is not None and not owner.waiter.done():
+                    owner.waiter.set_exception(ConnectionError("disconnected"))
+
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.parts: list[bytes] = []
+        self.binary = binary
+        self.transport, _ = await picows.ws_connect(Listener, f"ws://127.0.0.1:{port}/", max_frame_size=LIMIT,
+                                                    enable_auto_ping=False, use_aiofastnet=self.use_aiofastnet)
+
+    async def roundtrips(self, payload: bytes, count: int) -> Any:
+        create_future = asyncio.get_running_loop().create_future
+        send, binary = self.transport.send, self.binary
+        echo = None
+        for _ in range(count):
+            self.waiter = waiter = create_future()
+            send(binary, payload)
+            echo = await waiter
+        return echo
+
+    async def close(self) -> None:
+        import picows
+
+        self.transport.send_close(picows.WSCloseCode.OK)
+        await asyncio.wait_for(self.transport.wait_disconnected(), 5)
+
+
+class _TcpClientProtocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.waiter: asyncio.Future[None] | None = None
+        self.expected = 0
+        self.parts: list[bytes] = []
+        self.received = 0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.received += len(data)
+        if self.received >= self.expected and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("connection lost"))
+
+
+class _TcpBufferedClientProtocol(_TcpClientProtocol, asyncio.BufferedProtocol):
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.buffer = memoryview(bytearray(READ_BUFFER))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.buffer[:nbytes]))
+
+
+class TcpClient(Client):
+    """The ceiling: the same bytes as a WebSocket client's frame, echoed by a plain TCP server. The
+    payload is sent as a frame-sized blob (header bytes included), so the payload handed to it is the
+    already framed message; the echo is the joined bytes read back."""
+
+    aiofastnet = False
+    factory: Any = _TcpClientProtocol
+
+    async def open(self, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        if self.aiofastnet:
+            import aiofastnet as fastnet
+
+            _, self.protocol = await fastnet.create_connection(loop, self.factory, "127.0.0.1", port)
+        else:
+            _, self.protocol = await loop.create_connection(self.factory, "127.0.0.1", port)
+
+    async def roundtrips(self, payload: bytes, count: int) -> Any:
+        protocol = self.protocol
+        write = protocol.transport.write
+        create_future = asyncio.get_running_loop().create_future
+        size = len(payload)
+        echo = None
+        for _ in range(count):
+            protocol.parts = []
+            protocol.received = 0
+            protocol.expected = size
+            protocol.waiter = waiter = create_future()
+            write(payload)
+            await waiter
+            parts = protocol.parts
+            echo = parts[0] if len(parts) == 1 else b"".join(parts)
+        return echo
+
+    async def close(self) -> None:
+        self.protocol.transport.close()
+
+
+class PicowsStdlibClient(PicowsClient):
+    use_aiofastnet = False
+
+
+class TcpFastnetClient(TcpClient):
+    aiofastnet = True
+
+
+class TcpBufferedClient(TcpClient):
+    factory = _TcpBufferedClientProtocol
+
+
+CLIENTS = {"wsfast": WsfastClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
+           "picows": PicowsClient, "picows-stdlib": PicowsStdlibClient, "tcp": TcpClient,
+           "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient}
+
+
+def message(impl: str, size: int, seed: int) -> bytes:
+    """What a client sends per round trip: ``size`` random bytes, or for tcp a frame-sized blob."""
+    import random
+
+    return random.Random(seed * 7919 + size).randbytes(frame_size(size) if impl.startswith("tcp") else size)
+
+
+def run_client(impl: str, loop_kind: str, port: int) -> int:
+    loop = new_loop(loop_kind)
+    asyncio.set_event_loop(loop)
+    client = CLIENTS[impl]()
+    loop.run_until_complete(asyncio.wait_for(client.open(port), TIMEOUT))
+    print("READY", flush=True)
+    payloads: dict[int, bytes] = {}
+    try:
+        for line in sys.stdin:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == "quit":
+                break
+            size = int(words[1])
+            if words[0] == "verify":
+                problem = None
+                for seed in range(1, VERIFY_MESSAGES + 1):
+                    sent = message(impl, size, seed)
+                    echo = loop.run_until_complete(asyncio.wait_for(client.roundtrips(sent, 1), TIMEOUT))
+                    if type(echo) is not bytes:
+                        problem = f"echo #{seed} is {type(echo).__name__}, not bytes"
+                    elif echo != sent:
+                        problem = f"echo #{seed} differs ({len(echo)} bytes back for {len(sent)} sent)"
+                    if problem:
+                        break
+                print(f"FAIL {problem}" if problem else f"OK {VERIFY_MESSAGES} echoes of {size} B equal", flush=True)
+            elif words[0] == "run":
+                count = int(words[2])
+                payload = payloads.get(size) or payloads.setdefault(size, message(impl, size, 0))
+                cpu, wall = time.process_time(), time.perf_counter()
+                echo = loop.run_until_complete(asyncio.wait_for(client.roundtrips(payload, count), TIMEOUT))
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                print(json.dumps({"wall": wall, "cpu": cpu, "ok": echo == payload}), flush=True)
+            else:
+                print(f"FAIL unknown command {words[0]!r}", flush=True)
+    finally:
+        try:
+            loop.run_until_complete(asyncio.wait_for(client.close(), 5))
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+        loop.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("role", choices=("server", "client"))
+    parser.add_argument("impl", choices=IMPLS)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args(argv)
+    if args.role == "server":
+        return run_server(args.impl, args.loop)
+    if args.port is None:
+        parser.error("a client needs --port")
+    return run_client(args.impl, args.loop, args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
