@@ -1,0 +1,173 @@
+"""The client side of the Autobahn TestSuite: drives kosoku in fuzzingserver mode.
+
+    python tests/autobahn/client_driver.py --impl websockets|wsfast --url ws://127.0.0.1:9001
+
+It asks ``/getCaseCount``, connects to ``/runCase?case=N&agent=AGENT`` for N = 1..count (1-based
+within kosoku's ``-i``/``-x`` selection), echoing every message it receives, then connects to
+``/updateReports?agent=AGENT``, which ends kosoku's run and makes it write its reports.
+
+Settings the suite needs (see README.md beside this file):
+
+- keepalive pings off (a ping during a long case makes kosoku end it, reported FAILED);
+- permessage-deflate offered *with* ``client_no_context_takeover``: kosoku accepts the 13.2.x,
+  13.5.x and 13.6.x cases only with that in the offer (54 cases lost without it);
+- a message size limit above the largest 9.x message (16 MiB);
+- a per-case time limit, so that one stuck case cannot hang the run (kosoku reports the case).
+
+It prints ``case count: N`` first and ``cases run: N`` last on stdout, and exits 0 once
+``/updateReports`` was reached (the verdicts are kosoku's: read its reports, not this exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import inspect
+import os
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+IMPLEMENTATIONS = ("websockets", "wsfast")
+
+#: Above the 16 MiB of the largest 9.x message, with room for the frame and message limits alike.
+MAX_MESSAGE_SIZE = 64 * 2**20
+
+
+def _supported(function: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+class Implementation:
+    """``connect(uri)`` for one library, configured for the suite, and its ConnectionClosed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.note = ""
+        if name == "websockets":
+            # websockets fails a message of more than 4096 fragments with 1009 (9.3.x/9.4.x send up to
+            # 65536); its limit is read from the environment when websockets.asyncio is first imported.
+            os.environ.setdefault("WEBSOCKETS_MAX_FRAGMENTS", str(2**20))
+            from websockets.asyncio.client import connect
+            from websockets.exceptions import ConnectionClosed
+            from websockets.extensions.permessage_deflate import (
+                ClientPerMessageDeflateFactory,
+            )
+
+            self._connect: Callable[..., Any] = connect
+            self.closed: tuple[type[BaseException], ...] = (ConnectionClosed,)
+            self._options: dict[str, Any] = {
+                "compression": None,
+                "extensions": [ClientPerMessageDeflateFactory(client_no_context_takeover=True)],
+                "ping_interval": None,
+                "max_size": MAX_MESSAGE_SIZE,
+            }
+        elif name == "wsfast":
+            import wsfast
+            from wsfast.exceptions import ConnectionClosed as WsfastClosed
+
+            self._connect = getattr(wsfast, "connect")  # noqa: B009 - absent until the asyncio layer lands
+            self.closed = (WsfastClosed,)
+            self._options = {"ping_interval": None, "max_message_size": MAX_MESSAGE_SIZE}
+            if _supported(self._connect, "max_frame_size"):
+                self._options["max_frame_size"] = MAX_MESSAGE_SIZE
+            if _supported(self._connect, "extensions"):
+                from wsfast.permessage_deflate import (
+                    ClientPerMessageDeflateFactory as WsfastFactory,
+                )
+
+                self._options["compression"] = None
+                self._options["extensions"] = [WsfastFactory(client_no_context_takeover=True, min_size=0)]
+            else:
+                self._options["compression"] = "deflate"
+                self.note = (
+                    "wsfast.connect takes no extensions=: offering its default permessage-deflate, "
+                    "without client_no_context_takeover (kosoku then fails the 54 13.2.x/13.5.x/13.6.x cases)"
+                )
+        else:
+            raise ValueError(f"unknown implementation {name!r}: choose from {', '.join(IMPLEMENTATIONS)}")
+
+    def connect(self, uri: str) -> Any:
+        return self._connect(uri, **self._options)
+
+
+async def _wait_for_server(impl: Implementation, base: str, wait: float) -> str:
+    """The case count from ``/getCaseCount``, retrying while kosoku is not listening yet."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            async with impl.connect(f"{base}/getCaseCount") as ws:
+                return str(await asyncio.wait_for(ws.recv(), 10))
+        except (ConnectionRefusedError, ConnectionResetError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def _echo_case(impl: Implementation, uri: str) -> None:
+    async with impl.connect(uri) as ws:
+        try:
+            async for message in ws:
+                await ws.send(message)
+        except impl.closed:
+            pass  # an abnormal closure: many cases end that way on purpose
+
+
+async def run(impl: Implementation, base: str, agent: str, case_timeout: float, wait: float, log: Any) -> int:
+    count = int(await _wait_for_server(impl, base, wait))
+    print(f"case count: {count}", flush=True)
+    quoted_agent = urllib.parse.quote(agent, safe="")
+    run_count = 0
+    # One case at a time: kosoku runs the cases of this mode one after another anyway (two clients
+    # asking for different cases at once finished no sooner).
+    for case in range(1, count + 1):
+        uri = f"{base}/runCase?case={case}&agent={quoted_agent}"
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(_echo_case(impl, uri), case_timeout)
+        except asyncio.TimeoutError:
+            print(f"case {case}: timed out after {case_timeout:g} s", file=log, flush=True)
+        except Exception as error:  # noqa: BLE001 - any failure is kosoku's to judge; go on
+            print(f"case {case}: {type(error).__name__}: {error}", file=log, flush=True)
+        run_count += 1
+        elapsed = time.monotonic() - started
+        if elapsed > 5:
+            print(f"case {case}: {elapsed:.1f} s", file=log, flush=True)
+    # kosoku ends the run (and writes its reports) once this connection was made.
+    with contextlib.suppress(*impl.closed, OSError, asyncio.TimeoutError):
+        async def update() -> None:
+            async with impl.connect(f"{base}/updateReports?agent={quoted_agent}") as ws:
+                with contextlib.suppress(*impl.closed):
+                    async for _ in ws:
+                        pass
+
+        await asyncio.wait_for(update(), 30)
+    print(f"cases run: {run_count}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--impl", choices=IMPLEMENTATIONS, default="websockets")
+    parser.add_argument("--url", default="ws://127.0.0.1:9001", help="kosoku's address (default ws://127.0.0.1:9001)")
+    parser.add_argument("--agent", default=None, help="agent name in the reports (default: the implementation's name)")
+    parser.add_argument("--case-timeout", type=float, default=60.0, help="seconds one case may take (default 60)")
+    parser.add_argument("--wait", type=float, default=15.0, help="seconds to wait for kosoku to listen (default 15)")
+    arguments = parser.parse_args(argv)
+    impl = Implementation(arguments.impl)
+    if impl.note:
+        print(f"note: {impl.note}", file=sys.stderr, flush=True)
+    base = arguments.url.rstrip("/")
+    agent = arguments.agent or arguments.impl
+    return asyncio.run(run(impl, base, agent, arguments.case_timeout, arguments.wait, sys.stderr))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
