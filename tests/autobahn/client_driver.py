@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import inspect
 import os
 import sys
 import time
@@ -31,18 +30,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-IMPLEMENTATIONS = ("websockets", "wsfast")
-
-#: Above the 16 MiB of the largest 9.x message, with room for the frame and message limits alike.
-MAX_MESSAGE_SIZE = 64 * 2**20
-
-
-def _supported(function: Callable[..., Any], name: str) -> bool:
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+from echo_server import IMPLEMENTATIONS, MAX_MESSAGE_SIZE, _supported  # the same folder: shared settings
 
 
 class Implementation:
