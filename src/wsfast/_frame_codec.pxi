@@ -53,8 +53,8 @@ cdef uint64_t _size_limit(object value, str name) except? 0:
         number = PyLong_AsLongLongAndOverflow(value, &overflow)
         if overflow == 0 and number >= 0:
             return <uint64_t>number
-    _non_negative(value, name)  # TypeError or ValueError, as in the twin
-    return UINT64_MAX
+    number_object = _non_negative(value, name)  # int subclasses, __index__; TypeError or ValueError
+    return <uint64_t>number_object if number_object < 2**63 else UINT64_MAX
 
 
 cdef int _opcode_value(object opcode) except -1:
