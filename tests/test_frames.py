@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -290,3 +292,22 @@ def test_invalid_limits(codec, limit, error):
         decoder = codec.FrameDecoder(**{name: limit})
         with pytest.raises(error, match=name):
             decoder.feed(b"")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_masking_keys_are_not_shared_with_a_forked_child():
+    from wsfast import _random
+
+    _random.mask_key()  # the parent has a pool now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first key must come from a fresh pool
+        os.write(write, _random.mask_key())
+        os._exit(0)
+    os.close(write)
+    child_key = os.read(read, 4)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child_key) == 4 and child_key != _random.mask_key()
+    _random._forget_pool()  # the hook the child ran: the next key starts a fresh pool
+    assert _random._pool == b"" and len(_random.mask_key()) == 4
