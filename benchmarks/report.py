@@ -277,6 +277,22 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def report_header(title: str, script: str, argv: list[str] | None, quick: bool, elapsed: float,
+                  load_before: str) -> list[str]:
+    """The opening lines every RESULTS-*.md shares: title, the command that made it, date, machine
+    and Python. Each report adds its own lines about wsfast and the peers after these."""
+    command = "python " + shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else script,
+                                      *(argv if argv is not None else sys.argv[1:])])
+    return [
+        f"# {title}", "", "```", command, "```", "",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; run time {elapsed:.0f} s"
+        + (" (--quick)" if quick else ""),
+        f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}; "
+        f"load average {load_before} at the start, {_load()} at the end",
+        f"- Python {platform.python_version()} ({platform.python_implementation()})",
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, help="also write the report to this Markdown file")
@@ -364,16 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     progress("done")
 
     # ---------------------------------------------------------------------------- the report
-    lines: list[str] = []
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "report.py",
-                                      *(argv if argv is not None else sys.argv[1:])])
-    lines += ["# wsfast kernel benchmarks", "", "```", command, "```", ""]
+    lines = report_header("wsfast kernel benchmarks", "report.py", argv, args.quick, elapsed, load_before)
     lines += [
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; run time {elapsed:.0f} s"
-        + (" (--quick)" if args.quick else ""),
-        f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}; "
-        f"load average {load_before} at the start, {_load()} at the end",
-        f"- Python {platform.python_version()} ({platform.python_implementation()})",
         f"- wsfast {_dist_version('wsfast')}: IMPLEMENTATION={kernels.IMPLEMENTATION}, SIMD={simd.default}, "
         f"available {', '.join(kernels.available_simd())}; {_build_info(simd.kernels)}",
         "- peers: " + "; ".join(f"{p.name} {p.version}" if not p.skip else f"{p.name}: SKIPPED ({p.skip})"

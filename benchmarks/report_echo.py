@@ -36,13 +36,10 @@ and with message and frame limits of 8 MiB.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import selectors
-import shlex
 import signal
 import statistics
 import subprocess
@@ -505,18 +502,10 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     progress("done")
 
-    lines: list[str] = []
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "report_echo.py",
-                                      *(argv if argv is not None else sys.argv[1:])])
-    lines += ["# wsfast echo round-trip benchmarks", "", "```", command, "```", ""]
     from wsfast import _kernels_c
 
+    lines = rp.report_header("wsfast echo round-trip benchmarks", "report_echo.py", argv, args.quick, elapsed, load_before)
     lines += [
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; run time {elapsed:.0f} s"
-        + (" (--quick)" if args.quick else ""),
-        f"- machine: {rp.cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}; "
-        f"load average {load_before} at the start, {rp._load()} at the end",
-        f"- Python {platform.python_version()} ({platform.python_implementation()})",
         f"- wsfast {rp._dist_version('wsfast')}: IMPLEMENTATION={kernels.IMPLEMENTATION}, "
         f"SIMD={_kernels_c._current_simd()}; {rp._build_info(_kernels_c)}",
         "- peers: " + "; ".join(f"{name} {rp._dist_version(name)}" for name in

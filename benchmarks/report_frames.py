@@ -28,12 +28,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import gc
 import math
-import os
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -236,16 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     progress("done")
 
     # ---------------------------------------------------------------------------- the report
-    lines: list[str] = []
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "report_frames.py",
-                                      *(argv if argv is not None else sys.argv[1:])])
-    lines += ["# wsfast frame codec benchmarks", "", "```", command, "```", ""]
+    lines = rp.report_header("wsfast frame codec benchmarks", "report_frames.py", argv, args.quick, elapsed, load_before)
     lines += [
-        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; run time {elapsed:.0f} s"
-        + (" (--quick)" if args.quick else ""),
-        f"- machine: {rp.cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}; "
-        f"load average {load_before} at the start, {rp._load()} at the end",
-        f"- Python {platform.python_version()} ({platform.python_implementation()})",
         f"- wsfast {rp._dist_version('wsfast')}: IMPLEMENTATION={kernels.IMPLEMENTATION}, "
         f"SIMD={_kernels_c._current_simd()}; permessage-deflate backend `wsfast._zlib.BACKEND` = "
         f"{_zlib.BACKEND!r} (available: {', '.join(_zlib.AVAILABLE)}); {rp._build_info(_kernels_c)}",
