@@ -350,3 +350,9 @@ def test_client_to_server_round_trip(messages, fragment, cuts):
     expected = [TextMessage(m) if isinstance(m, str) else BinaryMessage(m) for m in messages]
     assert receiver.events_received() == expected
     assert receiver.failure is None
+
+
+def test_a_connection_without_a_handshake_refuses_to_read_one():
+    connection = Connection(Role.SERVER, state=State.CONNECTING)
+    with pytest.raises(InvalidState, match="no opening handshake"):
+        connection.receive_data(b"GET / HTTP/1.1\r\n\r\n")

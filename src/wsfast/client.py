@@ -81,11 +81,8 @@ class ClientConnection(Connection):
         self._head = bytearray()
         self._output.append(self.request.serialize())
 
-    def receive_data(self, data: bytes) -> None:
-        """Process bytes from the server: the handshake response first, then frames."""
-        if self._state is not State.CONNECTING:
-            super().receive_data(data)
-            return
+    def _receive_handshake(self, data: bytes | bytearray | memoryview) -> None:
+        """Read the handshake response from the server; frames follow once it is complete."""
         self._head += data
         try:
             parsed = parse_response(self._head, max_size=self.max_http_head_size, max_headers=self.max_http_headers)

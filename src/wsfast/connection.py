@@ -134,6 +134,9 @@ class Connection:
 
     def _set_extensions(self, extensions: Sequence[Extension]) -> None:
         self.extensions = list(extensions)
+        # Without extensions a whole binary frame is a whole message as it is, already checked
+        # against the size limits by the decoder, and a message is sent as one plain frame.
+        self._plain = not self.extensions
         rsv = 0
         for extension in self.extensions:
             rsv |= extension.rsv_bits
@@ -165,10 +168,20 @@ class Connection:
 
     # -------------------------------------------------------------------------------- receiving
 
-    def receive_data(self, data: bytes) -> None:
-        """Process bytes received from the peer; new events wait in :meth:`events_received`."""
-        if self._state is State.CLOSED or self.failure is not None:
-            return  # after the close handshake or a failure, nothing more is read
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Process bytes received from the peer; new events wait in :meth:`events_received`.
+
+        ``data`` may be any bytes-like object; it is not kept, so the caller may reuse its buffer.
+        """
+        state = self._state
+        if state is not State.OPEN:
+            if state is State.CONNECTING:
+                self._receive_handshake(data)
+                return
+            if state is State.CLOSED:
+                return  # after the close handshake, nothing more is read
+        if self.failure is not None:
+            return  # nor after a failure
         try:
             frames = self._decoder.feed(data)
             failure = None
@@ -176,6 +189,10 @@ class Connection:
             frames, failure = error.frames, error
         try:
             for frame in frames:
+                if frame.fin and frame.opcode is Opcode.BINARY and self._plain:  # the common case, kept short
+                    payload = frame.payload
+                    self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
+                    continue
                 self._receive_frame(frame)
                 if self._state is State.CLOSED:
                     return
@@ -183,6 +200,14 @@ class Connection:
             failure = error
         if failure is not None:
             self.fail(failure)
+
+    def _receive_handshake(self, data: bytes | bytearray | memoryview) -> None:
+        """Read the opening handshake; the client and server connections know how.
+
+        Raises:
+            InvalidState: this connection was created without an opening handshake to read.
+        """
+        raise InvalidState("this connection has no opening handshake to read")
 
     def receive_eof(self) -> None:
         """The peer closed its side of the transport."""
@@ -222,14 +247,15 @@ class Connection:
         if limit is not None and self._received_size > limit:
             raise PayloadTooBig(f"message of more than {limit} bytes")
         text = self._receiving is Opcode.TEXT
-        if first and frame.fin and not self.stream_fragments:  # the common case: one whole frame
+        if first and frame.fin:  # the common case: a message in one frame
             if text:
                 try:
-                    self._events.append(TextMessage(payload.decode("utf-8")))
+                    data = payload.decode("utf-8")
                 except UnicodeDecodeError:
                     raise InvalidPayload("invalid UTF-8 in a text message") from None
+                self._events.append(TextFragment(data, True) if self.stream_fragments else TextMessage(data))
             else:
-                self._events.append(BinaryMessage(payload))
+                self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
             return
         if text:
             if first:
@@ -278,7 +304,7 @@ class Connection:
     def data_to_send(self) -> bytes:
         """The bytes to write to the peer since the last call."""
         output, self._output = self._output, []
-        return b"".join(output)
+        return output[0] if len(output) == 1 else b"".join(output)
 
     def _send_frame(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         self._output.append(encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=self._masked))
@@ -316,6 +342,10 @@ class Connection:
         Raises:
             InvalidState: the connection is not OPEN, or a fragmented message is being sent.
         """
+        if fin and self._plain and self._state is State.OPEN and self._sending is None:
+            # the common case, kept short: one whole frame, nothing to transform
+            self._output.append(encode_frame(Opcode.BINARY, data, mask=self._masked))
+            return
         self._send_data(Opcode.BINARY, data, fin)
 
     def send_continuation(self, data: str | bytes, *, fin: bool) -> None:

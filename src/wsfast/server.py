@@ -56,11 +56,8 @@ class ServerConnection(Connection):
         self.subprotocol: str | None = None
         self._head = bytearray()
 
-    def receive_data(self, data: bytes) -> None:
-        """Process bytes from the client: the upgrade request first, then frames."""
-        if self._state is not State.CONNECTING:
-            super().receive_data(data)
-            return
+    def _receive_handshake(self, data: bytes | bytearray | memoryview) -> None:
+        """Read the upgrade request from the client; frames follow once it is complete."""
         self._head += data
         try:
             parsed = parse_request(self._head, max_size=self.max_http_head_size, max_headers=self.max_http_headers)
