@@ -3,7 +3,9 @@
 This layer holds no protocol logic. It feeds what the transport reads to the sans-IO connection,
 writes what that connection wants sent, turns its events into messages for ``recv()``, and keeps
 the timers (keepalive, closing handshake) that the sans-IO core, having no clock, cannot keep.
-It is an ``asyncio.Protocol``, not a streams user: no extra task or buffer copy per read.
+It is an ``asyncio.BufferedProtocol``, not a streams user: no extra task per read, and the loop
+reads into one buffer per thread instead of allocating a fresh 256 KiB bytes object per read (the
+frame decoder copies out what it keeps, so the buffer is free again once ``buffer_updated`` returns).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -18,7 +21,7 @@ from typing import Any
 
 from ..connection import Connection as SansIOConnection
 from ..connection import State
-from ..events import BinaryMessage, Close, Ping, Pong, TextMessage
+from ..events import BinaryFragment, Close, Ping, Pong, TextFragment
 from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ProtocolError
 
 __all__ = ["Connection"]
@@ -26,9 +29,23 @@ __all__ = ["Connection"]
 logger = logging.getLogger("wsfast")
 
 Data = str | bytes
+Fragment = TextFragment | BinaryFragment
+
+_READ_BUFFER_SIZE = 262144  # what the stdlib loop asks for when it reads without a buffer
+_thread_local = threading.local()
 
 
-class Connection(asyncio.Protocol):
+def _read_buffer() -> memoryview:
+    """This thread's read buffer. One is enough for every connection of the thread's loop: the
+    loop fills it and calls ``buffer_updated`` at once, which consumes it before returning."""
+    try:
+        return _thread_local.read_buffer  # type: ignore[no-any-return]
+    except AttributeError:
+        _thread_local.read_buffer = memoryview(bytearray(_READ_BUFFER_SIZE))
+        return _thread_local.read_buffer  # type: ignore[no-any-return]
+
+
+class Connection(asyncio.BufferedProtocol):
     """One open WebSocket connection (client or server side).
 
     Args:
@@ -52,6 +69,9 @@ class Connection(asyncio.Protocol):
         write_limit: int = 65536,
     ) -> None:
         self.protocol = protocol
+        # Fragments as they arrive, so recv_streaming() can hand them on; a message in one frame
+        # still comes as one final fragment, which the queue holds as a whole message.
+        protocol.stream_fragments = True
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -59,8 +79,13 @@ class Connection(asyncio.Protocol):
         self.write_limit = write_limit
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
-        self._messages: deque[Data] = deque()
+        # Whole messages as str or bytes; a message that came in several frames as its fragments.
+        self._messages: deque[Data | Fragment] = deque()
         self._message_waiter: asyncio.Future[None] | None = None
+        self._fragmented = False  # the last fragment queued does not end its message
+        self._parts: list[Data] = []  # what recv() has taken of a fragmented message so far
+        self._stream: _MessagePieces | None = None  # the recv_streaming() iterator reading
+        self._skipping = False  # a recv_streaming() was left inside a message: drop its rest
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -68,6 +93,7 @@ class Connection(asyncio.Protocol):
         self._last_received = time.monotonic()
         self._keepalive: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        self._read_view = _read_buffer()
         self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
         self.opened: asyncio.Future[None] = self._loop.create_future()
 
@@ -126,32 +152,104 @@ class Connection(asyncio.Protocol):
         Raises:
             ConnectionClosedOK: the connection closed normally and every message has been read.
             ConnectionClosedError: it closed with an error, or dropped.
+            RuntimeError: another coroutine is already waiting for a message.
         """
-        while not self._messages:
-            if self.connection_lost_waiter.done() or self.protocol.state is State.CLOSED:
-                raise self._closed_error()
-            self._message_waiter = self._loop.create_future()
-            try:
-                await self._message_waiter
-            finally:
-                self._message_waiter = None
-        message = self._messages.popleft()
-        if self._reading_paused and len(self._messages) <= self.max_queue // 2 and self.transport is not None:
+        messages = self._messages
+        if messages and not self._parts and self._stream is None and not self._skipping:
+            entry = messages[0]
+            if type(entry) is bytes or type(entry) is str:  # the common case, kept short
+                messages.popleft()
+                if self._reading_paused:
+                    self._maybe_resume_reading()
+                return entry
+        return await self._recv_assembled()
+
+    async def _recv_assembled(self) -> Data:
+        self._check_single_reader()
+        self._end_stream()
+        while True:
+            entry = await self._next_entry()
+            kind = type(entry)
+            if kind is bytes or kind is str:
+                return entry  # type: ignore[return-value]
+            # Kept on the connection, so a cancelled recv() loses nothing: the next one goes on.
+            self._parts.append(entry.data)  # type: ignore[union-attr]
+            if entry.final:  # type: ignore[union-attr]
+                parts, self._parts = self._parts, []
+                return (b"" if kind is BinaryFragment else "").join(parts)  # type: ignore[attr-defined]
+
+    def recv_streaming(self) -> AsyncIterator[Data]:
+        """The next message piece by piece, as its frames arrive: ``async for piece in
+        ws.recv_streaming()``. The pieces are str for text (whole characters) or bytes for binary;
+        a message sent in one frame comes as one piece. Reading on (``recv`` or a new
+        ``recv_streaming``) before the last piece drops the rest of that message.
+
+        Raises:
+            RuntimeError: another coroutine is already waiting for a message.
+        """
+        self._check_single_reader()
+        self._end_stream()
+        self._stream = _MessagePieces(self)
+        return self._stream
+
+    def _check_single_reader(self) -> None:
+        if self._message_waiter is not None:
+            raise RuntimeError("another coroutine is already waiting for a message on this connection")
+
+    def _end_stream(self) -> None:
+        """Whoever reads next ends the message a recv_streaming() left unfinished: its rest goes."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.done = True
+            self._skipping = stream.inside
+
+    async def _next_entry(self) -> Data | Fragment:
+        """Take the next entry of the queue, waiting for one.
+
+        Raises:
+            ConnectionClosed: the connection is closed and the queue is empty.
+            RuntimeError: another coroutine is already waiting.
+        """
+        while True:
+            while not self._messages:
+                if self.connection_lost_waiter.done() or self.protocol.state is State.CLOSED:
+                    raise self._closed_error()
+                self._check_single_reader()
+                self._message_waiter = self._loop.create_future()
+                try:
+                    await self._message_waiter
+                finally:
+                    self._message_waiter = None
+            entry = self._messages.popleft()
+            if self._reading_paused:
+                self._maybe_resume_reading()
+            if not self._skipping:
+                return entry
+            if type(entry) is TextFragment or type(entry) is BinaryFragment:
+                self._skipping = not entry.final  # type: ignore[union-attr]
+                continue
+            self._skipping = False
+            return entry
+
+    def _maybe_resume_reading(self) -> None:
+        if len(self._messages) <= self.max_queue // 2 and self.transport is not None:
             self._reading_paused = False
             self.transport.resume_reading()
-        return message
 
-    def __aiter__(self) -> AsyncIterator[Data]:
-        return self._iterate()
+    def __aiter__(self) -> Connection:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Data]:
-        """Messages until the connection closes: the iteration ends on a normal close and raises
-        ConnectionClosedError on any other."""
-        while True:
-            try:
-                yield await self.recv()
-            except ConnectionClosedOK:
-                return
+    async def __anext__(self) -> Data:
+        """The next message; the iteration ends on a normal close and raises ConnectionClosedError
+        on any other.
+
+        Raises:
+            ConnectionClosedError: the connection closed with an error, or dropped.
+        """
+        try:
+            return await self.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
 
     async def send(self, message: Data | Iterable[Data] | AsyncIterable[Data]) -> None:
         """Send a message: str as text, bytes-like as binary; an iterable or async iterable of
@@ -161,8 +259,11 @@ class Connection(asyncio.Protocol):
             ConnectionClosed: the connection is closed or closing.
             TypeError: a message, or a fragment, of another type, or fragments that mix str and bytes.
         """
-        self._check_open()
-        if isinstance(message, str):
+        if self.protocol.state is not State.OPEN:
+            raise self._closed_error()
+        if type(message) is bytes:
+            self.protocol.send_binary(message)
+        elif isinstance(message, str):
             self.protocol.send_text(message)
         elif isinstance(message, (bytes, bytearray, memoryview)):
             self.protocol.send_binary(bytes(message))
@@ -175,7 +276,8 @@ class Connection(asyncio.Protocol):
         else:
             raise TypeError(f"cannot send {type(message).__name__}: str, bytes or an iterable of them")
         self._flush()
-        await self._drain()
+        if self._writing_paused:
+            await self._drain()
 
     async def _send_fragments(self, fragments: AsyncIterator[Data]) -> None:
         try:
@@ -256,12 +358,20 @@ class Connection(asyncio.Protocol):
         self.transport.set_write_buffer_limits(high=self.write_limit)  # type: ignore[union-attr]
         self._flush()  # a client's upgrade request
 
-    def data_received(self, data: bytes) -> None:
-        self._last_received = time.monotonic()
-        was_connecting = self.protocol.state is State.CONNECTING
-        self.protocol.receive_data(data)
-        if was_connecting and self.protocol.state is not State.CONNECTING:
-            self._handshake_done()
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.ping_interval is not None:
+            self._last_received = time.monotonic()
+        protocol = self.protocol
+        if protocol.state is State.OPEN:
+            protocol.receive_data(self._read_view[:nbytes])
+        else:
+            was_connecting = protocol.state is State.CONNECTING
+            protocol.receive_data(self._read_view[:nbytes])
+            if was_connecting and protocol.state is not State.CONNECTING:
+                self._handshake_done()
         self._process_events()
         self._flush()
 
@@ -321,19 +431,26 @@ class Connection(asyncio.Protocol):
             self.opened.exception()  # retrieved here: a server has no opener waiting on it
 
     def _process_events(self) -> None:
+        messages = self._messages
         for event in self.protocol.events_received():
             kind = type(event)
-            if kind is TextMessage or kind is BinaryMessage:
-                self._messages.append(event.data)  # type: ignore[attr-defined]
+            if kind is BinaryFragment or kind is TextFragment:
+                if event.final and not self._fragmented:  # type: ignore[attr-defined]
+                    messages.append(event.data)  # type: ignore[attr-defined]  # a whole message
+                else:
+                    messages.append(event)  # type: ignore[arg-type]
+                    self._fragmented = not event.final  # type: ignore[attr-defined]
             elif kind is Pong:
                 self._pong_received(event.payload)  # type: ignore[attr-defined]
             elif kind is Close:
                 self._arm_close_timer()
             elif kind is Ping:
                 pass  # answered by the sans-IO connection
-        if self._messages:
+        if messages:
             self._wake_reader()
-            if len(self._messages) >= self.max_queue and not self._reading_paused and self.transport is not None:
+            # Pause between messages only: a reader waiting for the end of one must get it.
+            if (len(messages) >= self.max_queue and not self._fragmented and not self._reading_paused
+                    and self.transport is not None):  # fmt: skip
                 self._reading_paused = True
                 self.transport.pause_reading()
 
@@ -342,13 +459,16 @@ class Connection(asyncio.Protocol):
             self._message_waiter.set_result(None)
 
     def _flush(self) -> None:
-        data = self.protocol.data_to_send()
+        protocol = self.protocol
+        data = protocol.data_to_send()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
         if data:
             transport.write(data)
-        if self.protocol.should_close_transport:
+        if protocol.state is State.OPEN:
+            return
+        if protocol.should_close_transport:
             transport.close()
         elif self.protocol.state is State.CLOSING or self.protocol.state is State.CLOSED:
             self._arm_close_timer()
@@ -404,6 +524,49 @@ class Connection(asyncio.Protocol):
         logger.info("keepalive ping timed out; closing the connection")
         self.protocol.fail(ProtocolError("keepalive ping timeout", close_code=1011))
         self._flush()
+
+
+class _MessagePieces:
+    """What recv_streaming() returns: the pieces of one message, as they arrive."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.done = False  # the message ended, or a later read took over
+        self.inside = False  # pieces were taken, not the last one
+
+    def __aiter__(self) -> _MessagePieces:
+        return self
+
+    async def __anext__(self) -> Data:
+        """The next piece.
+
+        Raises:
+            StopAsyncIteration: the message is complete.
+            ConnectionClosed: the connection closed before the message ended.
+            RuntimeError: another coroutine is already waiting for a message.
+        """
+        if self.done:
+            raise StopAsyncIteration
+        connection = self.connection
+        if connection._parts:  # taken by a cancelled recv(): they come first
+            self.inside = True
+            parts, connection._parts = connection._parts, []
+            return (b"" if type(parts[0]) is bytes else "").join(parts)  # type: ignore[attr-defined]
+        entry = await connection._next_entry()
+        kind = type(entry)
+        if kind is bytes or kind is str:
+            self._finish()
+            return entry  # type: ignore[return-value]
+        self.inside = not entry.final  # type: ignore[union-attr]
+        if entry.final:  # type: ignore[union-attr]
+            self._finish()
+        return entry.data  # type: ignore[union-attr]
+
+    def _finish(self) -> None:
+        self.done = True
+        self.inside = False
+        if self.connection._stream is self:
+            self.connection._stream = None
 
 
 async def _async_iterator(items: Iterable[Data]) -> AsyncIterator[Data]:
