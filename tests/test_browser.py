@@ -50,7 +50,7 @@ def chromium() -> str:
     pytest.skip("Chromium is not installed")
 
 
-def serve_page(request):
+def serve_page(connection, request):
     if request.path == "/page":
         return Response(200, "OK", Headers([("Content-Type", "text/html; charset=utf-8")]), PAGE.encode())
     return None

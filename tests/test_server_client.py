@@ -7,7 +7,15 @@ import pytest
 from wsfast.client import ClientConnection
 from wsfast.connection import State
 from wsfast.events import TextMessage
-from wsfast.exceptions import InvalidHTTP, InvalidOrigin, InvalidStatus, InvalidVersion, NegotiationError
+from wsfast.exceptions import (
+    InvalidHTTP,
+    InvalidOrigin,
+    InvalidState,
+    InvalidStatus,
+    InvalidVersion,
+    NegotiationError,
+)
+from wsfast.frames import Opcode, encode_frame
 from wsfast.handshake import Response, ServerHandshake, reject
 from wsfast.headers import Headers
 from wsfast.server import ServerConnection
@@ -214,3 +222,45 @@ def test_compressed_message_over_the_limit_fails_with_1009():
     client.send_binary(bytes(1 << 20))  # 1 MiB of zeros: about 1 KB on the wire
     server.receive_data(client.data_to_send())
     assert server.failure is not None and server.failure.close_code == 1009
+
+
+def test_a_held_request_waits_for_respond_and_keeps_what_follows():
+    client = ClientConnection("ws://example.com/chat")
+    server = ServerConnection(hold_request=True)
+    server.receive_data(client.data_to_send())
+    assert server.request_waiting and server.request.path == "/chat"
+    assert server.state is State.CONNECTING and server.data_to_send() == b""
+    server.receive_data(encode_frame(Opcode.TEXT, b"early", mask=True))  # before the 101: kept
+    server.respond()
+    assert not server.request_waiting and server.state is State.OPEN
+    assert server.events_received() == [TextMessage("early")]
+    client.receive_data(server.data_to_send())
+    assert client.state is State.OPEN
+
+
+def test_a_held_request_answered_otherwise_or_refused():
+    answered = ServerConnection(hold_request=True)
+    answered.receive_data(ClientConnection("ws://example.com/").data_to_send())
+    answered.respond(reject(403, "no"))
+    assert answered.state is State.CLOSED and answered.response.status_code == 403
+    assert answered.should_close_transport and answered.handshake_error is None
+
+    refused = ServerConnection(hold_request=True)
+    refused.receive_data(ClientConnection("ws://example.com/").data_to_send())
+    refused.reject(InvalidOrigin("not here"))
+    assert refused.response.status_code == 403 and isinstance(refused.handshake_error, InvalidOrigin)
+    assert refused.data_to_send().startswith(b"HTTP/1.1 403 Forbidden\r\n")
+
+
+def test_respond_and_reject_need_a_waiting_request():
+    server = ServerConnection(hold_request=True)
+    with pytest.raises(InvalidState):
+        server.respond()
+    with pytest.raises(InvalidState):
+        server.reject(InvalidOrigin("x"))
+    server.receive_data(ClientConnection("ws://example.com/").data_to_send())
+    with pytest.raises(ValueError, match="101"):
+        server.respond(Response(101, "Switching Protocols", Headers()))
+    server.respond()
+    with pytest.raises(InvalidState):
+        server.respond()

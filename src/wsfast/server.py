@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .connection import Connection, Role, State
-from .exceptions import InvalidHandshake, InvalidHTTP
+from .exceptions import InvalidHandshake, InvalidHTTP, InvalidState
 from .handshake import Request, Response, ServerHandshake, parse_request, response_for
 from .limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 
@@ -21,6 +21,9 @@ class ServerConnection(Connection):
         handshake: the checks and answers; one :class:`ServerHandshake` can serve many
             connections. The default accepts any origin, no subprotocol and no extension.
         max_http_head_size, max_http_headers: limits on the request head (431 beyond).
+        hold_request: stop once the request is read (``request_waiting`` turns True) and let the
+            caller answer it with :meth:`respond` or :meth:`reject`, for an I/O layer that
+            decides asynchronously. Bytes that come meanwhile are kept for after the answer.
         Other arguments: as for :class:`Connection`.
 
     Attributes:
@@ -39,6 +42,7 @@ class ServerConnection(Connection):
         max_http_headers: int = MAX_HTTP_HEADERS,
         auto_pong: bool = True,
         stream_fragments: bool = False,
+        hold_request: bool = False,
     ) -> None:
         super().__init__(
             Role.SERVER,
@@ -51,14 +55,17 @@ class ServerConnection(Connection):
         self.handshake = handshake if handshake is not None else ServerHandshake()
         self.max_http_head_size = max_http_head_size
         self.max_http_headers = max_http_headers
+        self.hold_request = hold_request
         self.request: Request | None = None
         self.response: Response | None = None
         self.subprotocol: str | None = None
         self._head = bytearray()
 
     def _receive_handshake(self, data: bytes | bytearray | memoryview) -> None:
-        """Read the upgrade request from the client; frames follow once it is complete."""
+        """Read the upgrade request from the client; frames follow once it is answered."""
         self._head += data
+        if self.request is not None:
+            return  # read already, held for respond()
         try:
             parsed = parse_request(self._head, max_size=self.max_http_head_size, max_headers=self.max_http_headers)
         except InvalidHTTP as error:
@@ -67,19 +74,54 @@ class ServerConnection(Connection):
         if parsed is None:
             return
         self.request, consumed = parsed
-        rest = bytes(self._head[consumed:])
-        self._head = bytearray()
-        try:
-            response, subprotocol, extensions = self.handshake.accept(self.request)
-        except InvalidHandshake as error:
-            self._reject(error)
-            return
+        del self._head[:consumed]
+        if not self.hold_request:
+            self.respond()
+
+    @property
+    def request_waiting(self) -> bool:
+        """True while a request read with ``hold_request`` waits for :meth:`respond` or :meth:`reject`."""
+        return self.request is not None and self.response is None and self._state is State.CONNECTING
+
+    def respond(self, response: Response | None = None) -> None:
+        """Answer the request: as the handshake decides (101, or an error response) when
+        ``response`` is None, else with ``response`` instead of upgrading.
+
+        Raises:
+            InvalidState: no request is waiting for its answer.
+            ValueError: ``response`` is a 101: only the handshake upgrades.
+        """
+        if not self.request_waiting:
+            raise InvalidState("no request is waiting for an answer")
+        assert self.request is not None
+        if response is not None:
+            if response.status_code == 101:
+                raise ValueError("only the handshake answers 101")
+            accepted = response, None, []
+        else:
+            try:
+                accepted = self.handshake.accept(self.request)
+            except InvalidHandshake as error:
+                self._reject(error)
+                return
+        response, subprotocol, extensions = accepted
         self._answer(response)
         if response.status_code != 101:  # process_request answered instead of upgrading
             self._set_state(State.CLOSED)
             return
         self.subprotocol = subprotocol
+        rest, self._head = bytes(self._head), bytearray()
         self._open(extensions, rest)
+
+    def reject(self, error: InvalidHandshake) -> None:
+        """Refuse the waiting request with the response ``error`` calls for (its status and message).
+
+        Raises:
+            InvalidState: no request is waiting for its answer.
+        """
+        if not self.request_waiting:
+            raise InvalidState("no request is waiting for an answer")
+        self._reject(error)
 
     def _answer(self, response: Response) -> None:
         self.response = response

@@ -370,8 +370,11 @@ class Connection(asyncio.BufferedProtocol):
         else:
             was_connecting = protocol.state is State.CONNECTING
             protocol.receive_data(self._read_view[:nbytes])
-            if was_connecting and protocol.state is not State.CONNECTING:
-                self._handshake_done()
+            if was_connecting:
+                if protocol.state is State.CONNECTING:
+                    self._handshake_pending()
+                else:
+                    self._handshake_done()
         self._process_events()
         self._flush()
 
@@ -419,6 +422,9 @@ class Connection(asyncio.BufferedProtocol):
             waiter = self._loop.create_future()
             self._drain_waiters.append(waiter)
             await waiter
+
+    def _handshake_pending(self) -> None:
+        """A read left the opening handshake unfinished (a server may have a request to answer)."""
 
     def _handshake_done(self) -> None:
         # Success is the handshake's, not the state's: a peer may answer and close in one read.

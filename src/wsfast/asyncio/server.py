@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..connection import State
-from ..exceptions import ConnectionClosed
+from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..extensions import ServerExtensionFactory
-from ..handshake import SERVER, ServerHandshake
+from ..handshake import SERVER, Request, Response, ServerHandshake, reject
 from ..headers import HeadersLike
 from ..limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import ServerPerMessageDeflateFactory
@@ -23,18 +24,76 @@ __all__ = ["serve", "Server", "ServerSideConnection"]
 logger = logging.getLogger("wsfast")
 
 Handler = Callable[[Connection], Awaitable[Any]]
+#: ``process_request(connection, request)``, plain or async: a response to answer instead of
+#: upgrading, or None to go on with the handshake. It may raise InvalidHandshake to refuse.
+ProcessRequest = Callable[[Connection, Request], "Response | None | Awaitable[Response | None]"]
 
 
 class ServerSideConnection(Connection):
     """A server's connection: once the handshake succeeds, it runs the handler on itself."""
 
     def __init__(self, protocol: ServerConnection, server: Server, *, open_timeout: float | None,
-                 **options: Any) -> None:  # fmt: skip
+                 process_request: ProcessRequest | None = None, **options: Any) -> None:  # fmt: skip
         super().__init__(protocol, **options)
         self.server = server
         self.open_timeout = open_timeout
+        self.process_request = process_request
         self._open_timer: asyncio.TimerHandle | None = None
+        self._answering: asyncio.Task[None] | None = None
         self.handler_task: asyncio.Task[None] | None = None
+
+    def respond(self, status_code: int, text: str) -> Response:
+        """A response refusing the handshake with ``text`` as its body, for ``process_request``
+        to return (websockets' name).
+
+        Raises:
+            ValueError: the status cannot carry a body.
+        """
+        return reject(status_code, text)
+
+    def _handshake_pending(self) -> None:
+        protocol: ServerConnection = self.protocol  # type: ignore[assignment]
+        if self.process_request is None or not protocol.request_waiting or self._answering is not None:
+            return
+        assert protocol.request is not None
+        try:
+            answer = self.process_request(self, protocol.request)
+        except Exception as error:  # noqa: BLE001 - the application's failure becomes an HTTP answer
+            self._answer_request(None, error)
+            return
+        if inspect.isawaitable(answer):
+            # Read nothing more until the answer: the request's peer has nothing to say meanwhile.
+            self.transport.pause_reading()  # type: ignore[union-attr]
+            self._answering = self._loop.create_task(self._answer_later(answer))
+        else:
+            self._answer_request(answer, None)
+
+    async def _answer_later(self, answer: Awaitable[Response | None]) -> None:
+        try:
+            response, error = await answer, None
+        except Exception as failure:  # noqa: BLE001 - as above
+            response, error = None, failure
+        self._answer_request(response, error)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _answer_request(self, response: Response | None, error: Exception | None) -> None:
+        protocol: ServerConnection = self.protocol  # type: ignore[assignment]
+        if not protocol.request_waiting:
+            return  # the client left meanwhile
+        if isinstance(error, InvalidHandshake):
+            protocol.reject(error)
+        elif error is None and (response is None or isinstance(response, Response)) and (
+                response is None or response.status_code != 101):  # fmt: skip
+            protocol.respond(response)
+        else:
+            if error is None:
+                error = TypeError(f"process_request must return a non-101 Response or None, not {response!r}")
+            logger.error("process_request failed", exc_info=error)
+            protocol.respond(reject(500, "Internal Server Error"))
+        self._handshake_done()
+        self._process_events()
+        self._flush()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -73,6 +132,8 @@ class ServerSideConnection(Connection):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._open_timer is not None:
             self._open_timer.cancel()
+        if self._answering is not None:
+            self._answering.cancel()
         super().connection_lost(exc)
         self.server.connections.discard(self)
 
@@ -137,8 +198,13 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         host, port: where to listen; ``path`` instead for a Unix socket.
         ssl: an ``ssl.SSLContext`` for ``wss://``.
         reuse_port: SO_REUSEPORT, to share the port between processes.
-        origins, subprotocols, select_subprotocol, extra_headers, server_header, process_request:
-            the opening handshake (see :class:`ServerHandshake`).
+        origins, subprotocols, select_subprotocol, extra_headers, server_header: the opening
+            handshake (see :class:`ServerHandshake`).
+        process_request: ``process_request(connection, request)``, a plain or an async function
+            called with each upgrade request: a :class:`Response` it returns is the answer (for
+            example ``connection.respond(403, "go away")``), None goes on with the handshake;
+            raising InvalidHandshake refuses with that error's status, raising anything else
+            answers 500 (logged). While an async one runs, the connection reads nothing.
         compression: "deflate" for permessage-deflate (RFC 7692) with its defaults, None for none.
         extensions: the extension factories to negotiate, instead of what ``compression`` implies
             (for example a tuned ServerPerMessageDeflateFactory).
@@ -162,7 +228,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         select_subprotocol: Any = None,
         extra_headers: HeadersLike = (),
         server_header: str | None = SERVER,
-        process_request: Any = None,
+        process_request: ProcessRequest | None = None,
         compression: str | None = "deflate",
         extensions: Sequence[ServerExtensionFactory] | None = None,
         open_timeout: float | None = 10.0,
@@ -183,16 +249,17 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             extensions = [ServerPerMessageDeflateFactory()] if compression == "deflate" else []
         handshake = ServerHandshake(
             origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol, extensions=extensions,
-            extra_headers=extra_headers, server_header=server_header, process_request=process_request,
+            extra_headers=extra_headers, server_header=server_header,
         )  # fmt: skip
 
         def make_connection(server: Server) -> ServerSideConnection:
             protocol = ServerConnection(
                 handshake, max_message_size=max_message_size, max_frame_size=max_frame_size,
                 max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
+                hold_request=process_request is not None,
             )  # fmt: skip
             return ServerSideConnection(
-                protocol, server, open_timeout=open_timeout, ping_interval=ping_interval, ping_timeout=ping_timeout,
+                protocol, server, open_timeout=open_timeout, process_request=process_request, ping_interval=ping_interval, ping_timeout=ping_timeout,
                 close_timeout=close_timeout, max_queue=max_queue, write_limit=write_limit,
             )  # fmt: skip
 

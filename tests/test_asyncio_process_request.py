@@ -1,0 +1,120 @@
+"""The server's process_request hook, plain or async: answer a request instead of upgrading."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+import wsfast
+from test_asyncio import echo, port_of, raw_exchange, run
+from wsfast.client import ClientConnection
+from wsfast.exceptions import InvalidOrigin, InvalidStatus
+from wsfast.frames import Opcode, encode_frame
+from wsfast.handshake import Response
+from wsfast.headers import Headers
+
+pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
+
+
+def serve_and(test, process_request, **options):
+    async def main():
+        async with wsfast.serve(echo, "127.0.0.1", 0, process_request=process_request, **options) as server:
+            return await test(server, port_of(server))
+
+    return run(main())
+
+
+def upgrade_request(port: int, path: str = "/") -> bytes:
+    return ClientConnection(f"ws://127.0.0.1:{port}{path}").data_to_send()
+
+
+@pytest.mark.parametrize("kind", ["plain", "async"])
+def test_hook_answers_some_paths_and_lets_others_upgrade(kind):
+    seen = []
+
+    def decide(connection, request):
+        seen.append((type(connection).__name__, request.path))
+        if request.path == "/health":
+            return connection.respond(200, "ok\n")
+        return None
+
+    async def decide_later(connection, request):
+        await asyncio.sleep(0.01)
+        return decide(connection, request)
+
+    async def test(server, port):
+        answer = await raw_exchange(port, upgrade_request(port, "/health"))
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\nok\n")
+        async with wsfast.connect(f"ws://127.0.0.1:{port}/chat") as ws:
+            await ws.send("still upgrades")
+            assert await ws.recv() == "still upgrades"
+
+    serve_and(test, decide if kind == "plain" else decide_later)
+    assert seen == [("ServerSideConnection", "/health"), ("ServerSideConnection", "/chat")]
+
+
+def test_frames_sent_right_behind_the_request_wait_for_the_async_answer():
+    async def slow(connection, request):
+        await asyncio.sleep(0.1)
+
+    async def test(server, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # a client that does not wait for the 101 before its first frame
+        writer.write(upgrade_request(port) + encode_frame(Opcode.TEXT, b"early", mask=True))
+        received = b""
+        while b"early" not in received:
+            received += await asyncio.wait_for(reader.read(65536), 5)
+        assert received.startswith(b"HTTP/1.1 101 ")
+        writer.close()
+        await writer.wait_closed()
+
+    serve_and(test, slow, compression=None)
+
+
+def test_invalid_handshake_from_the_hook_is_its_http_error():
+    async def forbid(connection, request):
+        raise InvalidOrigin("not from here")
+
+    async def test(server, port):
+        with pytest.raises(InvalidStatus) as info:
+            await wsfast.connect(f"ws://127.0.0.1:{port}/")
+        assert info.value.response.status_code == 403
+
+    serve_and(test, forbid)
+
+
+@pytest.mark.parametrize("answer", ["raises", "returns 101", "returns junk"])
+def test_a_broken_hook_answers_500_and_is_logged(caplog, answer):
+    def broken(connection, request):
+        if answer == "raises":
+            raise KeyError("bug")
+        if answer == "returns 101":
+            return Response(101, "Switching Protocols", Headers())
+        return "junk"
+
+    async def test(server, port):
+        with pytest.raises(InvalidStatus) as info:
+            await wsfast.connect(f"ws://127.0.0.1:{port}/")
+        assert info.value.response.status_code == 500
+
+    with caplog.at_level(logging.ERROR, logger="wsfast"):
+        serve_and(test, broken)
+    assert "process_request failed" in caplog.text
+
+
+def test_a_hook_slower_than_the_open_timeout_drops_the_client():
+    async def stall(connection, request):
+        await asyncio.sleep(10)
+
+    async def test(server, port):
+        answer = await raw_exchange(port, upgrade_request(port), read_timeout=5)
+        assert answer == b""  # dropped without an answer
+        for _ in range(100):
+            if not server.connections:
+                break
+            await asyncio.sleep(0.01)
+        assert not server.connections
+
+    serve_and(test, stall, open_timeout=0.2)
