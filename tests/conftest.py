@@ -7,8 +7,10 @@ wrapped in try/except here, so a broken build fails the run instead of hiding be
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Awaitable, Iterator
 from types import ModuleType
 
 import pytest
@@ -26,6 +28,41 @@ else:
     C_LEVELS = ()
 
 IN_CI = bool(os.environ.get("CI"))
+
+try:
+    import uvloop
+except ImportError:  # CI installs it wherever it exists: the fixture below fails there without it
+    uvloop = None
+
+# uvloop has no Windows build and does not run on PyPy.
+UVLOOP_EXPECTED = sys.platform != "win32" and sys.implementation.name == "cpython"
+_event_loop = "asyncio"
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test's ``run_async`` calls on the stdlib event loop, then on uvloop."""
+    global _event_loop
+    if request.param == "uvloop" and uvloop is None:
+        if IN_CI and UVLOOP_EXPECTED:
+            pytest.fail("uvloop is not installed: `pip install '.[test]'` brings it")
+        pytest.skip("uvloop is not installed")
+    _event_loop = request.param
+    try:
+        yield request.param
+    finally:
+        _event_loop = "asyncio"
+
+
+def run_async(coroutine: Awaitable[object], timeout: float = 30) -> object:
+    """Run ``coroutine`` on a fresh event loop of the current kind, bounded in time."""
+
+    async def bounded() -> object:
+        return await asyncio.wait_for(coroutine, timeout)
+
+    if _event_loop == "uvloop":
+        return uvloop.run(bounded())
+    return asyncio.run(bounded())
 
 
 def _implementation_params() -> list:

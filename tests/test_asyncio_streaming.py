@@ -7,7 +7,9 @@ import asyncio
 import pytest
 
 import wsfast
-from tests.test_asyncio import port_of, run
+from test_asyncio import port_of, run
+
+pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
 
 
 def with_server(handler, test, **options):
