@@ -70,8 +70,9 @@ def test_echo_text_binary_and_fragments(compression):
 def test_ping_resolves_with_the_latency():
     async def test(server, uri):
         async with wsfast.connect(uri) as ws:
+            assert ws.latency == 0
             latency = await (await ws.ping(b"hello"))
-            assert 0 <= latency < 5
+            assert 0 <= latency < 5 and ws.latency == latency
             with pytest.raises(ValueError):
                 await ws.ping(bytes(126))
 
@@ -240,6 +241,24 @@ def test_back_pressure_pauses_reading():
             assert len(ws._messages) == queued < 50
             received = [await ws.recv() for _ in range(50)]
             assert [m[-1] for m in received] == list(range(50))
+
+    with_echo_server(test, handler=flood, compression=None)
+
+
+def test_max_queue_none_never_pauses_reading():
+    async def flood(ws):
+        for index in range(100):
+            await ws.send(bytes([index]) * 1000)
+        await ws.wait_closed()
+
+    async def test(server, uri):
+        async with wsfast.connect(uri, max_queue=None) as ws:
+            for _ in range(200):
+                if len(ws._messages) == 100:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(ws._messages) == 100 and not ws._reading_paused
+            assert [(await ws.recv())[0] for _ in range(100)] == list(range(100))
 
     with_echo_server(test, handler=flood, compression=None)
 

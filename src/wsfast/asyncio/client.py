@@ -59,7 +59,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         max_frame_size: int | None = MAX_FRAME_SIZE,
         max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
         max_http_headers: int = MAX_HTTP_HEADERS,
-        max_queue: int = 16,
+        max_queue: int | None = 16,
         write_limit: int = 65536,
     ) -> None:
         if compression not in ("deflate", None):

@@ -54,7 +54,8 @@ class Connection(asyncio.BufferedProtocol):
             counts as a sign of life, so a large, slow message never looks like a dead peer.
         ping_timeout: seconds to wait for the pong; then the connection closes with 1011.
         close_timeout: seconds to wait for the closing handshake before dropping the connection.
-        max_queue: messages received but not yet read; beyond it, reading pauses (back-pressure).
+        max_queue: messages received but not yet read; beyond it, reading pauses (back-pressure);
+            None for no limit.
         write_limit: bytes in the write buffer above which ``send`` waits for it to drain.
     """
 
@@ -65,7 +66,7 @@ class Connection(asyncio.BufferedProtocol):
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         close_timeout: float | None = 10.0,
-        max_queue: int = 16,
+        max_queue: int | None = 16,
         write_limit: int = 65536,
     ) -> None:
         self.protocol = protocol
@@ -94,6 +95,7 @@ class Connection(asyncio.BufferedProtocol):
         self._keepalive: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._read_view = _read_buffer()
+        self._latency = 0.0
         self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
         self.opened: asyncio.Future[None] = self._loop.create_future()
 
@@ -128,6 +130,12 @@ class Connection(asyncio.BufferedProtocol):
     def response(self) -> Any:
         """The opening handshake's response."""
         return getattr(self.protocol, "response", None)
+
+    @property
+    def latency(self) -> float:
+        """Seconds between the last ping answered and its pong (keepalive's or ``ping()``'s); 0
+        until one is answered."""
+        return self._latency
 
     @property
     def remote_address(self) -> Any:
@@ -232,7 +240,7 @@ class Connection(asyncio.BufferedProtocol):
             return entry
 
     def _maybe_resume_reading(self) -> None:
-        if len(self._messages) <= self.max_queue // 2 and self.transport is not None:
+        if len(self._messages) <= self.max_queue // 2 and self.transport is not None:  # type: ignore[operator]
             self._reading_paused = False
             self.transport.resume_reading()
 
@@ -455,8 +463,8 @@ class Connection(asyncio.BufferedProtocol):
         if messages:
             self._wake_reader()
             # Pause between messages only: a reader waiting for the end of one must get it.
-            if (len(messages) >= self.max_queue and not self._fragmented and not self._reading_paused
-                    and self.transport is not None):  # fmt: skip
+            if (self.max_queue is not None and len(messages) >= self.max_queue and not self._fragmented
+                    and not self._reading_paused and self.transport is not None):  # fmt: skip
                 self._reading_paused = True
                 self.transport.pause_reading()
 
@@ -493,8 +501,9 @@ class Connection(asyncio.BufferedProtocol):
         if entry is None:
             return  # unsolicited pongs are allowed (RFC 6455 §5.5.3)
         sent_at, waiter = entry
+        self._latency = time.monotonic() - sent_at
         if not waiter.done():
-            waiter.set_result(time.monotonic() - sent_at)
+            waiter.set_result(self._latency)
 
     def _schedule_keepalive(self) -> None:
         if self.ping_interval is not None:
