@@ -22,7 +22,7 @@ from typing import Any
 from ..connection import Connection as SansIOConnection
 from ..connection import State
 from ..events import BinaryFragment, Close, Ping, Pong, TextFragment
-from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, ProtocolError
+from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidState, ProtocolError
 
 __all__ = ["Connection"]
 
@@ -162,15 +162,23 @@ class Connection(asyncio.BufferedProtocol):
             ConnectionClosedError: it closed with an error, or dropped.
             RuntimeError: another coroutine is already waiting for a message.
         """
+        message = self._ready_message()
+        if message is not None:
+            return message
+        return await self._recv_assembled()
+
+    def _ready_message(self) -> Data | None:
+        """The next message if it is queued whole and nothing else is being read: the common
+        case, kept short."""
         messages = self._messages
         if messages and not self._parts and self._stream is None and not self._skipping:
             entry = messages[0]
-            if type(entry) is bytes or type(entry) is str:  # the common case, kept short
+            if type(entry) is bytes or type(entry) is str:
                 messages.popleft()
                 if self._reading_paused:
                     self._maybe_resume_reading()
                 return entry
-        return await self._recv_assembled()
+        return None
 
     async def _recv_assembled(self) -> Data:
         self._check_single_reader()
@@ -254,8 +262,11 @@ class Connection(asyncio.BufferedProtocol):
         Raises:
             ConnectionClosedError: the connection closed with an error, or dropped.
         """
+        message = self._ready_message()
+        if message is not None:
+            return message
         try:
-            return await self.recv()
+            return await self._recv_assembled()
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
@@ -267,10 +278,13 @@ class Connection(asyncio.BufferedProtocol):
             ConnectionClosed: the connection is closed or closing.
             TypeError: a message, or a fragment, of another type, or fragments that mix str and bytes.
         """
-        if self.protocol.state is not State.OPEN:
-            raise self._closed_error()
         if type(message) is bytes:
-            self.protocol.send_binary(message)
+            try:
+                self.protocol.send_binary(message)
+            except InvalidState:
+                raise self._closed_error() from None
+        elif self.protocol.state is not State.OPEN:
+            raise self._closed_error()
         elif isinstance(message, str):
             self.protocol.send_text(message)
         elif isinstance(message, (bytes, bytearray, memoryview)):
