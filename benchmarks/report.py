@@ -293,6 +293,16 @@ def report_header(title: str, script: str, argv: list[str] | None, quick: bool, 
     ]  # fmt: skip
 
 
+def publish(lines: list[str], output: Path | None, *, failed: bool, strict: bool) -> int:
+    """Print the report, write it to ``output`` if asked; the exit status (1: a target failed
+    and ``strict`` asks for that to count)."""
+    report = "\n".join(lines)
+    print(report)
+    if output:
+        output.write_text(report)
+    return 1 if failed and strict else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, help="also write the report to this Markdown file")
@@ -453,11 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += case_table("contender", http_cases, [(f"{len(bc.HTTP_REQUEST)}-byte upgrade request", results[("http",)])])
     lines.append("")
 
-    report = "\n".join(lines)
-    print(report)
-    if args.output:
-        args.output.write_text(report)
-    return 1 if failed and args.strict else 0
+    return publish(lines, args.output, failed=bool(failed), strict=args.strict)
 
 
 def _build_info(module: Any) -> str:

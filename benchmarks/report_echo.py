@@ -637,11 +637,7 @@ def main(argv: list[str] | None = None) -> int:
               "`/proc/PID/task/*/schedstat`) and the client's (`time.process_time`), divided by COUNT. It is "
               "what each side costs per message, independent of how long the processes waited for a CPU.",
               ""]
-    report = "\n".join(lines)
-    print(report)
-    if args.output:
-        args.output.write_text(report)
-    return 1 if failed and args.strict else 0
+    return rp.publish(lines, args.output, failed=bool(failed), strict=args.strict)
 
 
 if __name__ == "__main__":

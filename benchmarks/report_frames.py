@@ -416,11 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [f"- **{case.label}**: {case.note}" for case in deflate_cases[fp.DEFLATE_SIZES[0]]]
     lines.append("")
 
-    report = "\n".join(lines)
-    print(report)
-    if args.output:
-        args.output.write_text(report)
-    return 1 if failed and args.strict else 0
+    return rp.publish(lines, args.output, failed=bool(failed), strict=args.strict)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+"""Run other WebSocket libraries' own test suites twice: as they are, then with wsfast installed into them.
+
+    python tests/thirdparty/run.py                     # every suite; a table on stdout, progress on stderr
+    python tests/thirdparty/run.py --only wsproto,ws4py
+    python tests/thirdparty/run.py --json results.json
+
+The suites (suites.py): wsproto, tornado, autobahn, websocket-client, ws4py, aiohttp's WebSocket
+tests, each with ``wsfast.accelerate.install(<library>)``, and wsaccel's own tests against
+``wsfast.compat.wsaccel``. Each runs once as a control (wsfast cannot even be imported) and once
+accelerated; a library passes when both runs give every test the same outcome, nothing failed (but
+the control failures listed, with their reason, in suites.py), and the start-up hook's reports show
+the patch in place from start to exit, on the very library files the tests imported.
+
+Where things come from:
+
+- an environment of its own (environment.py): a virtual environment of this Python with requirements.txt installed
+  (the libraries pinned, and what their suites need), made once and kept in the cache folder under a
+  key of the requirements and the Python version; wsaccel is installed apart (requirements-wsaccel.txt);
+- wsfast: the one this script runs with (``import wsfast`` here), made visible to the accelerated runs
+  only, through a folder holding a link to its package; the kernels follow the usual switches
+  (``WSFAST_NO_EXTENSIONS=1`` runs the accelerated suites on the pure-Python twins);
+- the tests: ``pip download --no-binary`` of the sdist of the installed version of each library, or
+  the installed package itself where the tests ship inside it (tornado, autobahn);
+- the patch: ``site/sitecustomize.py`` on ``PYTHONPATH``, in every process the suite starts.
+
+Needs network access to the package index the first time (pip). Exit status: 0 when every library
+passed or was skipped, 1 when one failed, 3 when the environment could not be made (the message
+says why; tests/test_thirdparty.py skips on that outside CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from environment import Environment, SetupError, extract_tests, fetch_sdist, make_environment, progress  # noqa: E402
+from suites import SUITES, Suite, by_id  # noqa: E402
+
+ROOT = HERE.parents[1]
+SITE = HERE / "site"
+#: In pytest's cache folder (ignored by git), so that the two CI legs and later runs share it.
+DEFAULT_CACHE = ROOT / ".pytest_cache" / "d" / "wsfast-thirdparty"
+SETUP_FAILED = 3
+#: Bound on one run of one suite, and on each of its tests (pytest-timeout).
+RUN_TIMEOUT = 600
+TEST_TIMEOUT = 120
+MODES = ("control", "accelerated")
+#: With --wsaccel, a third run (for information, not judged) of the libraries wsaccel speeds up:
+#: wsaccel's own patch_autobahn() / patch_ws4py(), or (websocket-client) wsaccel merely importable.
+WSACCEL_USERS = ("autobahn", "ws4py", "websocket-client")
+
+
+# ------------------------------------------------------------------------------------ the tests
+
+
+def drop_ini_option(text: str, option: str) -> str:
+    """An ini file's text without ``option`` and its continuation lines."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines():
+        if re.match(rf"{re.escape(option)}\s*[=:]", line):
+            skipping = True
+            continue
+        if skipping and (not line.strip() or line[0].isspace()):
+            continue
+        skipping = False
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+@dataclasses.dataclass
+class Run:
+    """One run of one suite: every test's outcome, and the start-up hook's reports."""
+
+    mode: str
+    outcomes: dict[str, str]  # test id -> passed / failed / error / skipped / xfailed
+    returncode: int | None  # None: killed at the time limit
+    seconds: float
+    log: Path
+    reports: list[dict[str, Any]]
+    main_pid: int
+
+    def count(self) -> Counter[str]:
+        return Counter(self.outcomes.values())
+
+    def summary(self) -> str:
+        counts = self.count()
+        text = f"{counts['passed']}/{counts['failed']}/{counts['skipped'] + counts['xfailed']}/{counts['error']}"
+        return text + (" (timeout)" if self.returncode is None else "")
+
+    @property
+    def main_report(self) -> dict[str, Any] | None:
+        return next((report for report in self.reports if report.get("pid") == self.main_pid), None)
+
+
+def parse_junit(path: Path) -> dict[str, str]:
+    """Outcome per test id from pytest's JUnit XML (an error in setup or teardown counts as error)."""
+    if not path.exists():
+        return {}
+    rank = {"passed": 0, "skipped": 1, "xfailed": 1, "failed": 2, "error": 3}
+    outcomes: dict[str, str] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        test = f"{case.get('classname', '')}::{case.get('name', '')}"
+        outcome = "passed"
+        for child in case:
+            if child.tag == "error":
+                outcome = "error"
+            elif child.tag == "failure" and outcome != "error":
+                outcome = "failed"
+            elif child.tag == "skipped" and outcome == "passed":
+                outcome = "xfailed" if child.get("type") == "pytest.xfail" else "skipped"
+        if test not in outcomes or rank[outcome] > rank[outcomes[test]]:
+            outcomes[test] = outcome
+    return outcomes
+
+
+_UNITTEST_LINE = re.compile(
+    r"^(?P<name>\w+) \((?P<id>[\w.]+)\)(?:\n(?!\w+ \().*)?? \.\.\. "
+    r"(?P<result>ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$",
+    re.MULTILINE,
+)
+_UNITTEST_RESULTS = {"ok": "passed", "FAIL": "failed", "ERROR": "error", "expected failure": "xfailed",
+                     "unexpected success": "failed"}  # fmt: skip
+
+
+def parse_unittest(text: str) -> dict[str, str]:
+    """Outcome per test id from a verbose unittest run (``name (id) ... ok``)."""
+    outcomes = {}
+    for match in _UNITTEST_LINE.finditer(text):
+        result = match["result"]
+        outcomes[match["id"]] = "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
+    ran = re.search(r"^Ran (\d+) tests? in", text, re.MULTILINE)
+    if ran and int(ran[1]) != len(outcomes):
+        # a test whose line the pattern missed: keep the count honest rather than the names
+        outcomes["<unparsed tests>"] = "error"
+    return outcomes
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class EchoServer:
+    """websocket-client's tests/echo-server.py (websockets), on a free port, without wsfast."""
+
+    def __init__(self, env: Environment, work: Path, log: Path) -> None:
+        self.port = _free_port()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.log = log.open("w", encoding="utf-8")
+        environ = {**_clean_environ(), "LOCAL_WS_SERVER_PORT": str(self.port)}
+        self.process = subprocess.Popen([str(env.python), str(work / "tests" / "echo-server.py")], cwd=work, env=environ,
+                                        stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SetupError(f"websocket-client's echo server exited with {self.process.returncode} (log: {log})")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.close()
+        raise SetupError(f"websocket-client's echo server did not listen on port {self.port} within 30 s")
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+def _clean_environ() -> dict[str, str]:
+    """This environment, less what would let another Python setup or pytest configuration leak in."""
+    leaks = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "VIRTUAL_ENV")
+    environ = {name: value for name, value in os.environ.items() if name not in leaks and not name.startswith("WSFAST_THIRDPARTY")}
+    environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # each suite loads the plugins it needs, by name
+    return environ
+
+
+def command(suite: Suite, env: Environment, work: Path, junit: Path) -> list[str]:
+    python = str(env.python)
+    if suite.runner == "tornado":
+        return [python, "-m", "tornado.test.runtests", "--verbose", *suite.args]
+    if suite.pytest_ini:
+        ini = work / "wsfast-pytest.ini"
+        ini.write_text(drop_ini_option((work / suite.pytest_ini).read_text(encoding="utf-8"), "addopts"), encoding="utf-8")
+    else:
+        ini = work / "wsfast-pytest.ini"
+        ini.write_text("[pytest]\n# tests/thirdparty/run.py: no configuration around this folder applies\n", encoding="utf-8")
+    return [python, "-m", "pytest", "-c", str(ini), "--rootdir", str(work), "-p", "no:cacheprovider",
+            "-p", "pytest_timeout", f"--timeout={TEST_TIMEOUT}", "-p", "wsfast_thirdparty_plugin", f"--junitxml={junit}", "-q", "-rfE",
+            *suite.options, *suite.args]  # fmt: skip
+
+
+def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, extra_env: dict[str, str]) -> Run:
+    """One run of ``suite`` in ``mode``, in its work folder, with its log and reports under ``out``."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    paths = [str(SITE)]
+    if mode == "accelerated":
+        paths.append(str(env.overlay))
+    elif suite.name == "wsaccel" or mode == "wsaccel":
+        paths.append(str(env.wsaccel_dir))  # the real wsaccel: wsaccel's control run, or --wsaccel
+    environ = {**_clean_environ(), **suite.env, **extra_env, "PYTHONPATH": os.pathsep.join(paths),
+               "WSFAST_THIRDPARTY_MODE": mode, "WSFAST_THIRDPARTY_LIB": suite.name,
+               "WSFAST_THIRDPARTY_MODULES": ",".join(suite.modules), "WSFAST_THIRDPARTY_REPORT": str(out / "reports")}
+    junit = out / "junit.xml"
+    log = out / "output.log"
+    started = time.perf_counter()
+    with log.open("w", encoding="utf-8") as stream:
+        process = subprocess.Popen(command(suite, env, work, junit), cwd=work, env=environ, stdout=stream,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            returncode: int | None = process.wait(RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            returncode = None
+            _kill_group(process)
+    seconds = time.perf_counter() - started
+    text = log.read_text(encoding="utf-8", errors="replace")
+    outcomes = parse_unittest(text) if suite.runner == "tornado" else parse_junit(junit)
+    reports = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((out / "reports").glob("*.json"))]
+    return Run(mode, outcomes, returncode, seconds, log, reports, process.pid)
+
+
+def _kill_group(process: subprocess.Popen[Any]) -> None:
+    try:
+        if os.name == "nt":
+            process.kill()
+        else:
+            os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    process.wait()
+
+
+# ------------------------------------------------------------------------------------ judging
+
+
+@dataclasses.dataclass
+class Result:
+    suite: Suite
+    version: str | None
+    runs: dict[str, Run]
+    problems: list[str]
+    skip: str | None = None
+    replacements: list[str] = dataclasses.field(default_factory=list)
+    kernels: str | None = None
+    losses: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return "SKIP" if self.skip else ("FAIL" if self.problems else "PASS")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite.id, "library": self.suite.name, "version": self.version, "verdict": self.verdict, "skip": self.skip,
+            "problems": self.problems, "replacements": self.replacements, "kernels": self.kernels,
+            "runs": {mode: {"counts": dict(run.count()), "returncode": run.returncode, "seconds": round(run.seconds, 2),
+                            "log": str(run.log)} for mode, run in self.runs.items()},
+        }  # fmt: skip
+
+
+def _under(path: str | None, folder: Path) -> bool:
+    return path is not None and os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
+
+
+def check_reports(suite: Suite, run: Run, env: Environment) -> list[str]:
+    """What the start-up hook's reports of ``run`` show wrong (nothing, when the run was as it should be)."""
+    report = run.main_report
+    if report is None:
+        return [f"{run.mode}: the start-up hook wrote no report for the test process (is sitecustomize shadowed?)"]
+    problems = [f"{run.mode}: start-up error:\n{error}" for error in report["errors"]]
+    home = env.wsaccel_dir if suite.name == "wsaccel" and run.mode == "control" else env.purelib
+    for name, path in report["modules"].items():
+        if suite.name == "wsaccel" and run.mode == "accelerated":
+            continue  # checked below: wsfast serves the name
+        if not _under(path, home):
+            problems.append(f"{run.mode}: the tests imported {name} from {path}, not from {home}")
+    if run.mode == "control":
+        if report["wsfast_imported"]:
+            problems.append("control: wsfast was imported, so this is no control run")
+        return problems
+    for other in run.reports:
+        if other is not report and other.get("errors"):
+            problems.append(f"accelerated: start-up error in a child process {other['argv']}:\n{other['errors'][0]}")
+    if suite.name == "wsaccel":
+        if not report.get("alias_installed"):
+            problems.append("accelerated: install_wsaccel_alias() did not take over (is the real wsaccel importable?)")
+        if report.get("wsaccel_module") != "wsfast.compat.wsaccel":
+            problems.append(f"accelerated: 'wsaccel' was {report.get('wsaccel_module')!r} at exit, not wsfast.compat.wsaccel")
+        return problems
+    if suite.name not in report.get("installed_at_exit", ()):
+        problems.append(f"accelerated: wsfast.accelerate.installed() was {report.get('installed_at_exit')} at exit")
+    replacements = report.get("replacements", [])
+    if not replacements:
+        problems.append("accelerated: wsfast.accelerate replaced nothing")
+    for item in replacements:
+        if not item["origin"].startswith("wsfast."):
+            problems.append(f"accelerated: {item['attribute']} was replaced by an object of {item['origin']}")
+    for lost in report["lost"]:
+        if lost["after"] not in suite.known_patch_losses:
+            problems.append(f"accelerated: {', '.join(lost['attributes'])} no longer held wsfast's replacement "
+                            f"after {lost['after']} (installed again for the tests after it)")
+    return problems
+
+
+def judge(suite: Suite, control: Run, accelerated: Run, env: Environment) -> list[str]:
+    problems = []
+    for run in (control, accelerated):
+        if run.returncode is None:
+            problems.append(f"{run.mode}: stopped after {RUN_TIMEOUT} s (log: {run.log})")
+        elif run.returncode not in (0, 1):
+            problems.append(f"{run.mode}: the runner exited with {run.returncode} (log: {run.log})")
+        if not run.outcomes:
+            problems.append(f"{run.mode}: no test ran (log: {run.log})")
+        problems += check_reports(suite, run, env)
+    bad = ("failed", "error")
+    unexplained = sorted(test for test, outcome in control.outcomes.items()
+                         if outcome in bad and test not in suite.known_control_failures)  # fmt: skip
+    if unexplained:
+        problems.append(f"control: {len(unexplained)} failed without wsfast (not listed in suites.py): "
+                        + ", ".join(unexplained[:10]))
+    differ = sorted(set(control.outcomes) | set(accelerated.outcomes))
+    differ = [test for test in differ if control.outcomes.get(test) != accelerated.outcomes.get(test)]
+    if differ:
+        problems.append(f"{len(differ)} tests differ, control -> accelerated: " + ", ".join(
+            f"{test} ({control.outcomes.get(test, 'absent')} -> {accelerated.outcomes.get(test, 'absent')})"
+            for test in differ[:10]))
+    return problems
+
+
+def run_library(suite: Suite, env: Environment, cache: Path, with_wsaccel: bool = False) -> Result:
+    version = env.version(suite.dist)
+    if version is None:
+        return Result(suite, None, {}, [], skip=f"{suite.dist} does not install on this Python")
+    work = cache / "work" / suite.id
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    if suite.copy:
+        extract_tests(fetch_sdist(env, cache, suite.dist, version), suite.copy, work)
+    extra_env: dict[str, str] = {}
+    server = EchoServer(env, work, cache / "runs" / suite.id / "echo-server.log") if suite.echo_server else None
+    if server:
+        extra_env["LOCAL_WS_SERVER_PORT"] = str(server.port)
+    try:
+        runs = {}
+        for mode in MODES + (("wsaccel",) if with_wsaccel and suite.name in WSACCEL_USERS else ()):
+            progress(f"{suite.id} {version}: {mode} run")
+            runs[mode] = run_suite(suite, env, work, cache / "runs" / suite.id / mode, mode, extra_env)
+            progress(f"{suite.id} {version}: {mode} run: {runs[mode].summary()} "
+                     f"(passed/failed/skipped/errors) in {runs[mode].seconds:.1f} s")
+    finally:
+        if server:
+            server.close()
+    result = Result(suite, version, runs, judge(suite, runs["control"], runs["accelerated"], env))
+    report = runs["accelerated"].main_report or {}
+    result.replacements = [item["attribute"] for item in report.get("replacements", [])]
+    if suite.name == "wsaccel" and report.get("wsaccel_module"):
+        result.replacements = [f"wsaccel -> {report['wsaccel_module']}"]
+    result.kernels = report.get("kernels")
+    result.losses = report.get("lost", [])
+    return result
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def render(results: list[Result], seconds: float) -> str:
+    wsaccel = any("wsaccel" in result.runs for result in results)
+    lines = [
+        (f"Third-party test suites, control vs wsfast installed (Python {platform.python_version()}, "
+         f"{seconds:.0f} s). Counts are passed/failed/skipped/errors, per test as the JUnit report lists "
+         "them (pytest's subtests are not counted apart: a test with a skipped subtest counts as skipped)."),
+        "",
+        "| suite | version | control | accelerated | same outcomes | wsfast kernels | replaced | result |"
+        + (" with wsaccel instead (information) |" if wsaccel else ""),
+        "|---|---|---:|---:|---|---|---|---|" + ("---:|" if wsaccel else ""),
+    ]
+    for result in results:
+        if result.skip:
+            lines.append(f"| {result.suite.id} | – | – | – | – | – | – | SKIP ({result.skip}) |" + (" – |" if wsaccel else ""))
+            continue
+        control, accelerated = result.runs["control"], result.runs["accelerated"]
+        same = "yes" if control.outcomes == accelerated.outcomes else "**no**"
+        lines.append(f"| {result.suite.id} | {result.version} | {control.summary()} | {accelerated.summary()} | "
+                     f"{same} | {result.kernels or '–'} | {len(result.replacements)} | "
+                     f"{'PASS' if not result.problems else '**FAIL**'} |"
+                     + (f" {result.runs['wsaccel'].summary() if 'wsaccel' in result.runs else '–'} |" if wsaccel else ""))
+    passed = sum(result.verdict == "PASS" for result in results)
+    failed = sum(result.verdict == "FAIL" for result in results)
+    skipped = sum(result.verdict == "SKIP" for result in results)
+    lines += ["", f"{passed} passed, {failed} failed, {skipped} skipped"]
+    for result in results:
+        if result.replacements:
+            lines.append(f"- {result.suite.id}: {', '.join(result.replacements)}")
+        for test, reason in result.suite.known_control_failures.items():
+            lines.append(f"- {result.suite.id}: {test} fails with and without wsfast: {reason}")
+        for lost in result.losses:
+            why = result.suite.known_patch_losses.get(lost["after"])
+            if why:
+                lines.append(f"- {result.suite.id}: wsfast installed again after {lost['after']}: {why}")
+        for problem in result.problems:
+            lines.append(f"- **{result.suite.id}**: {problem}")
+        if "wsaccel" in result.runs:
+            base, other = result.runs["control"].outcomes, result.runs["wsaccel"].outcomes
+            differ = [f"{test} ({base.get(test, 'absent')} -> {other.get(test, 'absent')})"
+                      for test in sorted(set(base) | set(other)) if base.get(test) != other.get(test)]
+            lines.append(f"- {result.suite.id} with wsaccel instead of wsfast: "
+                         + (", ".join(differ) if differ else "the same outcomes as the control run"))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated suites (default: all): " + ", ".join(s.id for s in SUITES))
+    parser.add_argument("--cache", type=Path, default=Path(os.environ.get("WSFAST_THIRDPARTY_CACHE") or DEFAULT_CACHE),
+                        help=f"where the environment, sdists and logs are kept (default: {DEFAULT_CACHE}, "
+                             "or $WSFAST_THIRDPARTY_CACHE)")  # fmt: skip
+    parser.add_argument("--latest", action="store_true", help="the newest release of everything instead of the pins")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--wsaccel", action="store_true",
+                        help=f"also run {', '.join(WSACCEL_USERS)} with wsaccel instead of wsfast (information)")
+    args = parser.parse_args(argv)
+    suites = [by_id(name.strip()) for name in args.only.split(",")] if args.only else list(SUITES)
+    started = time.perf_counter()
+    cache = args.cache.resolve()
+    try:
+        env = make_environment(cache, args.latest)
+        results = [run_library(suite, env, cache, args.wsaccel) for suite in suites]
+    except SetupError as error:
+        print(f"setup failed: {error}", file=sys.stderr)
+        if args.json:
+            args.json.write_text(json.dumps({"setup_error": str(error)}), encoding="utf-8")
+        return SETUP_FAILED
+    report = render(results, time.perf_counter() - started)
+    print(report)
+    if args.json:
+        args.json.write_text(json.dumps([result.as_json() for result in results], indent=1), encoding="utf-8")
+    return 1 if any(result.verdict == "FAIL" for result in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
