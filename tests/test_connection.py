@@ -356,3 +356,31 @@ def test_a_connection_without_a_handshake_refuses_to_read_one():
     connection = Connection(Role.SERVER, state=State.CONNECTING)
     with pytest.raises(InvalidState, match="no opening handshake"):
         connection.receive_data(b"GET / HTTP/1.1\r\n\r\n")
+
+
+def test_a_large_unmasked_payload_is_sent_behind_its_header_without_a_copy():
+    connection = Connection(Role.SERVER)
+    payload = bytes(range(256)) * 400  # 100 KB
+    connection.send_binary(payload)
+    header, chunk = connection.chunks_to_send()
+    assert chunk is payload and header + chunk == encode_frame(Opcode.BINARY, payload)
+    connection.send_text("small")
+    connection.send_binary(payload, fin=False)  # the long path, through _send_data
+    connection.send_continuation(b"end", fin=True)
+    chunks = connection.chunks_to_send()
+    assert len(chunks) == 4 and chunks[2] is payload
+    decoder = FrameDecoder(expect_masked=False, max_frame_size=None, max_message_size=None)
+    assert [frame.payload for frame in decoder.feed(b"".join(chunks))] == [b"small", payload, b"end"]
+    assert connection.data_to_send() == b""
+
+
+def test_a_client_masks_into_one_frame_and_a_bytearray_is_never_sent_by_reference():
+    client = Connection(Role.CLIENT)
+    client.send_binary(bytes(100000))
+    assert len(client.chunks_to_send()) == 1
+    server = Connection(Role.SERVER)
+    data = bytearray(100000)
+    server.send_binary(data)
+    (frame,) = server.chunks_to_send()
+    data[0] = 1  # the caller's buffer changes afterwards: what was queued does not
+    assert frame[-100000:] == bytes(100000)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import C_AVAILABLE, _kernels_c
 from wsfast import _frames_py, frames
 from wsfast.exceptions import InvalidPayload, PayloadTooBig, ProtocolError
 from wsfast.frames import CloseCode, Frame, Opcode, parse_close, serialize_close
@@ -311,3 +312,101 @@ def test_masking_keys_are_not_shared_with_a_forked_child():
     assert len(child_key) == 4 and child_key != _random.mask_key()
     _random._forget_pool()  # the hook the child ran: the next key starts a fresh pool
     assert _random._pool == b"" and len(_random.mask_key()) == 4
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 1 << 20])
+@pytest.mark.parametrize("flags", [dict(), dict(fin=False, rsv1=True), dict(rsv2=True, rsv3=True)])
+def test_frame_header_is_the_frame_up_to_its_payload(codec, length, flags):
+    from wsfast.frames import frame_header
+
+    payload = bytes(length)
+    frame = codec.encode_frame(Opcode.BINARY, payload, **flags)
+    assert frame_header(Opcode.BINARY, length, **flags) + payload == frame
+    key = b"\x01\x02\x03\x04"
+    masked = codec.encode_frame(Opcode.BINARY, payload, mask=key, **flags)
+    assert frame_header(Opcode.BINARY, length, masked=True, **flags) + key == masked[: len(masked) - length]
+
+
+def test_frame_header_refuses_what_no_frame_has():
+    from wsfast.frames import frame_header
+
+    for opcode, length in [(16, 0), (-1, 0), (1, -1), (1, 1 << 63)]:
+        with pytest.raises(ValueError):
+            frame_header(opcode, length)
+
+
+# -------------------------------------------------------------------------- large frames, piecewise
+# The C decoder reads a large frame straight into its payload once a quarter of it is in hand; the
+# Python twin gathers it in its buffer. Both must give the same frames, errors and ``buffered``.
+
+LARGE = 65536
+
+
+def _outcome(decoder, chunk):
+    try:
+        frames_out = [(frame.opcode, frame.payload, frame.fin, frame.rsv1) for frame in decoder.feed(chunk)]
+        return frames_out, None, decoder.buffered
+    except ProtocolError as error:
+        caught = [(frame.opcode, frame.payload, frame.fin, frame.rsv1) for frame in error.frames]
+        return caught, (type(error), str(error)), None
+
+
+@st.composite
+def large_streams(draw):
+    masked = draw(st.booleans())
+    pieces = []
+    in_message = False
+    for _ in range(draw(st.integers(1, 4))):
+        size = draw(st.sampled_from([0, 5, LARGE - 1, LARGE, LARGE + 3, 3 * LARGE + 1, 300_000]))
+        fin = draw(st.booleans())
+        opcode = Opcode.CONTINUATION if in_message else draw(st.sampled_from([Opcode.TEXT, Opcode.BINARY]))
+        payload = bytes((index * 7 + size) & 0xFF for index in range(size)) if size < 70_000 else os.urandom(size)
+        key = draw(st.binary(min_size=4, max_size=4)) if masked else False
+        pieces.append(frames.encode_frame(opcode, payload, fin=fin, mask=key))
+        in_message = not fin
+        if draw(st.integers(0, 9)) == 0:  # now and then, a frame that breaks a rule
+            pieces.append(frames.encode_frame(Opcode.PING, b"", fin=False, mask=key))
+    stream = b"".join(pieces)
+    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+    chunks = [stream[start:end] for start, end in zip([0, *cuts], [*cuts, len(stream)])]
+    limits = draw(st.sampled_from([(None, None), (200_000, None), (None, 400_000), (LARGE, 2 * LARGE)]))
+    return masked, chunks, limits
+
+
+@pytest.mark.skipif(not C_AVAILABLE, reason="no C decoder to compare")
+@settings(max_examples=150, deadline=None)
+@given(large_streams())
+def test_large_frames_in_pieces_decode_alike_in_c_and_python(stream):
+    masked, chunks, (frame_limit, message_limit) = stream
+    decoders = [module.FrameDecoder(expect_masked=masked, max_frame_size=frame_limit, max_message_size=message_limit)
+                for module in (_frames_py, _kernels_c)]  # fmt: skip
+    for chunk in chunks:
+        python, c = (_outcome(decoder, chunk) for decoder in decoders)
+        assert c == python
+        if python[1] is not None:
+            break
+
+
+@pytest.mark.skipif(not C_AVAILABLE, reason="no C decoder to compare")
+def test_lowering_a_limit_in_the_middle_of_a_large_frame_fails_it_alike():
+    frame = frames.encode_frame(Opcode.BINARY, bytes(300_000), mask=b"abcd")
+    decoders = [module.FrameDecoder(expect_masked=True, max_frame_size=None, max_message_size=None)
+                for module in (_frames_py, _kernels_c)]  # fmt: skip
+    for decoder in decoders:
+        assert decoder.feed(frame[:100_000]) == [] and decoder.buffered == 100_000
+        decoder.max_frame_size = 200_000
+    outcomes = [_outcome(decoder, frame[100_000:200_000]) for decoder in decoders]
+    assert outcomes[0][:2] == outcomes[1][:2] and outcomes[0][1][0] is PayloadTooBig
+
+
+def test_a_large_frame_in_pieces_is_whole_and_unmasked(codec):
+    payload = os.urandom(1_000_000)
+    wire = codec.encode_frame(Opcode.BINARY, payload, mask=b"\x01\x02\x03\x04") + codec.encode_frame(Opcode.TEXT, b"next", mask=b"wxyz")
+    decoder = codec.FrameDecoder(expect_masked=True, max_frame_size=None, max_message_size=None)
+    received = []
+    for start in range(0, len(wire), 262_144):  # what one read of the asyncio layer brings
+        received += decoder.feed(wire[start:start + 262_144])
+        if len(received) < 2:
+            assert decoder.buffered == min(start + 262_144, len(wire) - 14)
+    assert [(frame.opcode, frame.payload) for frame in received] == [(Opcode.BINARY, payload), (Opcode.TEXT, b"next")]
+    assert decoder.buffered == 0

@@ -57,6 +57,13 @@ cdef uint64_t _size_limit(object value, str name) except? 0:
     return <uint64_t>number_object if number_object < 2**63 else UINT64_MAX
 
 
+# A frame from this size up is read straight into its payload once enough of it is in hand (a
+# quarter of it: what a peer makes us allocate stays within 4 times what it sent), instead of
+# being gathered in the buffer and copied out at the end.
+cdef enum:
+    DIRECT_FILL_SIZE = 65536
+
+
 cdef int _opcode_value(object opcode) except -1:
     if not isinstance(opcode, int):
         raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")
@@ -126,6 +133,14 @@ cdef class FrameDecoder:
     cdef bint _message_limited
     cdef uint64_t _message_size
     cdef object _error
+    # the frame being read straight into its payload (see DIRECT_FILL_SIZE), or None
+    cdef bytes _payload
+    cdef size_t _filled
+    cdef wsf_frame_header _pending
+    # the message state from before that frame, to check its header again on each feed
+    cdef bint _pending_in_message
+    cdef bint _pending_limited
+    cdef uint64_t _pending_size
     # per-feed copies of the settings above
     cdef int _expect
     cdef uint64_t _frame_limit
@@ -142,10 +157,13 @@ cdef class FrameDecoder:
         self._message_limited = True
         self._message_size = 0
         self._error = None
+        self._payload = None
 
     @property
     def buffered(self):
         """Bytes received but not yet part of a complete frame."""
+        if self._payload is not None:
+            return <Py_ssize_t>(self._pending.header_length + self._filled)
         return PyByteArray_GET_SIZE(self._buffer)
 
     cdef object _check(self, wsf_frame_header *header):
@@ -206,6 +224,11 @@ cdef class FrameDecoder:
                 break
             if header.payload_length > <uint64_t>(size - position - <Py_ssize_t>header.header_length):
                 self._error = self._check_pending(&header)
+                if self._error is None and header.payload_length >= DIRECT_FILL_SIZE and (
+                        header.payload_length <= 4 * <uint64_t>(size - position)):
+                    self._start_fill(&header, data + position + header.header_length,
+                                     <size_t>(size - position) - header.header_length)
+                    position = size
                 break
             failure = self._check(&header)
             if failure is not None:
@@ -222,6 +245,50 @@ cdef class FrameDecoder:
                                         header.rsv1, header.rsv2, header.rsv3))
             position = <Py_ssize_t>(start + header.payload_length)
         return position
+
+    cdef int _start_fill(self, wsf_frame_header *header, const uint8_t *data, size_t available) except -1:
+        """Take the frame whose header is checked and whose first ``available`` payload bytes are
+        at ``data`` into a payload of its full length."""
+        self._pending_in_message, self._pending_limited = self._in_message, self._message_limited
+        self._pending_size = self._message_size
+        self._check(header)  # passed _check_pending: this only moves the message state on
+        self._pending = header[0]
+        self._payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>header.payload_length)
+        self._filled = 0
+        self._fill(data, available)
+        return 0
+
+    cdef size_t _fill(self, const uint8_t *data, size_t available) except? 0:
+        """Copy (unmask) what ``data`` has of the pending payload; returns the bytes taken."""
+        cdef size_t wanted = <size_t>self._pending.payload_length - self._filled
+        cdef size_t taken = available if available < wanted else wanted
+        cdef uint8_t *out = <uint8_t *>PyBytes_AS_STRING(self._payload) + self._filled
+        if self._pending.masked:
+            _mask(out, data, taken, self._pending.mask_key, <unsigned>(self._filled & 3))
+        else:
+            memcpy(out, data, taken)
+        self._filled += taken
+        return taken
+
+    cdef Py_ssize_t _continue_fill(self, const uint8_t *data, Py_ssize_t size, list frames) except -1:
+        """Go on with the pending payload from data[0:size]; returns the bytes taken."""
+        cdef size_t taken
+        # The settings may have changed since: check the header again, as the Python twin does.
+        self._in_message, self._message_limited = self._pending_in_message, self._pending_limited
+        self._message_size = self._pending_size
+        failure = self._check(&self._pending)
+        if failure is not None:
+            self._in_message, self._message_limited = self._pending_in_message, self._pending_limited
+            self._message_size = self._pending_size
+            self._error = failure
+            return 0
+        taken = self._fill(data, <size_t>size)
+        if self._filled == <size_t>self._pending.payload_length:
+            frames.append(wsf_new_frame(_Frame, _OPCODE_MEMBERS[self._pending.opcode], self._payload,
+                                        self._pending.fin, self._pending.rsv1, self._pending.rsv2,
+                                        self._pending.rsv3))
+            self._payload = None
+        return <Py_ssize_t>taken
 
     def feed(self, data):
         """The frames completed by ``data``, in order.
@@ -242,12 +309,16 @@ cdef class FrameDecoder:
         self._frame_limit = _size_limit(self.max_frame_size, "max_frame_size")
         self._message_limit = _size_limit(self.max_message_size, "max_message_size")
         if PyByteArray_GET_SIZE(self._buffer) == 0:
-            # Nothing pending: decode straight from the caller's buffer, keep only the remainder.
+            # Nothing buffered: decode straight from the caller's buffer, keep only the remainder.
             _open_read(data, &view)
             try:
-                consumed = self._decode(<const uint8_t *>view.buf, view.len, frames)
+                consumed = 0
+                if self._payload is not None:
+                    consumed = self._continue_fill(<const uint8_t *>view.buf, view.len, frames)
+                if self._error is None and self._payload is None:
+                    consumed += self._decode(<const uint8_t *>view.buf + consumed, view.len - consumed, frames)
                 size = view.len - consumed
-                if size:
+                if size and self._payload is None:
                     PyByteArray_Resize(self._buffer, size)
                     memcpy(PyByteArray_AS_STRING(self._buffer), <const char *>view.buf + consumed, size)
             finally:

@@ -11,7 +11,7 @@ from ._buffers import mask_key, non_negative, readable
 from ._random import mask_key as random_mask_key
 from ._kernels_py import _header_at, _xor
 from .exceptions import PayloadTooBig, ProtocolError
-from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode
+from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode, frame_header
 from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 
 __all__ = ["encode_frame", "FrameDecoder"]
@@ -69,15 +69,7 @@ def encode_frame(
     code = _opcode_value(opcode)
     data = payload if type(payload) is bytes else readable(payload)
     key = _mask_argument(mask)
-    size = len(data)
-    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | code
-    mask_bit = 0x80 if key is not None else 0
-    if size < 126:
-        header = bytes((first, mask_bit | size))
-    elif size < 65536:
-        header = bytes((first, mask_bit | 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((first, mask_bit | 127)) + size.to_bytes(8, "big")
+    header = frame_header(code, len(data), fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3, masked=key is not None)
     if key is None:
         return header + data
     return header + key + _xor(data, key, 0)

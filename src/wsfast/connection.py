@@ -27,6 +27,7 @@ from .frames import (
     FrameDecoder,
     Opcode,
     encode_frame,
+    frame_header,
     parse_close,
     serialize_close,
 )
@@ -53,6 +54,8 @@ class State(enum.IntEnum):
 
 
 _REASON_LIMIT = MAX_CONTROL_PAYLOAD - 2
+#: From this size an unmasked payload is sent behind its header as it is, not copied into a frame.
+_SPLIT_SIZE = 65536
 
 
 def _truncate_reason(reason: str) -> str:
@@ -306,8 +309,18 @@ class Connection:
         output, self._output = self._output, []
         return output[0] if len(output) == 1 else b"".join(output)
 
+    def chunks_to_send(self) -> list[bytes]:
+        """The same bytes as :meth:`data_to_send`, as the pieces they were made in: an unmasked
+        payload of 64 KiB or more is a piece of its own behind its frame header, never copied,
+        for I/O that writes pieces (``transport.write`` each, ``writelines``, ``sendmsg``)."""
+        output, self._output = self._output, []
+        return output
+
     def _send_frame(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
-        self._output.append(encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=self._masked))
+        if not self._masked and len(payload) >= _SPLIT_SIZE and type(payload) is bytes:
+            self._output += (frame_header(opcode, len(payload), fin=fin, rsv1=rsv1), payload)
+        else:
+            self._output.append(encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=self._masked))
 
     def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
         if self._state is not State.OPEN:
@@ -344,7 +357,10 @@ class Connection:
         """
         if fin and self._plain and self._state is State.OPEN and self._sending is None:
             # the common case, kept short: one whole frame, nothing to transform
-            self._output.append(encode_frame(Opcode.BINARY, data, mask=self._masked))
+            if self._masked or len(data) < _SPLIT_SIZE:
+                self._output.append(encode_frame(Opcode.BINARY, data, mask=self._masked))
+            else:
+                self._send_frame(Opcode.BINARY, data)
             return
         self._send_data(Opcode.BINARY, data, fin)
 

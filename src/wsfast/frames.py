@@ -21,6 +21,7 @@ __all__ = [
     "is_valid_close_code",
     "parse_close",
     "serialize_close",
+    "frame_header",
     "encode_frame",
     "FrameDecoder",
 ]
@@ -118,6 +119,28 @@ def serialize_close(code: int, reason: str = "") -> bytes:
     if len(payload) > MAX_CONTROL_PAYLOAD:
         raise ValueError(f"close reason is too long: {len(payload) - 2} bytes, at most 123")
     return payload
+
+
+def frame_header(opcode: int, length: int, *, fin: bool = True, rsv1: bool = False, rsv2: bool = False,
+                 rsv3: bool = False, masked: bool = False) -> bytes:  # fmt: skip
+    """The first bytes of a frame (RFC 6455 §5.2) up to its payload length; the 4-byte masking key,
+    when ``masked``, follows them. ``frame_header(...) + payload`` is the unmasked frame, so a large
+    payload can go out behind its header without being copied into one frame object.
+
+    Raises:
+        ValueError: ``opcode`` is not 0-15, or ``length`` is negative or 2^63 or more.
+    """
+    if not 0 <= opcode <= 15:
+        raise ValueError(f"opcode must be 0-15, not {opcode}")
+    if not 0 <= length < 1 << 63:
+        raise ValueError(f"invalid payload length: {length}")
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | (0x20 if rsv2 else 0) | (0x10 if rsv3 else 0) | opcode
+    mask_bit = 0x80 if masked else 0
+    if length < 126:
+        return bytes((first, mask_bit | length))
+    if length < 65536:
+        return bytes((first, mask_bit | 126)) + length.to_bytes(2, "big")
+    return bytes((first, mask_bit | 127)) + length.to_bytes(8, "big")
 
 
 def __getattr__(name: str) -> object:

@@ -488,12 +488,14 @@ class Connection(asyncio.BufferedProtocol):
 
     def _flush(self) -> None:
         protocol = self.protocol
-        data = protocol.data_to_send()
+        chunks = protocol.chunks_to_send()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if data:
-            transport.write(data)
+        # One write per piece: a large payload goes to the transport as it is, never joined with
+        # its header into a copy (the pieces are one or two but for a few control frames).
+        for chunk in chunks:
+            transport.write(chunk)
         if protocol.state is State.OPEN:
             return
         if protocol.should_close_transport:
