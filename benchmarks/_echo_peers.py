@@ -195,53 +195,16 @@ class Client:
         raise NotImplementedError
 
 
-class WsfastClient(Client):
-    async def open(self, port: int) -> None:
-        import wsfast
+class AwaitingClient(Client):
+    """A client whose library sends with one coroutine and receives with another: ``open`` sets
+    ``ws`` and the two bound methods, and a round trip awaits one after the other."""
 
-        self.ws = await wsfast.connect(f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None,
-                                       max_message_size=LIMIT, max_frame_size=LIMIT)
-
-    async def roundtrips(self, payload: bytes, count: int) -> Any:
-        send, recv = self.ws.send, self.ws.recv
-        echo = None
-        for _ in range(count):
-            await send(payload)
-            echo = await recv()
-        return echo
-
-    async def close(self) -> None:
-        await self.ws.close()
-
-
-class WebsocketsClient(Client):
-    async def open(self, port: int) -> None:
-        from websockets.asyncio.client import connect
-
-        self.ws = await connect(f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None, max_size=LIMIT)
+    ws: Any
+    send: Any
+    receive: Any
 
     async def roundtrips(self, payload: bytes, count: int) -> Any:
-        send, recv = self.ws.send, self.ws.recv
-        echo = None
-        for _ in range(count):
-            await send(payload)
-            echo = await recv()
-        return echo
-
-    async def close(self) -> None:
-        await self.ws.close()
-
-
-class AiohttpClient(Client):
-    async def open(self, port: int) -> None:
-        import aiohttp
-
-        self.session = aiohttp.ClientSession()
-        self.ws = await self.session.ws_connect(f"ws://127.0.0.1:{port}/", compress=0, max_msg_size=LIMIT,
-                                                heartbeat=None, autoping=True)
-
-    async def roundtrips(self, payload: bytes, count: int) -> Any:
-        send, receive = self.ws.send_bytes, self.ws.receive_bytes
+        send, receive = self.send, self.receive
         echo = None
         for _ in range(count):
             await send(payload)
@@ -250,6 +213,36 @@ class AiohttpClient(Client):
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+class WsfastClient(AwaitingClient):
+    async def open(self, port: int) -> None:
+        import wsfast
+
+        self.ws = await wsfast.connect(f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None,
+                                       max_message_size=LIMIT, max_frame_size=LIMIT)
+        self.send, self.receive = self.ws.send, self.ws.recv
+
+
+class WebsocketsClient(AwaitingClient):
+    async def open(self, port: int) -> None:
+        from websockets.asyncio.client import connect
+
+        self.ws = await connect(f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None, max_size=LIMIT)
+        self.send, self.receive = self.ws.send, self.ws.recv
+
+
+class AiohttpClient(AwaitingClient):
+    async def open(self, port: int) -> None:
+        import aiohttp
+
+        self.session = aiohttp.ClientSession()
+        self.ws = await self.session.ws_connect(f"ws://127.0.0.1:{port}/", compress=0, max_msg_size=LIMIT,
+                                                heartbeat=None, autoping=True)
+        self.send, self.receive = self.ws.send_bytes, self.ws.receive_bytes
+
+    async def close(self) -> None:
+        await super().close()
         await self.session.close()
 
 
