@@ -192,7 +192,7 @@ class Connection(asyncio.BufferedProtocol):
             self._parts.append(entry.data)  # type: ignore[union-attr]
             if entry.final:  # type: ignore[union-attr]
                 parts, self._parts = self._parts, []
-                return (b"" if kind is BinaryFragment else "").join(parts)  # type: ignore[attr-defined]
+                return _joined(parts)
 
     def recv_streaming(self) -> AsyncIterator[Data]:
         """The next message piece by piece, as its frames arrive: ``async for piece in
@@ -557,6 +557,11 @@ class Connection(asyncio.BufferedProtocol):
         self._flush()
 
 
+def _joined(parts: list[Data]) -> Data:
+    """The pieces of one message (all str or all bytes, at least one) as one."""
+    return (b"" if type(parts[0]) is bytes else "").join(parts)  # type: ignore[attr-defined]
+
+
 class _MessagePieces:
     """What recv_streaming() returns: the pieces of one message, as they arrive."""
 
@@ -582,7 +587,7 @@ class _MessagePieces:
         if connection._parts:  # taken by a cancelled recv(): they come first
             self.inside = True
             parts, connection._parts = connection._parts, []
-            return (b"" if type(parts[0]) is bytes else "").join(parts)  # type: ignore[attr-defined]
+            return _joined(parts)
         entry = await connection._next_entry()
         kind = type(entry)
         if kind is bytes or kind is str:

@@ -83,8 +83,7 @@ class ServerSideConnection(Connection):
             return  # the client left meanwhile
         if isinstance(error, InvalidHandshake):
             protocol.reject(error)
-        elif error is None and (response is None or isinstance(response, Response)) and (
-                response is None or response.status_code != 101):  # fmt: skip
+        elif error is None and (response is None or (isinstance(response, Response) and response.status_code != 101)):
             protocol.respond(response)
         else:
             if error is None:
