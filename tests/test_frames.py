@@ -199,6 +199,61 @@ def test_compressed_messages_are_limited_per_frame_only(codec):
         decoder.feed(codec.encode_frame(2, bytes(101), rsv1=True))
 
 
+def fragmented(count: int, *, payload: bytes = b"x", mask: bytes | bool = False) -> bytes:
+    """A binary message in ``count`` frames of ``payload`` each."""
+    frames_ = [_frames_py.encode_frame(Opcode.BINARY if index == 0 else Opcode.CONTINUATION, payload,
+                                       fin=index == count - 1, mask=mask) for index in range(count)]  # fmt: skip
+    return b"".join(frames_)
+
+
+def test_max_fragments_counts_the_frames_of_a_message(codec):
+    assert len(codec.FrameDecoder(max_fragments=5).feed(fragmented(5))) == 5
+    with pytest.raises(PayloadTooBig, match="message in more than 4 frames") as raised:
+        codec.FrameDecoder(max_fragments=4).feed(fragmented(5))
+    assert raised.value.close_code == 1009 and len(raised.value.frames) == 4
+    # the count starts again with each message, and control frames in between do not count
+    ping = _frames_py.encode_frame(Opcode.PING, b"")
+    wire = fragmented(3)[:6] + ping + fragmented(3)[6:] + fragmented(3)
+    assert len(codec.FrameDecoder(max_fragments=3).feed(wire)) == 7
+
+
+def test_max_fragments_fails_at_the_header(codec):
+    decoder = codec.FrameDecoder(max_fragments=2, max_frame_size=None, max_message_size=None)
+    two = (_frames_py.encode_frame(Opcode.BINARY, b"x", fin=False)
+           + _frames_py.encode_frame(Opcode.CONTINUATION, b"x", fin=False))  # fmt: skip
+    assert len(decoder.feed(two)) == 2
+    with pytest.raises(PayloadTooBig):  # the third frame's header is enough, its payload never came
+        decoder.feed(_frames_py.encode_frame(Opcode.CONTINUATION, bytes(100_000))[:10])
+
+
+@pytest.mark.parametrize("mask", [False, KEY])
+def test_empty_continuations_are_dropped_on_request_but_counted(codec, mask):
+    wire = (_frames_py.encode_frame(Opcode.TEXT, b"a", fin=False, mask=mask)
+            + _frames_py.encode_frame(Opcode.CONTINUATION, b"", fin=False, mask=mask) * 50
+            + _frames_py.encode_frame(Opcode.CONTINUATION, b"", fin=True, mask=mask))  # fmt: skip
+    expect_masked = bool(mask)
+    assert len(codec.FrameDecoder(expect_masked=expect_masked).feed(wire)) == 52
+    kept = codec.FrameDecoder(expect_masked=expect_masked, drop_empty_continuations=True).feed(wire)
+    assert kept == [Frame(Opcode.TEXT, b"a", fin=False), Frame(Opcode.CONTINUATION, b"")]  # the final one stays
+    with pytest.raises(PayloadTooBig):
+        codec.FrameDecoder(expect_masked=expect_masked, drop_empty_continuations=True, max_fragments=51).feed(wire)
+    # one byte at a time, the same
+    decoder = codec.FrameDecoder(expect_masked=expect_masked, drop_empty_continuations=True)
+    assert [frame for index in range(len(wire)) for frame in decoder.feed(wire[index : index + 1])] == kept
+
+
+def test_an_empty_continuation_with_an_rsv_bit_is_not_dropped(codec):
+    wire = (_frames_py.encode_frame(Opcode.BINARY, b"a", fin=False, rsv1=True)
+            + _frames_py.encode_frame(Opcode.CONTINUATION, b"", fin=False, rsv1=True))  # fmt: skip
+    decoder = codec.FrameDecoder(allowed_rsv=0b100, drop_empty_continuations=True)
+    assert [frame.rsv1 for frame in decoder.feed(wire)] == [True, True]  # the extension rejects it
+
+
+def test_an_empty_continuation_outside_a_message_is_still_an_error(codec):
+    with pytest.raises(ProtocolError, match="continuation frame without a message"):
+        codec.FrameDecoder(drop_empty_continuations=True).feed(_frames_py.encode_frame(Opcode.CONTINUATION, b"", fin=False))
+
+
 def test_unlimited(codec):
     decoder = codec.FrameDecoder(max_frame_size=None, max_message_size=None)
     assert len(decoder.feed(codec.encode_frame(2, bytes(3 << 20)))[0].payload) == 3 << 20

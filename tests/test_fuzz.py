@@ -142,12 +142,23 @@ def decoder_options(draw) -> dict:
         "max_frame_size": limit(),
         "max_message_size": limit(),
         "allowed_rsv": draw(st.integers(0, 7)),
+        "max_fragments": draw(st.one_of(st.none(), st.integers(0, 12), INVALID_LIMITS))
+        if draw(st.integers(0, 19)) == 0 else draw(st.sampled_from([None, 1, 3, 4096])),
+        "drop_empty_continuations": draw(st.booleans()),
     }
 
 
 @st.composite
+def empty_continuations(draw) -> bytes:
+    """A run of empty, non-final continuation frames, masked or not: what the decoder may skip."""
+    frame = b"\x00\x80" + draw(st.binary(min_size=4, max_size=4)) if draw(st.booleans()) else b"\x00\x00"
+    return frame * draw(st.integers(1, 10))
+
+
+@st.composite
 def decoder_chunks(draw) -> list[tuple[bytes, str]]:
-    pieces = draw(st.lists(st.one_of(wire_frames(), wire_frames(), lying_headers(), st.binary(max_size=40)), max_size=8))
+    pieces = draw(st.lists(st.one_of(wire_frames(), wire_frames(), lying_headers(), empty_continuations(),
+                                     st.binary(max_size=40)), max_size=8))  # fmt: skip
     stream = bytearray(b"".join(pieces))
     for position, bits in draw(st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(1, 255)), max_size=3)):
         if stream:

@@ -128,10 +128,13 @@ cdef class FrameDecoder:
     cdef public object max_frame_size
     cdef public object max_message_size
     cdef public int allowed_rsv
+    cdef public object max_fragments
+    cdef public bint drop_empty_continuations
     cdef bytearray _buffer
     cdef bint _in_message
     cdef bint _message_limited
     cdef uint64_t _message_size
+    cdef uint64_t _fragments
     cdef object _error
     # the frame being read straight into its payload (see DIRECT_FILL_SIZE), or None
     cdef bytes _payload
@@ -141,21 +144,27 @@ cdef class FrameDecoder:
     cdef bint _pending_in_message
     cdef bint _pending_limited
     cdef uint64_t _pending_size
+    cdef uint64_t _pending_fragments
     # per-feed copies of the settings above
     cdef int _expect
     cdef uint64_t _frame_limit
     cdef uint64_t _message_limit
+    cdef uint64_t _fragment_limit
 
     def __init__(self, *, expect_masked=None, max_frame_size=MAX_FRAME_SIZE,
-                 max_message_size=MAX_MESSAGE_SIZE, allowed_rsv=0):
+                 max_message_size=MAX_MESSAGE_SIZE, allowed_rsv=0, max_fragments=None,
+                 drop_empty_continuations=False):
         self.expect_masked = expect_masked
         self.max_frame_size = max_frame_size
         self.max_message_size = max_message_size
         self.allowed_rsv = allowed_rsv
+        self.max_fragments = max_fragments
+        self.drop_empty_continuations = drop_empty_continuations
         self._buffer = bytearray()
         self._in_message = False
         self._message_limited = True
         self._message_size = 0
+        self._fragments = 0
         self._error = None
         self._payload = None
 
@@ -189,11 +198,15 @@ cdef class FrameDecoder:
             if not self._in_message:
                 return ProtocolError("continuation frame without a message to continue")
             self._message_size += length
+            self._fragments += 1
+            if self._fragments > self._fragment_limit:
+                return PayloadTooBig(f"message in more than {self.max_fragments} frames")
         else:
             if self._in_message:
                 return ProtocolError("new data frame inside a fragmented message")
             self._message_size = length
             self._message_limited = not header.rsv1
+            self._fragments = 1
         if length > self._frame_limit:
             return PayloadTooBig(f"frame payload of {length} bytes, more than {self.max_frame_size}")
         if self._message_limited and self._message_size > self._message_limit:
@@ -204,9 +217,10 @@ cdef class FrameDecoder:
     cdef object _check_pending(self, wsf_frame_header *header):
         """Check a header whose payload has not fully arrived, leaving the message state as it was."""
         cdef bint in_message = self._in_message, limited = self._message_limited
-        cdef uint64_t size = self._message_size
+        cdef uint64_t size = self._message_size, fragments = self._fragments
         failure = self._check(header)
         self._in_message, self._message_limited, self._message_size = in_message, limited, size
+        self._fragments = fragments
         return failure
 
     cdef Py_ssize_t _decode(self, const uint8_t *data, Py_ssize_t size, list frames) except -1:
@@ -235,6 +249,10 @@ cdef class FrameDecoder:
                 self._error = failure
                 break
             start = <size_t>position + header.header_length
+            if (header.payload_length == 0 and header.opcode == 0 and not header.fin and not header.rsv1
+                    and not header.rsv2 and not header.rsv3 and self.drop_empty_continuations):
+                position = <Py_ssize_t>start  # an empty continuation carries nothing
+                continue
             payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>header.payload_length)
             if header.masked:
                 _mask(<uint8_t *>PyBytes_AS_STRING(payload), data + start, <size_t>header.payload_length,
@@ -251,6 +269,7 @@ cdef class FrameDecoder:
         at ``data`` into a payload of its full length."""
         self._pending_in_message, self._pending_limited = self._in_message, self._message_limited
         self._pending_size = self._message_size
+        self._pending_fragments = self._fragments
         self._check(header)  # passed _check_pending: this only moves the message state on
         self._pending = header[0]
         self._payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>header.payload_length)
@@ -275,11 +294,11 @@ cdef class FrameDecoder:
         cdef size_t taken
         # The settings may have changed since: check the header again, as the Python twin does.
         self._in_message, self._message_limited = self._pending_in_message, self._pending_limited
-        self._message_size = self._pending_size
+        self._message_size, self._fragments = self._pending_size, self._pending_fragments
         failure = self._check(&self._pending)
         if failure is not None:
             self._in_message, self._message_limited = self._pending_in_message, self._pending_limited
-            self._message_size = self._pending_size
+            self._message_size, self._fragments = self._pending_size, self._pending_fragments
             self._error = failure
             return 0
         taken = self._fill(data, <size_t>size)
@@ -308,6 +327,7 @@ cdef class FrameDecoder:
         self._expect = -1 if self.expect_masked is None else (1 if self.expect_masked else 0)
         self._frame_limit = _size_limit(self.max_frame_size, "max_frame_size")
         self._message_limit = _size_limit(self.max_message_size, "max_message_size")
+        self._fragment_limit = _size_limit(self.max_fragments, "max_fragments")
         if PyByteArray_GET_SIZE(self._buffer) == 0:
             # Nothing buffered: decode straight from the caller's buffer, keep only the remainder.
             _open_read(data, &view)

@@ -5,6 +5,7 @@ The C version in _kernels_c (frame_codec.pxi) gives the same frames and raises t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ._buffers import mask_key, non_negative, readable
@@ -21,6 +22,11 @@ _OPCODES: tuple[Opcode | None, ...] = tuple(
     Opcode(value) if value in Opcode._value2member_map_ else None for value in range(16)
 )
 _new_frame = tuple.__new__
+
+# Runs of empty, non-final continuation frames without RSV bits, masked (any key) and unmasked:
+# skipped in one regular-expression match instead of a header parse each, so that a flood of them
+# costs the pure-Python decoder little more per byte than data does.
+_EMPTY_CONTINUATIONS = {True: re.compile(rb"(?:\x00\x80....)+", re.DOTALL), False: re.compile(rb"(?:\x00\x00)+")}
 
 
 def _opcode_value(opcode: Any) -> int:
@@ -84,7 +90,9 @@ class FrameDecoder:
     to continue, and a new data frame inside a fragmented message. A frame over ``max_frame_size``,
     or an uncompressed message (first frame without RSV1) over ``max_message_size``, raises
     :class:`PayloadTooBig` (1009) as soon as its header arrives, before its payload is buffered.
-    Compressed messages are limited by their decoded size, which the extension enforces.
+    Compressed messages are limited by their decoded size, which the extension enforces. A message
+    of more than ``max_fragments`` frames raises :class:`PayloadTooBig` at the header of the frame
+    too many, so a message that never ends cannot cost work without end.
 
     Args:
         expect_masked: True for a server (client frames must be masked), False for a client,
@@ -92,6 +100,10 @@ class FrameDecoder:
         max_frame_size: the largest payload of one frame, or None for no limit.
         max_message_size: the largest uncompressed message, or None for no limit.
         allowed_rsv: the RSV bits negotiated extensions use, as RSV1 | RSV2 | RSV3 flags.
+        max_fragments: the most frames one message may have, or None for no limit.
+        drop_empty_continuations: decode a continuation frame that is empty, not final and has no
+            RSV bit set (it carries nothing) without returning it, so a flood of them costs no
+            more than parsing their headers.
     """
 
     __slots__ = (
@@ -99,10 +111,13 @@ class FrameDecoder:
         "max_frame_size",
         "max_message_size",
         "allowed_rsv",
+        "max_fragments",
+        "drop_empty_continuations",
         "_buffer",
         "_in_message",
         "_message_size",
         "_message_limited",
+        "_fragments",
         "_error",
     )
 
@@ -113,15 +128,20 @@ class FrameDecoder:
         max_frame_size: int | None = MAX_FRAME_SIZE,
         max_message_size: int | None = MAX_MESSAGE_SIZE,
         allowed_rsv: int = 0,
+        max_fragments: int | None = None,
+        drop_empty_continuations: bool = False,
     ) -> None:
         self.expect_masked = expect_masked
         self.max_frame_size = max_frame_size
         self.max_message_size = max_message_size
         self.allowed_rsv = allowed_rsv
+        self.max_fragments = max_fragments
+        self.drop_empty_continuations = drop_empty_continuations
         self._buffer = bytearray()
         self._in_message = False
         self._message_size = 0
         self._message_limited = True
+        self._fragments = 0
         self._error: ProtocolError | None = None
 
     @property
@@ -152,11 +172,15 @@ class FrameDecoder:
             if not self._in_message:
                 return ProtocolError("continuation frame without a message to continue")
             self._message_size += length
+            self._fragments += 1
+            if self.max_fragments is not None and self._fragments > self.max_fragments:
+                return PayloadTooBig(f"message in more than {self.max_fragments} frames")
         else:
             if self._in_message:
                 return ProtocolError("new data frame inside a fragmented message")
             self._message_size = length
             self._message_limited = not rsv1
+            self._fragments = 1
         if self.max_frame_size is not None and length > self.max_frame_size:
             return PayloadTooBig(f"frame payload of {length} bytes, more than {self.max_frame_size}")
         if self._message_limited and self.max_message_size is not None and self._message_size > self.max_message_size:
@@ -177,7 +201,12 @@ class FrameDecoder:
         if self._error is not None:
             self._error.frames = []
             raise self._error
-        for limit, name in ((self.max_frame_size, "max_frame_size"), (self.max_message_size, "max_message_size")):
+        limits = (
+            (self.max_frame_size, "max_frame_size"),
+            (self.max_message_size, "max_message_size"),
+            (self.max_fragments, "max_fragments"),
+        )
+        for limit, name in limits:
             if limit is not None:
                 non_negative(limit, name)
         buffer = self._buffer
@@ -185,8 +214,12 @@ class FrameDecoder:
         frames: list[Frame] = []
         position = 0
         size = len(buffer)
+        drop_empty = self.drop_empty_continuations
+        empties = _EMPTY_CONTINUATIONS.get(self.expect_masked) if drop_empty else None  # type: ignore[call-overload]
         try:
             while True:
+                if empties is not None and self._in_message:
+                    position = self._skip_empty_continuations(empties, buffer, position)
                 try:
                     header = _header_at(buffer, position, size)
                 except ProtocolError as error:
@@ -208,6 +241,9 @@ class FrameDecoder:
                     break
                 start = position + header_length
                 end = start + length
+                if drop_empty and not length and header[4] == 0 and not header[0] and header[1:4] == (0, 0, 0):
+                    position = end
+                    continue
                 payload = bytes(buffer[start:end]) if key is None else _xor(buffer[start:end], key, 0)
                 frames.append(_new_frame(Frame, (_OPCODES[header[4]], payload, *header[:4])))
                 position = end
@@ -218,9 +254,22 @@ class FrameDecoder:
             raise self._error
         return frames
 
+    def _skip_empty_continuations(self, pattern: re.Pattern[bytes], buffer: bytearray, position: int) -> int:
+        """Where the run of empty continuation frames at ``position`` ends, counted as fragments
+        of the message; it stops short of the frame that would break ``max_fragments``."""
+        run = pattern.match(buffer, position)
+        if run is None:
+            return position
+        frame_size = 6 if self.expect_masked else 2
+        count = (run.end() - position) // frame_size
+        if self.max_fragments is not None:
+            count = max(0, min(count, self.max_fragments - self._fragments))
+        self._fragments += count
+        return position + count * frame_size
+
     def _check_pending(self, header: tuple) -> ProtocolError | None:
         """Check a header whose payload has not fully arrived, leaving the message state as it was."""
-        saved = (self._in_message, self._message_size, self._message_limited)
+        saved = (self._in_message, self._message_size, self._message_limited, self._fragments)
         failure = self._check(header)
-        self._in_message, self._message_size, self._message_limited = saved
+        self._in_message, self._message_size, self._message_limited, self._fragments = saved
         return failure

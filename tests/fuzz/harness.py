@@ -157,8 +157,10 @@ def _check_frame_sequence(frames: Sequence[Frame], options: dict[str, Any]) -> N
     allowed = options.get("allowed_rsv", 0)
     max_frame = options.get("max_frame_size")
     max_message = options.get("max_message_size")
+    max_fragments = options.get("max_fragments")
+    drop_empty = options.get("drop_empty_continuations", False)
     in_message = compressed = False
-    size = 0
+    size = fragments = 0
     for frame in frames:
         require(type(frame) is Frame and len(frame) == 6, f"not a Frame: {frame!r}")
         require(type(frame.payload) is bytes, f"payload of type {type(frame.payload).__name__}")
@@ -174,10 +176,13 @@ def _check_frame_sequence(frames: Sequence[Frame], options: dict[str, Any]) -> N
         require(not rsv & ~allowed, f"RSV bits {rsv:03b} outside allowed_rsv {allowed:03b}")
         if frame.opcode is Opcode.CONTINUATION:
             require(in_message, "continuation frame returned outside a message")
+            require(not (drop_empty and not length and not frame.fin and not rsv), "an empty continuation was returned")
             size += length
+            fragments += 1
         else:
             require(not in_message, "new data frame returned inside a fragmented message")
-            size, compressed = length, frame.rsv1
+            size, compressed, fragments = length, frame.rsv1, 1
+        require(max_fragments is None or fragments <= max_fragments, f"{fragments} frames in a message, over {max_fragments}")
         require(max_frame is None or length <= max_frame, f"frame of {length} bytes over max_frame_size={max_frame}")
         if not compressed:
             require(max_message is None or size <= max_message, f"message of {size} bytes over {max_message}")
@@ -186,7 +191,7 @@ def _check_frame_sequence(frames: Sequence[Frame], options: dict[str, Any]) -> N
 
 def _invalid_limit(options: dict[str, Any]) -> type[Exception] | None:
     """The error a decoder with these limits raises on every feed (the first bad limit decides)."""
-    for name in ("max_frame_size", "max_message_size"):
+    for name in ("max_frame_size", "max_message_size", "max_fragments"):
         value = options.get(name)
         if value is None:
             continue
