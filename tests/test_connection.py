@@ -183,6 +183,76 @@ def test_message_at_the_limit_passes():
     assert connection.events_received() == [BinaryMessage(bytes(10))]
 
 
+def test_a_message_of_too_many_frames_fails_with_1009():
+    connection = server(max_fragments=3)
+    connection.receive_data(masked(Opcode.TEXT, b"a", fin=False) + masked(Opcode.CONTINUATION, b"", fin=False) * 2)
+    assert connection.failure is None
+    connection.receive_data(masked(Opcode.CONTINUATION, b"", fin=False))
+    assert_failed(connection, 1009)
+
+
+def test_the_default_frame_cap_stops_a_message_that_never_ends():
+    connection = server()
+    connection.receive_data(masked(Opcode.TEXT, b"a", fin=False))
+    for _ in range(5):
+        connection.receive_data(masked(Opcode.CONTINUATION, b"", fin=False) * 1000)
+    assert_failed(connection, 1009)
+    assert connection.events_received() == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_fragments_are_joined_as_they_come(stream):
+    connection = server(max_fragments=None, stream_fragments=stream)
+    connection.receive_data(masked(Opcode.TEXT, "é".encode()[:1], fin=False)
+                            + masked(Opcode.CONTINUATION, b"", fin=False) * 10
+                            + masked(Opcode.CONTINUATION, "é".encode()[1:] + b"!", fin=False)
+                            + masked(Opcode.CONTINUATION, b""))  # fmt: skip
+    events = connection.events_received()
+    if stream:  # no event for frames that carry nothing, whole characters in each
+        assert events == [TextFragment("", False), TextFragment("é!", False), TextFragment("", True)]
+    else:
+        assert events == [TextMessage("é!")]
+
+
+def test_held_pongs_answer_only_the_latest_ping():
+    connection = server()
+    connection.hold_pongs()
+    connection.receive_data(b"".join(masked(Opcode.PING, bytes([index])) for index in range(100)))
+    assert connection.data_to_send() == b""
+    assert len(connection.events_received()) == 100  # every ping is still reported
+    connection.release_pongs()
+    assert sent_frames(connection) == [Frame(Opcode.PONG, bytes([99]))]
+    connection.receive_data(masked(Opcode.PING, b"again"))
+    assert sent_frames(connection) == [Frame(Opcode.PONG, b"again")]
+
+
+def test_a_held_pong_is_not_sent_after_close():
+    connection = server()
+    connection.hold_pongs()
+    connection.receive_data(masked(Opcode.PING, b"late"))
+    connection.close()
+    connection.release_pongs()
+    assert [frame.opcode for frame in sent_frames(connection)] == [Opcode.CLOSE]
+
+
+@pytest.mark.parametrize(("received", "sent", "failed", "kind"), [
+    ((1000, ""), (1000, ""), False, "ConnectionClosedOK"),
+    ((1001, "bye"), None, False, "ConnectionClosedOK"),
+    ((1000, ""), (1011, ""), False, "ConnectionClosedError"),
+    ((1005, ""), (None, ""), False, "ConnectionClosedError"),
+    (None, None, False, "ConnectionClosedError"),
+])  # fmt: skip
+def test_closed_error_tells_a_normal_close_from_an_error(received, sent, failed, kind):
+    connection = server()
+    if received is not None:
+        connection.close_code, connection.close_reason = received
+    connection.close_sent = sent
+    error = connection.closed_error()
+    assert type(error).__name__ == kind
+    assert error.code == (received[0] if received else 1006)
+    assert error.sent_code == (sent[0] if sent else None)
+
+
 # ------------------------------------------------------------------------------ ping, pong
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .exceptions import WsfastError
+from .limits import MAX_FRAGMENTS
 
 __all__ = ["main"]
 
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     echo.add_argument("--ping-interval", type=float, default=20.0, help="keepalive seconds; 0 for none")
     echo.add_argument("--max-message-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
     echo.add_argument("--max-frame-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
+    echo.add_argument("--max-fragments", type=int, default=MAX_FRAGMENTS, help="frames per message; 0 for no limit")
 
     client = commands.add_parser("client", help="send stdin lines as messages, print what comes back")
     client.add_argument("uri")
@@ -58,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ping_interval=arguments.ping_interval or None,
                 max_message_size=arguments.max_message_size or None,
                 max_frame_size=arguments.max_frame_size or None,
+                max_fragments=arguments.max_fragments or None,
             ))  # fmt: skip
             return 0
         if arguments.command == "client":

@@ -9,7 +9,7 @@ from .exceptions import InvalidHandshake, InvalidHTTP
 from .extensions import ClientExtensionFactory
 from .handshake import USER_AGENT, ClientHandshake, Request, Response, parse_response
 from .headers import HeadersLike
-from .limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from .uri import WebSocketURI, parse_uri
 
 __all__ = ["ClientConnection"]
@@ -50,6 +50,7 @@ class ClientConnection(Connection):
         user_agent: str | None = USER_AGENT,
         max_message_size: int | None = MAX_MESSAGE_SIZE,
         max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
         max_http_headers: int = MAX_HTTP_HEADERS,
         auto_pong: bool = True,
@@ -59,6 +60,7 @@ class ClientConnection(Connection):
             Role.CLIENT,
             max_message_size=max_message_size,
             max_frame_size=max_frame_size,
+            max_fragments=max_fragments,
             auto_pong=auto_pong,
             stream_fragments=stream_fragments,
             state=State.CONNECTING,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .asyncio import Connection, connect, serve
+from .limits import MAX_FRAGMENTS
 from .permessage_deflate import ServerPerMessageDeflateFactory
 
 __all__ = ["echo_handler", "run_echo_server", "run_client", "BenchResult", "run_bench"]
@@ -25,7 +26,7 @@ async def echo_handler(connection: Connection) -> None:
 async def run_echo_server(
     host: str, port: int, *, tls: ssl.SSLContext | None = None, compression: str | None = "deflate",
     ping_interval: float | None = 20.0, max_message_size: int | None = 1 << 20,
-    max_frame_size: int | None = 1 << 20, out: TextIO = sys.stdout,
+    max_frame_size: int | None = 1 << 20, max_fragments: int | None = MAX_FRAGMENTS, out: TextIO = sys.stdout,
 ) -> None:  # fmt: skip
     """Serve the echo handler until cancelled.
 
@@ -34,7 +35,8 @@ async def run_echo_server(
     """
     extensions = [ServerPerMessageDeflateFactory(min_size=0)] if compression == "deflate" else []
     async with serve(echo_handler, host, port, ssl=tls, extensions=extensions, ping_interval=ping_interval,
-                     max_message_size=max_message_size, max_frame_size=max_frame_size) as server:  # fmt: skip
+                     max_message_size=max_message_size, max_frame_size=max_frame_size,
+                     max_fragments=max_fragments) as server:  # fmt: skip
         for sock in server.sockets:
             address = sock.getsockname()
             scheme = "wss" if tls else "ws"

@@ -18,7 +18,15 @@ import enum
 from collections.abc import Sequence
 
 from .events import BinaryFragment, BinaryMessage, Close, Event, Ping, Pong, TextFragment, TextMessage
-from .exceptions import InvalidPayload, InvalidState, PayloadTooBig, ProtocolError
+from .exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidPayload,
+    InvalidState,
+    PayloadTooBig,
+    ProtocolError,
+)
 from .extensions import Extension
 from .frames import (
     MAX_CONTROL_PAYLOAD,
@@ -32,7 +40,7 @@ from .frames import (
     serialize_close,
 )
 from .kernels import Utf8Validator
-from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
+from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 
 __all__ = ["Role", "State", "Connection"]
 
@@ -74,6 +82,8 @@ class Connection:
         extensions: the agreed extensions, in the order the handshake agreed them.
         max_message_size: the largest message accepted (after decompression), or None.
         max_frame_size: the largest frame payload accepted, or None.
+        max_fragments: the most frames one message may have, or None. Empty continuation frames
+            count too, though they are dropped unseen.
         auto_pong: answer every ping with a pong carrying the same payload.
         stream_fragments: report text and binary data as TextFragment / BinaryFragment events as
             frames arrive, instead of whole messages.
@@ -87,6 +97,7 @@ class Connection:
         extensions: Sequence[Extension] = (),
         max_message_size: int | None = MAX_MESSAGE_SIZE,
         max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         auto_pong: bool = True,
         stream_fragments: bool = False,
         state: State = State.OPEN,
@@ -103,16 +114,22 @@ class Connection:
             expect_masked=role is Role.SERVER,
             max_frame_size=max_frame_size,
             max_message_size=max_message_size,
+            max_fragments=max_fragments,
+            drop_empty_continuations=True,
         )
         self._set_extensions(extensions)
         # the message being received
         self._receiving: Opcode | None = None
-        self._parts: list[bytes] = []
+        self._parts = bytearray()  # what has come of it, when messages are delivered whole
         self._received_size = 0
         self._utf8 = Utf8Validator()
         self._text_decoder = codecs.getincrementaldecoder("utf-8")()
         # the message being sent in fragments
         self._sending: Opcode | None = None
+        # While the I/O layer's write buffer is full, automatic pongs wait here: only the one for
+        # the latest ping, as RFC 6455 §5.5.3 allows, so a ping flood cannot grow the buffer.
+        self._pongs_held = False
+        self._held_pong: bytes | None = None
         #: The close code and reason received (1006 and "" when the connection dropped without one).
         self.close_code: int | None = None
         self.close_reason: str | None = None
@@ -228,7 +245,10 @@ class Connection:
         opcode = frame.opcode
         if opcode is Opcode.PING:
             if self.auto_pong and self._state is State.OPEN:
-                self._send_frame(Opcode.PONG, frame.payload)
+                if self._pongs_held:
+                    self._held_pong = frame.payload
+                else:
+                    self._send_frame(Opcode.PONG, frame.payload)
             self._events.append(Ping(frame.payload))
         elif opcode is Opcode.PONG:
             self._events.append(Pong(frame.payload))
@@ -267,19 +287,21 @@ class Connection:
             if not self._utf8.feed(payload) or (frame.fin and not self._utf8.finish()):
                 raise InvalidPayload("invalid UTF-8 in a text message")
         if self.stream_fragments:
-            if text:
+            if not payload and not first and not frame.fin:
+                pass  # nothing to report
+            elif text:
                 self._events.append(TextFragment(self._text_decoder.decode(payload, frame.fin), frame.fin))
             else:
                 self._events.append(BinaryFragment(payload, frame.fin))
-        elif frame.fin:
-            self._parts.append(payload)
-            data = b"".join(self._parts)
-            self._parts = []
-            self._events.append(TextMessage(data.decode("utf-8")) if text else BinaryMessage(data))
         else:
+            # Joined as they come: one buffer, however many frames (the decoder bounds their count).
+            parts = self._parts
             if first:
-                self._parts = []
-            self._parts.append(payload)
+                del parts[:]
+            parts += payload
+            if frame.fin:
+                self._events.append(TextMessage(parts.decode("utf-8")) if text else BinaryMessage(bytes(parts)))
+                self._parts = bytearray()
         if frame.fin:
             self._receiving = None
 
@@ -292,6 +314,16 @@ class Connection:
             self._send_close(None if code == CloseCode.NO_STATUS_RCVD else code, "")
         self._set_state(State.CLOSED)
 
+    def closed_error(self) -> ConnectionClosed:
+        """The exception that tells the application this connection is closed: ConnectionClosedOK
+        when both ends closed with 1000 or 1001 (this end may have sent no code) and nothing failed,
+        ConnectionClosedError otherwise (1006 when the connection dropped, or is not closed yet)."""
+        code = self.close_code if self.close_code is not None else CloseCode.ABNORMAL_CLOSURE
+        sent = self.close_sent[0] if self.close_sent else None
+        normal = code in (1000, 1001) and sent in (None, 1000, 1001) and self.failure is None
+        kind = ConnectionClosedOK if normal else ConnectionClosedError
+        return kind(code, self.close_reason or "", sent)
+
     def fail(self, error: ProtocolError) -> None:
         """Fail the connection (RFC 6455 §7.1.7): send a close frame with the error's code, stop
         reading, and ask for the transport to be closed."""
@@ -303,6 +335,17 @@ class Connection:
         self._set_state(State.CLOSING)
 
     # -------------------------------------------------------------------------------- sending
+
+    def hold_pongs(self) -> None:
+        """Hold automatic pongs back, keeping only the latest (the I/O layer's write buffer is full)."""
+        self._pongs_held = True
+
+    def release_pongs(self) -> None:
+        """Send the pong held back since :meth:`hold_pongs`, if any, and answer pings at once again."""
+        self._pongs_held = False
+        pong, self._held_pong = self._held_pong, None
+        if pong is not None and self._state is State.OPEN:
+            self._send_frame(Opcode.PONG, pong)
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the peer since the last call."""

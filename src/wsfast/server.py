@@ -5,7 +5,7 @@ from __future__ import annotations
 from .connection import Connection, Role, State
 from .exceptions import InvalidHandshake, InvalidHTTP, InvalidState
 from .handshake import Request, Response, ServerHandshake, parse_request, response_for
-from .limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 
 __all__ = ["ServerConnection"]
 
@@ -38,6 +38,7 @@ class ServerConnection(Connection):
         *,
         max_message_size: int | None = MAX_MESSAGE_SIZE,
         max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
         max_http_headers: int = MAX_HTTP_HEADERS,
         auto_pong: bool = True,
@@ -48,6 +49,7 @@ class ServerConnection(Connection):
             Role.SERVER,
             max_message_size=max_message_size,
             max_frame_size=max_frame_size,
+            max_fragments=max_fragments,
             auto_pong=auto_pong,
             stream_fragments=stream_fragments,
             state=State.CONNECTING,

@@ -66,6 +66,8 @@ class Implementation:
             self._options = {"ping_interval": None, "max_message_size": MAX_MESSAGE_SIZE}
             if _supported(self._connect, "max_frame_size"):
                 self._options["max_frame_size"] = MAX_MESSAGE_SIZE
+            if _supported(self._connect, "max_fragments"):
+                self._options["max_fragments"] = None  # cases 9.3 and 9.4 send 4 MiB in 64-byte frames
             if _supported(self._connect, "extensions"):
                 from wsfast.permessage_deflate import (
                     ClientPerMessageDeflateFactory as WsfastFactory,

@@ -163,7 +163,8 @@ def run_fuzzingclient(impl: str, args: argparse.Namespace, outdir: Path) -> Mode
     port = free_port()
     if impl == "wsfast-cli":
         server_command = [sys.executable, "-m", "wsfast", "echo", "--host", "127.0.0.1", "--port", str(port), "--ping-interval", "0",
-                          "--max-message-size", str(64 * 2**20), "--max-frame-size", str(64 * 2**20)]
+                          "--max-message-size", str(64 * 2**20), "--max-frame-size", str(64 * 2**20),
+                          "--max-fragments", "0"]
     else:
         lifetime = str(args.timeout + 60)
         server_command = [sys.executable, str(HERE / "echo_server.py"), "--impl", impl, "--host", "127.0.0.1", "--port", str(port), "--lifetime", lifetime]

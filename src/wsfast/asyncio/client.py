@@ -11,7 +11,7 @@ from ..client import ClientConnection
 from ..extensions import ClientExtensionFactory
 from ..handshake import USER_AGENT
 from ..headers import HeadersLike
-from ..limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import ClientPerMessageDeflateFactory
 from .connection import Connection
 
@@ -31,7 +31,8 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         open_timeout: seconds for the TCP connection, TLS and the opening handshake together.
         ping_interval, ping_timeout, close_timeout, max_queue, write_limit: see
             :class:`~wsfast.asyncio.connection.Connection`.
-        max_message_size, max_frame_size, max_http_head_size, max_http_headers: limits.
+        max_message_size, max_frame_size, max_fragments, max_http_head_size, max_http_headers: limits
+            (see :class:`~wsfast.connection.Connection`).
 
     Raises:
         ValueError: an invalid URI or option, or ``ssl`` with a ``ws://`` URI.
@@ -57,6 +58,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         close_timeout: float | None = 10.0,
         max_message_size: int | None = MAX_MESSAGE_SIZE,
         max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
         max_http_headers: int = MAX_HTTP_HEADERS,
         max_queue: int | None = 16,
@@ -69,7 +71,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             extensions=extensions if extensions is not None else (
                 [ClientPerMessageDeflateFactory()] if compression == "deflate" else []
             ),
-            max_message_size=max_message_size, max_frame_size=max_frame_size,
+            max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,
             max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
         )  # fmt: skip
         target = self._protocol.uri

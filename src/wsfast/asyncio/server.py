@@ -14,7 +14,7 @@ from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..extensions import ServerExtensionFactory
 from ..handshake import SERVER, Request, Response, ServerHandshake, reject
 from ..headers import HeadersLike
-from ..limits import MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import ServerPerMessageDeflateFactory
 from ..server import ServerConnection
 from .connection import Connection
@@ -210,7 +210,8 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         open_timeout: seconds a client has to complete its upgrade request.
         ping_interval, ping_timeout, close_timeout, max_queue, write_limit: see
             :class:`~wsfast.asyncio.connection.Connection`.
-        max_message_size, max_frame_size, max_http_head_size, max_http_headers: limits.
+        max_message_size, max_frame_size, max_fragments, max_http_head_size, max_http_headers: limits
+            (see :class:`~wsfast.connection.Connection`).
     """
 
     def __init__(
@@ -236,6 +237,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         close_timeout: float | None = 10.0,
         max_message_size: int | None = MAX_MESSAGE_SIZE,
         max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_fragments: int | None = MAX_FRAGMENTS,
         max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
         max_http_headers: int = MAX_HTTP_HEADERS,
         max_queue: int | None = 16,
@@ -254,7 +256,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         def make_connection(server: Server) -> ServerSideConnection:
             protocol = ServerConnection(
                 handshake, max_message_size=max_message_size, max_frame_size=max_frame_size,
-                max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
+                max_fragments=max_fragments, max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
                 hold_request=process_request is not None,
             )  # fmt: skip
             return ServerSideConnection(
