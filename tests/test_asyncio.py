@@ -235,7 +235,7 @@ def test_back_pressure_pauses_reading():
         async with wsfast.connect(uri, max_queue=4) as ws:
             await asyncio.sleep(0.2)
             # one read may bring several messages, but once paused the queue stops growing
-            assert ws._reading_paused
+            assert ws._messages.paused
             queued = len(ws._messages)
             await asyncio.sleep(0.2)
             assert len(ws._messages) == queued < 50
@@ -257,7 +257,7 @@ def test_max_queue_none_never_pauses_reading():
                 if len(ws._messages) == 100:
                     break
                 await asyncio.sleep(0.01)
-            assert len(ws._messages) == 100 and not ws._reading_paused
+            assert len(ws._messages) == 100 and not ws._messages.paused
             assert [(await ws.recv())[0] for _ in range(100)] == list(range(100))
 
     with_echo_server(test, handler=flood, compression=None)

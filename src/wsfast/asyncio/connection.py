@@ -1,8 +1,9 @@
 """A WebSocket connection on asyncio: the user's side of one sans-IO connection.
 
 This layer holds no protocol logic. It feeds what the transport reads to the sans-IO connection,
-writes what that connection wants sent, turns its events into messages for ``recv()``, and keeps
-the timers (keepalive, closing handshake) that the sans-IO core, having no clock, cannot keep.
+writes what that connection wants sent, hands the messages it reports to the one queue that
+``recv()`` reads (``messages.MessageQueue``), and keeps the timers (keepalive, closing handshake)
+that the sans-IO core, having no clock, cannot keep.
 It is an ``asyncio.BufferedProtocol``, not a streams user: no extra task per read, and the loop
 reads into one buffer per thread instead of allocating a fresh 256 KiB bytes object per read (the
 frame decoder copies out what it keeps, so the buffer is free again once ``buffer_updated`` returns).
@@ -15,21 +16,20 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 from ..connection import Connection as SansIOConnection
 from ..connection import State
 from ..events import BinaryFragment, Close, Ping, Pong, TextFragment
-from ..exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidState, ProtocolError
+from ..exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
+from .messages import MessageQueue
 
 __all__ = ["Connection"]
 
 logger = logging.getLogger("wsfast")
 
 Data = str | bytes
-Fragment = TextFragment | BinaryFragment
 
 _READ_BUFFER_SIZE = 262144  # what the stdlib loop asks for when it reads without a buffer
 _thread_local = threading.local()
@@ -54,8 +54,8 @@ class Connection(asyncio.BufferedProtocol):
             counts as a sign of life, so a large, slow message never looks like a dead peer.
         ping_timeout: seconds to wait for the pong; then the connection closes with 1011.
         close_timeout: seconds to wait for the closing handshake before dropping the connection.
-        max_queue: messages received but not yet read; beyond it, reading pauses (back-pressure);
-            None for no limit.
+        max_queue: whole messages received but not yet read; beyond it, reading pauses
+            (back-pressure), inside a message too; None for no limit.
         write_limit: bytes in the write buffer above which ``send`` waits for it to drain.
     """
 
@@ -80,14 +80,10 @@ class Connection(asyncio.BufferedProtocol):
         self.write_limit = write_limit
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
-        # Whole messages as str or bytes; a message that came in several frames as its fragments.
-        self._messages: deque[Data | Fragment] = deque()
-        self._message_waiter: asyncio.Future[None] | None = None
-        self._fragmented = False  # the last fragment queued does not end its message
-        self._parts: list[Data] = []  # what recv() has taken of a fragmented message so far
+        self._messages = MessageQueue(max_queue=max_queue, pause_reading=self._pause_reading,
+                                      resume_reading=self._resume_reading,
+                                      closed_error=protocol.closed_error)  # fmt: skip
         self._stream: _MessagePieces | None = None  # the recv_streaming() iterator reading
-        self._skipping = False  # a recv_streaming() was left inside a message: drop its rest
-        self._reading_paused = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._pings: dict[bytes, tuple[float, asyncio.Future[float]]] = {}
@@ -147,13 +143,6 @@ class Connection(asyncio.BufferedProtocol):
         """This end's address."""
         return None if self.transport is None else self.transport.get_extra_info("sockname")
 
-    def _closed_error(self) -> ConnectionClosed:
-        code = self.protocol.close_code if self.protocol.close_code is not None else 1006
-        sent = self.protocol.close_sent[0] if self.protocol.close_sent else None
-        normal = code in (1000, 1001) and sent in (None, 1000, 1001) and self.protocol.failure is None
-        kind = ConnectionClosedOK if normal else ConnectionClosedError
-        return kind(code, self.protocol.close_reason or "", sent)
-
     async def recv(self) -> Data:
         """The next message: str for text, bytes for binary.
 
@@ -162,94 +151,48 @@ class Connection(asyncio.BufferedProtocol):
             ConnectionClosedError: it closed with an error, or dropped.
             RuntimeError: another coroutine is already waiting for a message.
         """
-        message = self._ready_message()
-        if message is not None:
+        message = self._messages.get_nowait()
+        if message is not None and self._stream is None:
             return message
-        return await self._recv_assembled()
+        return await self._recv_whole(message)
 
-    def _ready_message(self) -> Data | None:
-        """The next message if it is queued whole and nothing else is being read: the common
-        case, kept short."""
-        messages = self._messages
-        if messages and not self._parts and self._stream is None and not self._skipping:
-            entry = messages[0]
-            if type(entry) is bytes or type(entry) is str:
-                messages.popleft()
-                if self._reading_paused:
-                    self._maybe_resume_reading()
-                return entry
-        return None
-
-    async def _recv_assembled(self) -> Data:
-        self._check_single_reader()
+    async def _recv_whole(self, ready: Data | None = None) -> Data:
+        """The next message, when it is not simply there to take."""
+        if ready is not None:  # taken while a recv_streaming() was left unfinished: it is done now
+            self._end_stream()
+            return ready
+        self._messages.check_single_reader()
         self._end_stream()
-        while True:
-            entry = await self._next_entry()
-            kind = type(entry)
-            if kind is bytes or kind is str:
-                return entry  # type: ignore[return-value]
-            # Kept on the connection, so a cancelled recv() loses nothing: the next one goes on.
-            self._parts.append(entry.data)  # type: ignore[union-attr]
-            if entry.final:  # type: ignore[union-attr]
-                parts, self._parts = self._parts, []
-                return _joined(parts)
+        return await self._messages.get()
 
     def recv_streaming(self) -> AsyncIterator[Data]:
         """The next message piece by piece, as its frames arrive: ``async for piece in
         ws.recv_streaming()``. The pieces are str for text (whole characters) or bytes for binary;
-        a message sent in one frame comes as one piece. Reading on (``recv`` or a new
-        ``recv_streaming``) before the last piece drops the rest of that message.
+        a message sent in one frame comes as one piece, and pieces that arrived while nobody read
+        may come joined. Reading on (``recv`` or a new ``recv_streaming``) before the last piece
+        drops the rest of that message.
 
         Raises:
             RuntimeError: another coroutine is already waiting for a message.
         """
-        self._check_single_reader()
+        self._messages.check_single_reader()
         self._end_stream()
         self._stream = _MessagePieces(self)
         return self._stream
 
-    def _check_single_reader(self) -> None:
-        if self._message_waiter is not None:
-            raise RuntimeError("another coroutine is already waiting for a message on this connection")
-
     def _end_stream(self) -> None:
         """Whoever reads next ends the message a recv_streaming() left unfinished: its rest goes."""
         stream, self._stream = self._stream, None
-        if stream is not None:
+        if stream is not None and not stream.done:
             stream.done = True
-            self._skipping = stream.inside
+            self._messages.abandon_message()
 
-    async def _next_entry(self) -> Data | Fragment:
-        """Take the next entry of the queue, waiting for one.
+    def _pause_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
 
-        Raises:
-            ConnectionClosed: the connection is closed and the queue is empty.
-            RuntimeError: another coroutine is already waiting.
-        """
-        while True:
-            while not self._messages:
-                if self.connection_lost_waiter.done() or self.protocol.state is State.CLOSED:
-                    raise self._closed_error()
-                self._check_single_reader()
-                self._message_waiter = self._loop.create_future()
-                try:
-                    await self._message_waiter
-                finally:
-                    self._message_waiter = None
-            entry = self._messages.popleft()
-            if self._reading_paused:
-                self._maybe_resume_reading()
-            if not self._skipping:
-                return entry
-            if type(entry) is TextFragment or type(entry) is BinaryFragment:
-                self._skipping = not entry.final  # type: ignore[union-attr]
-                continue
-            self._skipping = False
-            return entry
-
-    def _maybe_resume_reading(self) -> None:
-        if len(self._messages) <= self.max_queue // 2 and self.transport is not None:  # type: ignore[operator]
-            self._reading_paused = False
+    def _resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
     def __aiter__(self) -> Connection:
@@ -262,11 +205,11 @@ class Connection(asyncio.BufferedProtocol):
         Raises:
             ConnectionClosedError: the connection closed with an error, or dropped.
         """
-        message = self._ready_message()
-        if message is not None:
+        message = self._messages.get_nowait()
+        if message is not None and self._stream is None:
             return message
         try:
-            return await self._recv_assembled()
+            return await self._recv_whole(message)
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
@@ -282,9 +225,9 @@ class Connection(asyncio.BufferedProtocol):
             try:
                 self.protocol.send_binary(message)
             except InvalidState:
-                raise self._closed_error() from None
+                raise self.protocol.closed_error() from None
         elif self.protocol.state is not State.OPEN:
-            raise self._closed_error()
+            raise self.protocol.closed_error()
         elif isinstance(message, str):
             self.protocol.send_text(message)
         elif isinstance(message, (bytes, bytearray, memoryview)):
@@ -371,7 +314,7 @@ class Connection(asyncio.BufferedProtocol):
 
     def _check_open(self) -> None:
         if self.protocol.state is not State.OPEN:
-            raise self._closed_error()
+            raise self.protocol.closed_error()
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
@@ -403,7 +346,7 @@ class Connection(asyncio.BufferedProtocol):
     def eof_received(self) -> bool | None:
         self.protocol.receive_eof()
         self._process_events()
-        self._wake_reader()
+        self._messages.close()
         return None  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -417,7 +360,7 @@ class Connection(asyncio.BufferedProtocol):
             self.opened.exception()  # retrieved here: the opener may be gone already
         for _, waiter in self._pings.values():
             if not waiter.done():
-                waiter.set_exception(self._closed_error())
+                waiter.set_exception(self.protocol.closed_error())
                 waiter.exception()
         self._pings.clear()
         for drain in self._drain_waiters:
@@ -425,13 +368,16 @@ class Connection(asyncio.BufferedProtocol):
                 drain.set_result(None)
         if not self.connection_lost_waiter.done():
             self.connection_lost_waiter.set_result(None)
-        self._wake_reader()
+        self._messages.close()
 
     def pause_writing(self) -> None:
         self._writing_paused = True
+        self.protocol.hold_pongs()
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        self.protocol.release_pongs()
+        self._flush()
         for drain in self._drain_waiters:
             if not drain.done():
                 drain.set_result(None)
@@ -463,28 +409,15 @@ class Connection(asyncio.BufferedProtocol):
         for event in self.protocol.events_received():
             kind = type(event)
             if kind is BinaryFragment or kind is TextFragment:
-                if event.final and not self._fragmented:  # type: ignore[attr-defined]
-                    messages.append(event.data)  # type: ignore[attr-defined]  # a whole message
-                else:
-                    messages.append(event)  # type: ignore[arg-type]
-                    self._fragmented = not event.final  # type: ignore[attr-defined]
+                messages.put_fragment(event.data, event.final)  # type: ignore[attr-defined]
             elif kind is Pong:
                 self._pong_received(event.payload)  # type: ignore[attr-defined]
             elif kind is Close:
                 self._arm_close_timer()
             elif kind is Ping:
                 pass  # answered by the sans-IO connection
-        if messages:
-            self._wake_reader()
-            # Pause between messages only: a reader waiting for the end of one must get it.
-            if (self.max_queue is not None and len(messages) >= self.max_queue and not self._fragmented
-                    and not self._reading_paused and self.transport is not None):  # fmt: skip
-                self._reading_paused = True
-                self.transport.pause_reading()
-
-    def _wake_reader(self) -> None:
-        if self._message_waiter is not None and not self._message_waiter.done():
-            self._message_waiter.set_result(None)
+        if self.protocol.state is State.CLOSED:
+            messages.close()
 
     def _flush(self) -> None:
         protocol = self.protocol
@@ -557,18 +490,12 @@ class Connection(asyncio.BufferedProtocol):
         self._flush()
 
 
-def _joined(parts: list[Data]) -> Data:
-    """The pieces of one message (all str or all bytes, at least one) as one."""
-    return (b"" if type(parts[0]) is bytes else "").join(parts)  # type: ignore[attr-defined]
-
-
 class _MessagePieces:
     """What recv_streaming() returns: the pieces of one message, as they arrive."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.done = False  # the message ended, or a later read took over
-        self.inside = False  # pieces were taken, not the last one
 
     def __aiter__(self) -> _MessagePieces:
         return self
@@ -583,26 +510,12 @@ class _MessagePieces:
         """
         if self.done:
             raise StopAsyncIteration
-        connection = self.connection
-        if connection._parts:  # taken by a cancelled recv(): they come first
-            self.inside = True
-            parts, connection._parts = connection._parts, []
-            return _joined(parts)
-        entry = await connection._next_entry()
-        kind = type(entry)
-        if kind is bytes or kind is str:
-            self._finish()
-            return entry  # type: ignore[return-value]
-        self.inside = not entry.final  # type: ignore[union-attr]
-        if entry.final:  # type: ignore[union-attr]
-            self._finish()
-        return entry.data  # type: ignore[union-attr]
-
-    def _finish(self) -> None:
-        self.done = True
-        self.inside = False
-        if self.connection._stream is self:
-            self.connection._stream = None
+        piece, final = await self.connection._messages.get_piece()
+        if final:
+            self.done = True
+            if self.connection._stream is self:
+                self.connection._stream = None
+        return piece
 
 
 async def _async_iterator(items: Iterable[Data]) -> AsyncIterator[Data]:
