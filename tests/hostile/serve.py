@@ -1,0 +1,51 @@
+"""A wsfast server for the hostile-input tests, in a process of its own so that its memory can be
+measured from outside: ``python serve.py --loop asyncio|uvloop --handler echo|ignore [options]``.
+It prints its port on the first line of stdout, then serves until killed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+import wsfast
+
+
+async def echo(ws) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+async def ignore(ws) -> None:
+    """Never reads: whatever the peer sends waits in the queue."""
+    await ws.wait_closed()
+
+
+def limit(text: str) -> int | None:
+    return None if text == "none" else int(text)
+
+
+async def main(arguments: argparse.Namespace) -> None:
+    handler = {"echo": echo, "ignore": ignore}[arguments.handler]
+    async with wsfast.serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
+                            max_message_size=limit(arguments.max_message_size),
+                            max_fragments=limit(arguments.max_fragments)) as server:  # fmt: skip
+        port = server.sockets[0].getsockname()[1]
+        print(port, flush=True)
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--handler", choices=["echo", "ignore"], default="echo")
+    parser.add_argument("--max-message-size", default=str(1 << 20))
+    parser.add_argument("--max-fragments", default="4096")
+    arguments = parser.parse_args()
+    if arguments.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main(arguments))
+    else:
+        asyncio.run(main(arguments))
+    sys.exit(0)
