@@ -76,7 +76,6 @@ class Connection(asyncio.BufferedProtocol):
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
-        self.max_queue = max_queue
         self.write_limit = write_limit
         self.transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
@@ -96,6 +95,11 @@ class Connection(asyncio.BufferedProtocol):
         self.opened: asyncio.Future[None] = self._loop.create_future()
 
     # ------------------------------------------------------------------ what the user sees
+
+    @property
+    def max_queue(self) -> int | None:
+        """Whole messages waiting unread beyond which reading pauses (the queue's own setting)."""
+        return self._messages.max_queue
 
     @property
     def state(self) -> State:

@@ -74,6 +74,9 @@ class MessageQueue:
             queue is empty.
     """
 
+    __slots__ = ("max_queue", "_pause_reading", "_resume_reading", "_closed_error", "_entries", "_receiving",
+                 "_whole", "_waiter", "_paused", "_closed")  # fmt: skip
+
     def __init__(
         self,
         *,
