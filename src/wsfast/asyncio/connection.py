@@ -410,10 +410,14 @@ class Connection(asyncio.BufferedProtocol):
 
     def _process_events(self) -> None:
         messages = self._messages
+        put = messages.put
         for event in self.protocol.events_received():
             kind = type(event)
             if kind is BinaryFragment or kind is TextFragment:
-                messages.put_fragment(event.data, event.final)  # type: ignore[attr-defined]
+                if event.final and messages.receiving is None:  # type: ignore[attr-defined]
+                    put(event.data)  # type: ignore[attr-defined]  # a message in one frame, the common case
+                else:
+                    messages.put_fragment(event.data, event.final)  # type: ignore[attr-defined]
             elif kind is Pong:
                 self._pong_received(event.payload)  # type: ignore[attr-defined]
             elif kind is Close:

@@ -102,6 +102,11 @@ class MessageQueue:
         return len(self._entries)
 
     @property
+    def receiving(self) -> bool | None:
+        """None unless a message is arriving in fragments."""
+        return None if self._receiving is None else True
+
+    @property
     def paused(self) -> bool:
         """True while reading is paused for back-pressure."""
         return self._paused
@@ -112,7 +117,12 @@ class MessageQueue:
         """A whole message (sent in one frame) has arrived."""
         self._entries.append(data)
         self._whole += 1
-        self._arrived()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.max_queue is not None and self._whole >= self.max_queue and not self._paused:
+            self._paused = True
+            self._pause_reading()
 
     def put_fragment(self, data: Data, final: bool) -> None:
         """A fragment of a message has arrived; ``final`` on its last one."""
