@@ -23,18 +23,18 @@ def test_a_million_tiny_fragments_are_a_few_pieces(empty):
     queue, _ = make_queue()
     one = b"x" if empty == b"" else "x"
     for _ in range(1_000_000):
-        queue.put_fragment(one, False)
+        queue.put(one, False)
     partial = queue._entries[0]
     assert len(partial.pieces) <= _PIECES_KEPT + 21  # 2**20: about log2 of the size more
-    queue.put_fragment(one, True)
+    queue.put(one, True)
     assert asyncio.run(queue.get()) == one * 1_000_001
 
 
 def test_streamed_pieces_keep_their_frames_until_there_are_many():
     queue, _ = make_queue()
     for piece in (b"a", b"b", b"c"):
-        queue.put_fragment(piece, False)
-    queue.put_fragment(b"", True)
+        queue.put(piece, False)
+    queue.put(b"", True)
 
     async def read() -> list[tuple[bytes, bool]]:
         return [await queue.get_piece() for _ in range(3)]
@@ -47,7 +47,7 @@ def test_reading_pauses_inside_a_message_and_resumes_at_half():
     queue, calls = make_queue(max_queue=4)
     for index in range(4):
         queue.put(bytes([index]))
-    queue.put_fragment(b"part", False)  # the fifth message is still arriving
+    queue.put(b"part", False)  # the fifth message is still arriving
     assert calls == ["pause"] and queue.paused
     assert [queue.get_nowait() for _ in range(2)] == [b"\x00", b"\x01"]
     assert calls == ["pause", "resume"] and not queue.paused
@@ -57,13 +57,13 @@ def test_reading_pauses_inside_a_message_and_resumes_at_half():
 
 def test_an_abandoned_stream_drops_the_rest_of_its_message_only():
     queue, _ = make_queue()
-    queue.put_fragment(b"first", False)
+    queue.put(b"first", False)
 
     async def scenario() -> bytes:
         assert await queue.get_piece() == (b"first", False)
         queue.abandon_message()
-        queue.put_fragment(b"dropped", False)
-        queue.put_fragment(b"dropped too", True)
+        queue.put(b"dropped", False)
+        queue.put(b"dropped too", True)
         queue.put(b"next")
         return await queue.get()
 

@@ -287,8 +287,8 @@ class Connection:
             if not self._utf8.feed(payload) or (frame.fin and not self._utf8.finish()):
                 raise InvalidPayload("invalid UTF-8 in a text message")
         if self.stream_fragments:
-            if not payload and not first and not frame.fin:
-                pass  # nothing to report
+            if not (payload or first or frame.fin):
+                pass  # a frame that carries nothing is not reported
             elif text:
                 self._events.append(TextFragment(self._text_decoder.decode(payload, frame.fin), frame.fin))
             else:

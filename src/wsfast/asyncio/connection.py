@@ -155,16 +155,14 @@ class Connection(asyncio.BufferedProtocol):
             ConnectionClosedError: it closed with an error, or dropped.
             RuntimeError: another coroutine is already waiting for a message.
         """
-        message = self._messages.get_nowait()
-        if message is not None and self._stream is None:
-            return message
-        return await self._recv_whole(message)
+        if self._stream is None:
+            message = self._messages.get_nowait()
+            if message is not None:
+                return message
+        return await self._recv_whole()
 
-    async def _recv_whole(self, ready: Data | None = None) -> Data:
+    async def _recv_whole(self) -> Data:
         """The next message, when it is not simply there to take."""
-        if ready is not None:  # taken while a recv_streaming() was left unfinished: it is done now
-            self._end_stream()
-            return ready
         self._messages.check_single_reader()
         self._end_stream()
         return await self._messages.get()
@@ -209,11 +207,12 @@ class Connection(asyncio.BufferedProtocol):
         Raises:
             ConnectionClosedError: the connection closed with an error, or dropped.
         """
-        message = self._messages.get_nowait()
-        if message is not None and self._stream is None:
-            return message
+        if self._stream is None:
+            message = self._messages.get_nowait()
+            if message is not None:
+                return message
         try:
-            return await self._recv_whole(message)
+            return await self._recv_whole()
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
@@ -410,14 +409,10 @@ class Connection(asyncio.BufferedProtocol):
 
     def _process_events(self) -> None:
         messages = self._messages
-        put = messages.put
         for event in self.protocol.events_received():
             kind = type(event)
             if kind is BinaryFragment or kind is TextFragment:
-                if event.final and messages.receiving is None:  # type: ignore[attr-defined]
-                    put(event.data)  # type: ignore[attr-defined]  # a message in one frame, the common case
-                else:
-                    messages.put_fragment(event.data, event.final)  # type: ignore[attr-defined]
+                messages.put(event.data, event.final)  # type: ignore[attr-defined]
             elif kind is Pong:
                 self._pong_received(event.payload)  # type: ignore[attr-defined]
             elif kind is Close:

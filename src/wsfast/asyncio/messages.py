@@ -102,56 +102,41 @@ class MessageQueue:
         return len(self._entries)
 
     @property
-    def receiving(self) -> bool | None:
-        """None unless a message is arriving in fragments."""
-        return None if self._receiving is None else True
-
-    @property
     def paused(self) -> bool:
         """True while reading is paused for back-pressure."""
         return self._paused
 
     # ------------------------------------------------------------------ the connection's side
 
-    def put(self, data: Data) -> None:
-        """A whole message (sent in one frame) has arrived."""
-        self._entries.append(data)
-        self._whole += 1
+    def put(self, data: Data, final: bool = True) -> None:
+        """A message, or a fragment of one, has arrived; ``final`` on a message's last fragment
+        (a message in one frame is its own last fragment)."""
+        partial = self._receiving
+        if partial is None and final:  # a whole message, the common case
+            self._entries.append(data)
+            self._whole += 1
+        else:
+            if partial is None:
+                partial = self._receiving = _Partial("" if type(data) is str else b"")
+                self._entries.append(partial)
+            partial.add(data, final)
+            if final:
+                self._receiving = None
+                if not partial.skipping:  # a skipped message has left the queue already
+                    self._whole += 1
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if self.max_queue is not None and self._whole >= self.max_queue and not self._paused:
-            self._paused = True
-            self._pause_reading()
-
-    def put_fragment(self, data: Data, final: bool) -> None:
-        """A fragment of a message has arrived; ``final`` on its last one."""
-        partial = self._receiving
-        if partial is None:
-            if final:  # a message in one frame, reported as its only fragment
-                self.put(data)
-                return
-            partial = self._receiving = _Partial("" if type(data) is str else b"")
-            self._entries.append(partial)
-        partial.add(data, final)
-        if final:
-            self._receiving = None
-            if not partial.skipping:  # a skipped message has left the queue already
-                self._whole += 1
-        self._arrived()
-
-    def close(self) -> None:
-        """No more messages will arrive: readers get what is queued, then the closed error."""
-        self._closed = True
-        self._wake()
-
-    def _arrived(self) -> None:
-        self._wake()
         if self.max_queue is not None and self._whole >= self.max_queue and not self._paused:
             # Inside a message too: a reader waiting for the end of the last one has nothing
             # whole ahead of it, and reading resumes as soon as the queue drains to half.
             self._paused = True
             self._pause_reading()
+
+    def close(self) -> None:
+        """No more messages will arrive: readers get what is queued, then the closed error."""
+        self._closed = True
+        self._wake()
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -238,7 +223,7 @@ class MessageQueue:
                 self._pop()
             else:
                 partial.skipping = True
-                entries.popleft()  # put_fragment drops its other pieces and never queues it again
+                entries.popleft()  # put() drops its other pieces and never queues it again
 
     async def _head(self) -> Data | _Partial:
         while not self._entries:
