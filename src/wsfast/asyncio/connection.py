@@ -155,17 +155,23 @@ class Connection(asyncio.BufferedProtocol):
             ConnectionClosedError: it closed with an error, or dropped.
             RuntimeError: another coroutine is already waiting for a message.
         """
-        if self._stream is None:
-            message = self._messages.get_nowait()
-            if message is not None:
-                return message
-        return await self._recv_whole()
+        message = self._ready_message()
+        if message is not None:
+            return message
+        return await self._messages.get()
 
-    async def _recv_whole(self) -> Data:
-        """The next message, when it is not simply there to take."""
+    def _ready_message(self) -> Data | None:
+        """The next message if it is queued whole and no recv_streaming() is open (the common case,
+        without a coroutine); else None, once an unfinished recv_streaming() has been ended.
+
+        Raises:
+            RuntimeError: another coroutine is already waiting for a message.
+        """
+        if self._stream is None:
+            return self._messages.get_nowait()
         self._messages.check_single_reader()
         self._end_stream()
-        return await self._messages.get()
+        return None
 
     def recv_streaming(self) -> AsyncIterator[Data]:
         """The next message piece by piece, as its frames arrive: ``async for piece in
@@ -207,12 +213,11 @@ class Connection(asyncio.BufferedProtocol):
         Raises:
             ConnectionClosedError: the connection closed with an error, or dropped.
         """
-        if self._stream is None:
-            message = self._messages.get_nowait()
-            if message is not None:
-                return message
+        message = self._ready_message()
+        if message is not None:
+            return message
         try:
-            return await self._recv_whole()
+            return await self._messages.get()
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 

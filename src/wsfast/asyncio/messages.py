@@ -143,11 +143,6 @@ class MessageQueue:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _taken(self) -> None:
-        self._whole -= 1
-        if self._paused:
-            self._maybe_resume()
-
     def _maybe_resume(self) -> None:
         if self._whole <= self.max_queue // 2:  # type: ignore[operator]
             self._paused = False
@@ -176,15 +171,24 @@ class MessageQueue:
             ConnectionClosed: (from ``closed_error``) the connection closed and nothing is queued.
             RuntimeError: another coroutine is already waiting for a message.
         """
+        entries = self._entries
         while True:
-            entry = await self._head()
-            if type(entry) is not _Partial:
-                self._pop()
-                return entry  # type: ignore[return-value]
-            if entry.final:  # type: ignore[union-attr]
-                self._pop()
-                return entry.take()  # type: ignore[union-attr]
-            await self._wait()
+            if entries:
+                entry = entries[0]
+                if type(entry) is not _Partial:  # the common case, kept inline
+                    entries.popleft()
+                    self._whole -= 1
+                    if self._paused:
+                        self._maybe_resume()
+                    return entry  # type: ignore[return-value]
+                if entry.final:  # type: ignore[union-attr]
+                    self._pop()
+                    return entry.take()  # type: ignore[union-attr]
+            waiter = self._new_waiter()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     async def get_piece(self) -> tuple[Data, bool]:
         """The next piece of the message being streamed, and whether it ends that message.
@@ -193,25 +197,33 @@ class MessageQueue:
             ConnectionClosed: (from ``closed_error``) the connection closed and nothing is queued.
             RuntimeError: another coroutine is already waiting for a message.
         """
+        entries = self._entries
         while True:
-            entry = await self._head()
-            if type(entry) is not _Partial:
-                self._pop()
-                return entry, True  # type: ignore[return-value]
-            partial: _Partial = entry  # type: ignore[assignment]
-            if partial.pieces or partial.final:
-                piece = partial.take_first()
-                partial.started = True
-                final = partial.final and not partial.pieces
-                if final:
+            if entries:
+                entry = entries[0]
+                if type(entry) is not _Partial:
                     self._pop()
-                return piece, final
-            await self._wait()
+                    return entry, True  # type: ignore[return-value]
+                partial: _Partial = entry  # type: ignore[assignment]
+                if partial.pieces or partial.final:
+                    piece = partial.take_first()
+                    partial.started = True
+                    final = partial.final and not partial.pieces
+                    if final:
+                        self._pop()
+                    return piece, final
+            waiter = self._new_waiter()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
 
     def _pop(self) -> None:
         """The head entry, a whole message, is taken."""
         self._entries.popleft()
-        self._taken()
+        self._whole -= 1
+        if self._paused:
+            self._maybe_resume()
 
     def abandon_message(self) -> None:
         """A streaming reader left its message before the end: the rest of it is dropped."""
@@ -225,23 +237,18 @@ class MessageQueue:
                 partial.skipping = True
                 entries.popleft()  # put() drops its other pieces and never queues it again
 
-    async def _head(self) -> Data | _Partial:
-        while not self._entries:
-            if self._closed:
-                raise self._closed_error()
-            await self._wait()
-        return self._entries[0]
+    def _new_waiter(self) -> asyncio.Future[None]:
+        """The future the reader awaits until something arrives; the caller clears ``_waiter``.
 
-    async def _wait(self) -> None:
-        if self._waiter is not None:
-            raise RuntimeError("another coroutine is already waiting for a message on this connection")
+        Raises:
+            RuntimeError: another coroutine is already waiting.
+            ConnectionClosed: (from ``closed_error``) nothing more will arrive.
+        """
+        self.check_single_reader()
         if self._closed:
             raise self._closed_error()
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
     def check_single_reader(self) -> None:
         """Raises RuntimeError if a coroutine is already waiting for a message."""
