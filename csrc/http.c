@@ -10,6 +10,7 @@
 static const char E_BARE_LF[] = "line ends with a bare LF";
 static const char E_BARE_CR[] = "bare CR in line";
 static const char E_TOO_LARGE[] = "head is larger than max_size";
+static const char E_LINE_TOO_LONG[] = "start line is longer than max_size";
 static const char E_TOO_MANY[] = "more headers than max_headers";
 static const char E_EMPTY_START[] = "empty start line";
 static const char E_METHOD[] = "invalid method in request line";
@@ -110,8 +111,9 @@ int wsf_parse_http_head(const uint8_t *buf, size_t len, size_t max_size, size_t 
         const uint8_t *lf = pos < limit ? memchr(buf + pos, '\n', limit - pos) : NULL;
         if (lf == NULL) {
             if (len >= max_size) {
-                *error = E_TOO_LARGE;
-                return WSF_HTTP_TOO_LARGE;
+                /* Still in the start line: the request target is what is too long (RFC 9110 §15.5.15). */
+                *error = first ? E_LINE_TOO_LONG : E_TOO_LARGE;
+                return first ? WSF_HTTP_LINE_TOO_LONG : WSF_HTTP_TOO_LARGE;
             }
             return WSF_HTTP_NEED_MORE;
         }

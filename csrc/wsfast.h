@@ -110,15 +110,17 @@ typedef struct {
     size_t head_length;  /* bytes up to and including the blank line's CRLF */
 } wsf_http_head;
 
-/* WSF_HTTP_TOO_LARGE: over max_size or max_headers (HTTP 431); WSF_HTTP_ERROR: malformed (400). */
-enum { WSF_HTTP_TOO_LARGE = -2, WSF_HTTP_ERROR = -1, WSF_HTTP_NEED_MORE = 0, WSF_HTTP_OK = 1 };
+/* WSF_HTTP_LINE_TOO_LONG: max_size reached inside the start line (HTTP 414); WSF_HTTP_TOO_LARGE: over
+   max_size later, or over max_headers (HTTP 431); WSF_HTTP_ERROR: malformed (400). */
+enum { WSF_HTTP_LINE_TOO_LONG = -3, WSF_HTTP_TOO_LARGE = -2, WSF_HTTP_ERROR = -1, WSF_HTTP_NEED_MORE = 0, WSF_HTTP_OK = 1 };
 
 /*
  * Parse an HTTP/1.1 request or response head at buf[0..len). Header names and values are written as
  * spans into names[]/values[] (capacity max_headers each; values have surrounding whitespace removed).
- * Returns WSF_HTTP_OK, WSF_HTTP_NEED_MORE (no blank line yet, nothing wrong so far), WSF_HTTP_TOO_LARGE
- * (longer than max_size bytes, or more than max_headers headers) or WSF_HTTP_ERROR, the last two with
- * *error set to a static message saying what was wrong.
+ * Returns WSF_HTTP_OK, WSF_HTTP_NEED_MORE (no blank line yet, nothing wrong so far),
+ * WSF_HTTP_LINE_TOO_LONG (max_size bytes without the start line's end), WSF_HTTP_TOO_LARGE (longer than
+ * max_size bytes, or more than max_headers headers) or WSF_HTTP_ERROR, the last three with *error set
+ * to a static message saying what was wrong.
  */
 int wsf_parse_http_head(const uint8_t *buf, size_t len, size_t max_size, size_t max_headers,
                         wsf_span *names, wsf_span *values, wsf_http_head *out, const char **error);

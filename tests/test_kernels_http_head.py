@@ -22,6 +22,7 @@ from wsfast._kernels_py import (
     E_BARE_LF,
     E_EMPTY_START,
     E_FOLD,
+    E_LINE_TOO_LONG,
     E_METHOD,
     E_NAME,
     E_NO_COLON,
@@ -439,7 +440,7 @@ def test_invalid_http_hierarchy(kernels):
     with pytest.raises(InvalidHTTP) as raised:
         kernels.parse_http_head(b"x" * 10, max_size=10)
     assert isinstance(raised.value, ProtocolError) and isinstance(raised.value, WsfastError)
-    assert raised.value.status_code == 431
+    assert raised.value.status_code == 414
 
 
 # ------------------------------------------------------------------------------------- limits
@@ -454,7 +455,7 @@ def test_max_size_boundary(kernels, head, parsed):
     assert kernels.parse_http_head(head + b"\xff" * 10000, max_size=size) == parsed
     raises_invalid(kernels, head, E_TOO_LARGE, 431, max_size=size - 1)
     raises_invalid(kernels, head + FRAME, E_TOO_LARGE, 431, max_size=size - 1)
-    raises_invalid(kernels, head, E_TOO_LARGE, 431, max_size=1)
+    raises_invalid(kernels, head, E_LINE_TOO_LONG, 414, max_size=1)  # still inside the start line
     # an unfinished head: None while shorter than max_size, an error once it reaches it
     assert kernels.parse_http_head(head[:-1], max_size=size) is None
     raises_invalid(kernels, head[:-1], E_TOO_LARGE, 431, max_size=size - 1)
@@ -470,8 +471,17 @@ def test_default_max_size(kernels):
     assert result[2] == MAX_HTTP_HEAD_SIZE and len(result[1]) == 71
     longer = head[:-4] + b"b\r\n\r\n"
     raises_invalid(kernels, longer, E_TOO_LARGE, 431)
-    raises_invalid(kernels, b"GET /" + b"a" * MAX_HTTP_HEAD_SIZE, E_TOO_LARGE, 431)
+    raises_invalid(kernels, b"GET /" + b"a" * MAX_HTTP_HEAD_SIZE, E_LINE_TOO_LONG, 414)
     assert kernels.parse_http_head(b"GET /" + b"a" * (MAX_HTTP_HEAD_SIZE - 6)) is None
+
+
+def test_a_start_line_that_reaches_max_size_is_414_and_a_later_line_431(kernels):
+    line = b"GET /" + b"a" * 50 + b" HTTP/1.1\r\n"
+    raises_invalid(kernels, line, E_LINE_TOO_LONG, 414, max_size=len(line) - 1)  # its LF is past the limit
+    raises_invalid(kernels, line + b"Host: x", E_TOO_LARGE, 431, max_size=len(line) + 2)
+    assert kernels.parse_http_head(line[:-2], max_size=len(line)) is None  # not there yet: wait
+    # a status line too (a client reading a response has nobody to answer, but the error says what it was)
+    raises_invalid(kernels, b"HTTP/1.1 101 " + b"x" * 100, E_LINE_TOO_LONG, 414, max_size=64)
 
 
 def test_default_max_headers(kernels):
@@ -495,7 +505,7 @@ def test_zero_limits(kernels):
     )  # fmt: skip
     raises_invalid(kernels, b"GET / HTTP/1.1\r\nA: b\r\n\r\n", E_TOO_MANY, 431, max_headers=0)
     for data in (b"G", b"\r\n", b"\n", CLIENT_HANDSHAKE):
-        raises_invalid(kernels, data, E_TOO_LARGE, 431, max_size=0)
+        raises_invalid(kernels, data, E_LINE_TOO_LONG, 414, max_size=0)
     assert outcome(kernels.parse_http_head, b"", max_size=0) == outcome(
         _kernels_py.parse_http_head, b"", max_size=0
     )

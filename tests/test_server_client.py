@@ -108,6 +108,10 @@ def test_malformed_request_gets_400_and_oversized_431():
     server.receive_data(b"GET / HTTP/1.1\r\n" + b"X: " + b"y" * 200)
     assert server.data_to_send().startswith(b"HTTP/1.1 431 ")
     assert server.should_close_transport
+    server = ServerConnection(max_http_head_size=100)
+    server.receive_data(b"GET /" + b"a" * 200)  # the request line alone is over the limit
+    assert server.data_to_send().startswith(b"HTTP/1.1 414 ")  # the phrase is the stdlib's, by version
+    assert server.should_close_transport
 
 
 def test_process_request_answers_instead_of_upgrading():

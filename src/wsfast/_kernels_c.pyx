@@ -94,6 +94,7 @@ cdef extern from "wsfast.h" nogil:
         size_t header_count
         size_t head_length
     enum:
+        WSF_HTTP_LINE_TOO_LONG
         WSF_HTTP_TOO_LARGE
         WSF_HTTP_ERROR
         WSF_HTTP_NEED_MORE
@@ -402,6 +403,8 @@ cdef object _http_head(const uint8_t *data, Py_ssize_t size, Py_ssize_t max_size
             return None
         if status == WSF_HTTP_TOO_LARGE:
             raise InvalidHTTP(error.decode(), 431)
+        if status == WSF_HTTP_LINE_TOO_LONG:
+            raise InvalidHTTP(error.decode(), 414)
         if status == WSF_HTTP_ERROR:
             raise InvalidHTTP(error.decode())
         start_line = (_latin1(data, head.start[0]), _latin1(data, head.start[1]), _latin1(data, head.start[2]))

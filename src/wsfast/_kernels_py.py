@@ -366,6 +366,7 @@ def _header_at(data: Any, start: int, size: int) -> FrameHeader | None:
 E_BARE_LF = "line ends with a bare LF"
 E_BARE_CR = "bare CR in line"
 E_TOO_LARGE = "head is larger than max_size"
+E_LINE_TOO_LONG = "start line is longer than max_size"
 E_TOO_MANY = "more headers than max_headers"
 E_EMPTY_START = "empty start line"
 E_METHOD = "invalid method in request line"
@@ -448,7 +449,8 @@ def parse_http_head(
     Raises:
         InvalidHTTP: a malformed start line, an invalid header name or value, obs-fold, a bare CR or
             LF, a head over ``max_size`` bytes or with more than ``max_headers`` headers (status 431
-            for the last two, 400 for the rest). The message says which.
+            for those two, but 414 when ``max_size`` is reached inside the start line; 400 for the
+            rest). The message says which.
         TypeError: ``buffer`` is not a buffer, or a limit is not an integer.
         ValueError: a limit is negative.
     """
@@ -464,6 +466,8 @@ def parse_http_head(
         end_of_line = data.find(b"\n", position, limit)
         if end_of_line < 0:
             if size >= max_size:
+                if start_line is None:  # the request target is what is too long (RFC 9110 §15.5.15)
+                    raise InvalidHTTP(E_LINE_TOO_LONG, 414)
                 raise InvalidHTTP(E_TOO_LARGE, 431)
             return None
         if end_of_line == position or data[end_of_line - 1] != 0x0D:

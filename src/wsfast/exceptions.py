@@ -74,7 +74,8 @@ class InvalidHTTP(ProtocolError):
     """An HTTP request or response head that cannot be parsed.
 
     Attributes:
-        status_code: the HTTP status to answer with (400, or 431 for a head that is too large).
+        status_code: the HTTP status to answer with (400; 431 for a head that is too large, 414
+            when its start line alone reaches the size limit).
     """
 
     def __init__(self, message: str, status_code: int = 400) -> None:

@@ -218,9 +218,9 @@ def parse_request(
     Returns None until the head is complete, else the request and the number of bytes it took.
 
     Raises:
-        InvalidHTTP: a malformed head, or one too large (431, see ``kernels.parse_http_head``); a
-            response instead of a request (400); a method other than GET (405); a version other
-            than HTTP/1.1 (505); a body (400).
+        InvalidHTTP: a malformed head, or one too large (431, or 414 for a request line that
+            reaches the limit, see ``kernels.parse_http_head``); a response instead of a request
+            (400); a method other than GET (405); a version other than HTTP/1.1 (505); a body (400).
         TypeError: ``buffer`` is not a buffer, or a limit is not an integer.
         ValueError: a limit is negative.
     """

@@ -20,7 +20,8 @@ class ServerConnection(Connection):
     Args:
         handshake: the checks and answers; one :class:`ServerHandshake` can serve many
             connections. The default accepts any origin, no subprotocol and no extension.
-        max_http_head_size, max_http_headers: limits on the request head (431 beyond).
+        max_http_head_size, max_http_headers: limits on the request head (431 beyond; 414
+            when the request line alone reaches max_http_head_size).
         hold_request: stop once the request is read (``request_waiting`` turns True) and let the
             caller answer it with :meth:`respond` or :meth:`reject`, for an I/O layer that
             decides asynchronously. Bytes that come meanwhile are kept for after the answer.

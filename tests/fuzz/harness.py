@@ -779,7 +779,7 @@ def _outcome(parse: Callable[[bytes], Any], data: bytes) -> tuple:
     try:
         return ("ok", parse(data))
     except InvalidHTTP as error:
-        require(error.status_code in (400, 405, 431, 505), f"{error!r} with status {error.status_code}")
+        require(error.status_code in (400, 405, 414, 431, 505), f"{error!r} with status {error.status_code}")
         return ("error", type(error), error.status_code, str(error))
     except Exception as error:
         fail(f"the parser raised an undocumented {error!r} on {data!r}")
@@ -801,7 +801,7 @@ def _check_prefix_stable(parse: Callable[[bytes], Any], buffer: bytes, split: in
 
 
 def check_parse_request(buffer: bytes, split: int, max_size: int, max_headers: int) -> None:
-    """parse_request raises only InvalidHTTP (400/405/431/505), and streams consistently."""
+    """parse_request raises only InvalidHTTP (400/405/414/431/505), and streams consistently."""
     whole = _check_prefix_stable(lambda data: parse_request(data, max_size=max_size, max_headers=max_headers),
                                  buffer, split)
     if whole[0] == "ok" and whole[1] is not None:
