@@ -50,6 +50,16 @@ def test_rfc6455_lengths(codec, size, header):
     assert type(frame.opcode) is Opcode and type(frame.payload) is bytes
 
 
+@pytest.mark.parametrize("length_bytes", [b"\x7e\x00\x05", b"\x7f" + (5).to_bytes(8, "big")])
+def test_non_minimal_lengths_are_accepted_and_never_sent(codec, length_bytes):
+    """RFC 6455 §5.2 asks senders for the minimal encoding; the length means the same either way, so
+    the decoder accepts the longer forms (as websockets does) and the encoder never writes them."""
+    [frame] = codec.FrameDecoder().feed(b"\x82" + length_bytes + b"hello")
+    assert frame == Frame(Opcode.BINARY, b"hello")
+    for size, header_length in ((125, 2), (126, 4), (65535, 4), (65536, 10)):
+        assert len(codec.encode_frame(Opcode.BINARY, bytes(size))) == header_length + size
+
+
 def test_frames_are_the_shared_type(codec):
     [frame] = codec.FrameDecoder().feed(codec.encode_frame(2, b"x", rsv1=False))
     assert type(frame) is Frame
