@@ -27,8 +27,8 @@ def limit(text: str) -> int | None:
 
 async def main(arguments: argparse.Namespace) -> None:
     handler = {"echo": echo, "ignore": ignore}[arguments.handler]
-    async with wsfast.serve(handler, "127.0.0.1", 0, compression=None, ping_interval=None,
-                            max_message_size=limit(arguments.max_message_size),
+    async with wsfast.serve(handler, "127.0.0.1", 0, compression=arguments.compression, ping_interval=None,
+                            open_timeout=arguments.open_timeout, max_message_size=limit(arguments.max_message_size),
                             max_fragments=limit(arguments.max_fragments)) as server:  # fmt: skip
         port = server.sockets[0].getsockname()[1]
         print(port, flush=True)
@@ -41,6 +41,8 @@ if __name__ == "__main__":
     parser.add_argument("--handler", choices=["echo", "ignore"], default="echo")
     parser.add_argument("--max-message-size", default=str(1 << 20))
     parser.add_argument("--max-fragments", default="4096")
+    parser.add_argument("--compression", choices=["deflate"], default=None)
+    parser.add_argument("--open-timeout", type=float, default=10.0)
     arguments = parser.parse_args()
     if arguments.loop == "uvloop":
         import uvloop
