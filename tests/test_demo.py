@@ -39,6 +39,19 @@ def test_bench_against_its_own_server():
     assert wsfast_command("bench", "-n", "0").returncode == 2
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="memory is read from /proc")
+@pytest.mark.parametrize("compression", [[], ["--compression"]], ids=["plain", "deflate"])
+def test_bench_connections_prints_memory_per_idle_connection(compression):
+    result = wsfast_command("bench", "--connections", "300", *compression)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith("300 idle connections" + (" (compressed, after one message each)" if compression else ""))
+    client, server = (float(part.split(" KiB")[0].rsplit(" ", 1)[-1]) for part in line.split(", ")[-2:])
+    # an idle plain connection is some KiB; a compressed one holds its DEFLATE streams, under 200 KiB
+    assert 0 < client < 200 and 0 < server < 200, line
+    assert wsfast_command("bench", "--connections", "0").returncode == 2
+
+
 def test_echo_server_and_client_commands():
     command = [sys.executable, "-m", "wsfast", "echo", "--port", "0", "--ping-interval", "0"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:

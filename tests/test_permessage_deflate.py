@@ -42,12 +42,12 @@ H = bytes.fromhex
 
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
-    previous = _zlib.BACKEND
+    previous = _zlib.BACKEND, _zlib.COMPRESSOR_BACKEND
     _zlib._select(name)
     try:
         yield
     finally:
-        _zlib._select(previous)
+        _zlib.BACKEND, _zlib.COMPRESSOR_BACKEND = previous
 
 
 @pytest.fixture(params=BACKENDS)
@@ -580,17 +580,31 @@ def test_compressor_fallbacks(backend):
 @pytest.fixture
 def reload_zlib(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Re-run ``_zlib``'s import-time choice under a patched environment, then restore it."""
-    previous = _zlib.BACKEND
+    previous = _zlib.BACKEND, _zlib.COMPRESSOR_BACKEND
     yield monkeypatch
     monkeypatch.undo()
     importlib.reload(_zlib)
-    _zlib._select(previous)
+    _zlib.BACKEND, _zlib.COMPRESSOR_BACKEND = previous
+
+
+def test_by_default_the_standard_library_compresses_and_the_best_backend_decompresses(reload_zlib):
+    reload_zlib.delenv("WSFAST_ZLIB", raising=False)
+    importlib.reload(_zlib)
+    assert (_zlib.BACKEND, _zlib.COMPRESSOR_BACKEND) == (_zlib.AVAILABLE[0], "zlib")
+    assert _zlib.compressor_backend(12, -1) == "zlib"
+
+
+@pytest.mark.skipif("zlib-ng" not in BACKENDS, reason="zlib-ng is not installed")
+def test_environment_can_make_zlib_ng_compress_too(reload_zlib):
+    reload_zlib.setenv("WSFAST_ZLIB", "zlib-ng")
+    importlib.reload(_zlib)
+    assert (_zlib.BACKEND, _zlib.COMPRESSOR_BACKEND, _zlib.compressor_backend(12)) == ("zlib-ng",) * 3
 
 
 def test_environment_forces_the_standard_library(reload_zlib):
     reload_zlib.setenv("WSFAST_ZLIB", "zlib")
     importlib.reload(_zlib)
-    assert _zlib.BACKEND == "zlib"
+    assert _zlib.BACKEND == _zlib.COMPRESSOR_BACKEND == "zlib"
     assert PerMessageDeflate().decode(Frame(TEXT, H("f248cdc9c90700"), rsv1=True)).payload == b"Hello"
 
 

@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("-s", "--size", type=int, default=256, help="message size in bytes")
     bench.add_argument("-c", "--concurrency", type=int, default=1)
     bench.add_argument("--compression", action="store_true", help="offer permessage-deflate")
+    bench.add_argument("--connections", type=int, metavar="N",
+                       help="instead of echoes: open N idle connections and print KiB per connection")
     return parser
 
 
@@ -66,12 +68,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "client":
             return asyncio.run(commands.run_client(arguments.uri,
                                                    compression=None if arguments.no_compression else "deflate"))
+        compression = "deflate" if arguments.compression else None
+        if arguments.connections is not None:
+            if arguments.connections < 1:
+                print("wsfast bench: --connections must be at least 1", file=sys.stderr)
+                return 2
+            commands.raise_open_file_limit(arguments.connections)
+            asyncio.run(commands.run_idle_connections(arguments.uri, connections=arguments.connections,
+                                                      compression=compression))  # fmt: skip
+            return 0
         if arguments.messages < 1 or arguments.size < 0 or arguments.concurrency < 1:
             print("wsfast bench: --messages and --concurrency must be at least 1", file=sys.stderr)
             return 2
         result = asyncio.run(commands.run_bench(
             arguments.uri, messages=arguments.messages, size=arguments.size,
-            concurrency=arguments.concurrency, compression="deflate" if arguments.compression else None,
+            concurrency=arguments.concurrency, compression=compression,
             progress=sys.stderr if sys.stderr.isatty() else None,
         ))  # fmt: skip
         print(result.summary())

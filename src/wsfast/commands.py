@@ -145,6 +145,92 @@ async def run_bench(
     return BenchResult(messages, size, concurrency, elapsed, tuple(sorted(latencies)))
 
 
+def serve_echo_defaults(compression: str | None) -> None:
+    """Run an echo server with serve()'s defaults (keepalive off) on a free port of 127.0.0.1;
+    print its URI, then serve until killed. The server ``run_idle_connections`` measures."""
+
+    async def main() -> None:
+        async with serve(echo_handler, "127.0.0.1", 0, compression=compression, ping_interval=None) as server:
+            print(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/", flush=True)
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def raise_open_file_limit(connections: int) -> None:
+    """Let this process (and the processes it starts) hold two sockets per connection."""
+    try:
+        import resource
+    except ImportError:  # not on Windows: its limit is not the issue
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(hard, wanted), hard))
+
+
+def _rss(pid: int | str = "self") -> int | None:
+    """A process's resident memory in bytes, where /proc tells (Linux); None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+async def run_idle_connections(uri: str | None, *, connections: int, compression: str | None = None,
+                               out: TextIO = sys.stdout) -> dict[str, float | None]:  # fmt: skip
+    """Open ``connections`` connections, leave them idle, and report KiB per connection: this
+    process's (the clients') and, when ``uri`` is None, that of a ``wsfast echo`` server started
+    for the purpose in a process of its own. With compression each connection first exchanges one
+    1 KB message, so that both ends hold their DEFLATE streams. Figures are RSS growth (Linux).
+
+    Raises:
+        OSError: a connection failed (the limit on open files is the usual cause).
+    """
+    server = None
+    if uri is None:
+        code = f"from wsfast.commands import serve_echo_defaults; serve_echo_defaults({compression!r})"
+        server = await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE)
+        assert server.stdout is not None
+        uri = (await server.stdout.readline()).decode().strip()
+    message = ('{"symbol": "ABC", "bid": 101.25, "ask": 101.5, "size": 300}, ' * 17).encode()
+    opened: list[Connection] = []
+    try:
+        async def open_one() -> Connection:
+            connection = await connect(uri, compression=compression, ping_interval=None)
+            if compression is not None:
+                await connection.send(message)
+                await connection.recv()
+            return connection
+
+        for connection in [await open_one() for _ in range(8)]:  # warm up: imports, pools
+            await connection.close()
+        await asyncio.sleep(0.2)
+        before = (_rss(), _rss(server.pid) if server else None)
+        for start in range(0, connections, 100):
+            opened += await asyncio.gather(*(open_one() for _ in range(min(100, connections - start))))
+        await asyncio.sleep(0.5)
+        after = (_rss(), _rss(server.pid) if server else None)
+        figures: dict[str, float | None] = {
+            side: None if b is None or a is None else (a - b) / connections / 1024
+            for side, b, a in (("client", before[0], after[0]), ("server", before[1], after[1]))
+        }
+        shown = {side: "n/a" if value is None else f"{value:.1f} KiB" for side, value in figures.items()}
+        out.write(f"{connections} idle connections{' (compressed, after one message each)' if compression else ''}: "
+                  f"client {shown['client']} per connection"
+                  + (f", server {shown['server']} per connection\n" if server else "\n"))  # fmt: skip
+        return figures
+    finally:
+        await asyncio.gather(*(connection.close() for connection in opened), return_exceptions=True)
+        if server is not None:
+            server.kill()
+            await server.wait()
+
+
 def tls_context(certfile: str | None, keyfile: str | None) -> Any:
     """A server TLS context from a certificate chain and key, or None without a certificate."""
     if certfile is None:

@@ -25,6 +25,9 @@ from .frames import Frame
 
 __all__ = [
     "DEFAULT_MIN_SIZE",
+    "DEFAULT_MEM_LEVEL",
+    "DEFAULT_SERVER_WINDOW_BITS",
+    "LOW_MEMORY",
     "PerMessageDeflate",
     "ClientPerMessageDeflateFactory",
     "ServerPerMessageDeflateFactory",
@@ -35,6 +38,31 @@ __all__ = [
 #: byte); with a shared window it can be, but it saves at most a few dozen bytes under the same
 #: 2-byte frame header while costing a compressor and a decompressor call, one on each side.
 DEFAULT_MIN_SIZE = 32
+
+#: zlib's memLevel for compressors unless ``compress_settings`` says otherwise. With the 12-bit
+#: windows serve() negotiates by default (DEFAULT_SERVER_WINDOW_BITS) a compressor takes about 20 KiB
+#: instead of zlib's default 256 KiB (15 bits, memLevel 8), for a few percent of ratio on the
+#: short messages WebSocket traffic mostly is; the figures are in benchmarks/RESULTS-memory.md.
+#: websockets chose the same (its serve() negotiates 12 bits and uses memLevel 5).
+DEFAULT_MEM_LEVEL = 5
+
+#: The windows ``serve(compression="deflate")`` asks for, its own and (when the client offers to
+#: be limited, as browsers do) the client's: 4 KiB each instead of 32 KiB. The factory itself
+#: asks for nothing unless told.
+DEFAULT_SERVER_WINDOW_BITS = 12
+
+#: Factory arguments for the least memory per connection, for either factory:
+#: ``ServerPerMessageDeflateFactory(**LOW_MEMORY)``. Neither end keeps a window between messages,
+#: so an idle connection holds no zlib stream at all, and the streams of a message are small
+#: (1 KiB windows, memLevel 1). Messages compress less well, each on its own; see
+#: benchmarks/RESULTS-memory.md for what it saves.
+LOW_MEMORY = {
+    "server_no_context_takeover": True,
+    "client_no_context_takeover": True,
+    "server_max_window_bits": 10,
+    "client_max_window_bits": 10,
+    "compress_settings": {"memLevel": 1},
+}
 
 _NAME = "permessage-deflate"
 _TAIL = b"\x00\x00\xff\xff"  # the end of an empty stored block, removed on the wire (§7.2.1)
@@ -80,12 +108,13 @@ class PerMessageDeflate(Extension):
     Args:
         remote_no_context_takeover: the peer resets its window after each message; the decompressor
             is then reset too, so a back-reference into an earlier message is an error.
-        local_no_context_takeover: reset the compressor's window after each message (with a full
-            flush, which forgets the window but keeps the compressor and its memory).
+        local_no_context_takeover: start each message with a fresh compressor; the one used is
+            released at the end of the message, so an idle connection holds none.
         remote_max_window_bits: the peer's window, 8 to 15.
         local_max_window_bits: this endpoint's window, 8 to 15.
         compress_settings: zlib settings for the compressor: ``level`` (-1 or 0-9, default -1, that
-            is 6), ``memLevel`` (1-9, default 8), ``strategy`` (a zlib strategy, default 0).
+            is 6), ``memLevel`` (1-9, default :data:`DEFAULT_MEM_LEVEL`), ``strategy`` (a zlib
+            strategy, default 0).
         min_size: unfragmented messages shorter than this many bytes are sent uncompressed.
 
     Raises:
@@ -117,7 +146,6 @@ class PerMessageDeflate(Extension):
         # and peers built on it do (Chromium bug 691074): decompress with at least 512 bytes. That
         # still accepts every valid stream, and costs 256 bytes of memory.
         self._decoder_bits = max(remote_max_window_bits, 9)
-        self._final_flush = _zlib.Z_FULL_FLUSH if self.local_no_context_takeover else _zlib.Z_SYNC_FLUSH
         # Made on first use: a connection that never compresses never pays for a window.
         self._encoder: _zlib.Compressor | None = None
         self._decoder: _zlib.Decompressor | None = None
@@ -252,14 +280,13 @@ class PerMessageDeflate(Extension):
             encoder = self._encoder = _zlib.compressobj(
                 self.local_max_window_bits,
                 settings.get("level", -1),
-                settings.get("memLevel", 8),
+                settings.get("memLevel", DEFAULT_MEM_LEVEL),
                 settings.get("strategy", _zlib.Z_DEFAULT_STRATEGY),
             )
         head = encoder.compress(frame.payload)
         fin = frame.fin
         if fin:
-            # Without context takeover this is a full flush, which also forgets the window.
-            tail = encoder.flush(self._final_flush)
+            tail = encoder.flush(_zlib.Z_SYNC_FLUSH)
             if tail.endswith(_TAIL):
                 payload = head + tail[:-4]
             else:
@@ -268,6 +295,11 @@ class PerMessageDeflate(Extension):
                 payload = head + tail
                 payload = payload[:-4] if payload.endswith(_TAIL) else payload + b"\x00"
             self._encoding = False
+            if self.local_no_context_takeover:
+                # The window is forgotten after each message anyway: between messages the stream
+                # is only a cache, so an idle connection keeps none (a new one costs about 1 us
+                # at 10 window bits and memLevel 1, 40 us at 15 and 8).
+                self._encoder = None
         else:
             payload = head + encoder.flush(_zlib.Z_SYNC_FLUSH)
             self._encoding = True

@@ -15,7 +15,7 @@ from ..extensions import ServerExtensionFactory
 from ..handshake import SERVER, Request, Response, ServerHandshake, reject
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
-from ..permessage_deflate import ServerPerMessageDeflateFactory
+from ..permessage_deflate import DEFAULT_SERVER_WINDOW_BITS, ServerPerMessageDeflateFactory
 from ..server import ServerConnection
 from .connection import Connection
 
@@ -204,7 +204,9 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             example ``connection.respond(403, "go away")``), None goes on with the handshake;
             raising InvalidHandshake refuses with that error's status, raising anything else
             answers 500 (logged). While an async one runs, the connection reads nothing.
-        compression: "deflate" for permessage-deflate (RFC 7692) with its defaults, None for none.
+        compression: "deflate" for permessage-deflate (RFC 7692), asking for 12-bit windows both
+            ways (compressors at memLevel 5: about 20 KiB each instead of zlib's 256 KiB), None
+            for none.
         extensions: the extension factories to negotiate, instead of what ``compression`` implies
             (for example a tuned ServerPerMessageDeflateFactory).
         open_timeout: seconds a client has to complete its upgrade request.
@@ -247,7 +249,9 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
         if extensions is None:
-            extensions = [ServerPerMessageDeflateFactory()] if compression == "deflate" else []
+            extensions = [ServerPerMessageDeflateFactory(
+                server_max_window_bits=DEFAULT_SERVER_WINDOW_BITS, client_max_window_bits=DEFAULT_SERVER_WINDOW_BITS,
+            )] if compression == "deflate" else []  # fmt: skip
         handshake = ServerHandshake(
             origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol, extensions=extensions,
             extra_headers=extra_headers, server_header=server_header,
