@@ -79,11 +79,12 @@ async def serve_websockets() -> tuple[int, Any]:
     return next(iter(server.sockets)).getsockname()[1], server
 
 
-async def serve_aiohttp() -> tuple[int, Any]:
+def aiohttp_echo_app(**options: Any) -> Any:
+    """An aiohttp application that echoes on "/", its WebSocketResponse made with ``options``."""
     from aiohttp import WSMsgType, web
 
     async def echo(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=False, max_msg_size=LIMIT, heartbeat=None)
+        ws = web.WebSocketResponse(heartbeat=None, **options)
         await ws.prepare(request)
         async for message in ws:
             if message.type is WSMsgType.BINARY:
@@ -94,6 +95,13 @@ async def serve_aiohttp() -> tuple[int, Any]:
 
     app = web.Application()
     app.router.add_get("/", echo)
+    return app
+
+
+async def serve_aiohttp() -> tuple[int, Any]:
+    from aiohttp import web
+
+    app = aiohttp_echo_app(compress=False, max_msg_size=LIMIT)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

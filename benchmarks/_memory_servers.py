@@ -54,21 +54,11 @@ async def serve_websockets(setting: str, tls: Any) -> None:
 
 
 async def serve_aiohttp(setting: str, tls: Any) -> None:
-    from aiohttp import WSMsgType, web
+    from aiohttp import web
 
-    async def echo(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(compress=setting != "plain", heartbeat=None)
-        await ws.prepare(request)
-        async for message in ws:
-            if message.type is WSMsgType.BINARY:
-                await ws.send_bytes(message.data)
-            elif message.type is WSMsgType.TEXT:
-                await ws.send_str(message.data)
-        return ws
+    from _echo_peers import aiohttp_echo_app
 
-    app = web.Application()
-    app.router.add_get("/", echo)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(aiohttp_echo_app(compress=setting != "plain"), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
