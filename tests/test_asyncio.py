@@ -67,6 +67,44 @@ def test_echo_text_binary_and_fragments(compression):
     with_echo_server(test, compression=compression)
 
 
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_text_as_bytes_both_ways(compression):
+    """recv(decode=False) and send(text=True), websockets' names: JSON bytes in and out unencoded."""
+    document = '{"name": "κόσμε", "values": [1, 2, 3]}'.encode()
+
+    async def test(server, uri):
+        async with wsfast.connect(uri, compression=compression) as ws:
+            await ws.send(document, text=True)  # bytes sent as a text frame
+            assert await ws.recv(decode=False) == document
+            await ws.send(document, text=True)
+            assert await ws.recv() == document.decode()  # it was text
+            await ws.send("κόσμε", text=False)  # a str sent as binary
+            assert await ws.recv() == "κόσμε".encode()
+            await ws.send(b"\x00\xff", text=False)
+            assert await ws.recv(decode=False) == b"\x00\xff"
+            await ws.send(b"caf\xc3\xa9")
+            assert await ws.recv(decode=True) == "café"  # binary decoded on request
+            await ws.send(b"\xff")
+            with pytest.raises(UnicodeDecodeError):
+                await ws.recv(decode=True)
+            assert await ws.recv() == b"\xff"  # and nothing was lost
+            await ws.send(["caf", "é"])  # fragmented text
+            assert await ws.recv(decode=False) == "café".encode()
+
+    with_echo_server(test, compression=compression)
+
+
+def test_invalid_utf8_sent_as_text_is_refused_by_the_peer_with_1007():
+    async def test(server, uri):
+        async with wsfast.connect(uri, compression=None) as ws:
+            await ws.send(b"\xff", text=True)  # sent as it is: the receiver checks
+            with pytest.raises(ConnectionClosedError) as closed:
+                await ws.recv()
+            assert closed.value.code == 1007  # the server failed the connection
+
+    with_echo_server(test, compression=None)
+
+
 def test_ping_resolves_with_the_latency():
     async def test(server, uri):
         async with wsfast.connect(uri) as ws:

@@ -18,16 +18,15 @@ def make_queue(max_queue: int | None = 4) -> tuple[MessageQueue, list[str]]:
     return queue, calls
 
 
-@pytest.mark.parametrize("empty", [b"", ""])
-def test_a_million_tiny_fragments_are_a_few_pieces(empty):
+@pytest.mark.parametrize("text", [False, True])
+def test_a_million_tiny_fragments_are_a_few_pieces(text):
     queue, _ = make_queue()
-    one = b"x" if empty == b"" else "x"
     for _ in range(1_000_000):
-        queue.put(one, False)
+        queue.put(b"x", False, text)
     partial = queue._entries[0]
     assert len(partial.pieces) <= _PIECES_KEPT + 21  # 2**20: about log2 of the size more
-    queue.put(one, True)
-    assert asyncio.run(queue.get()) == one * 1_000_001
+    queue.put(b"x", True, text)
+    assert asyncio.run(queue.get()) == ("x" * 1_000_001 if text else b"x" * 1_000_001)
 
 
 def test_streamed_pieces_keep_their_frames_until_there_are_many():
@@ -70,9 +69,44 @@ def test_an_abandoned_stream_drops_the_rest_of_its_message_only():
     assert asyncio.run(scenario()) == b"next"
 
 
+@pytest.mark.parametrize(("decode", "text", "binary"), [
+    (None, "é", b"\xc3\xa9"), (True, "é", "é"), (False, b"\xc3\xa9", b"\xc3\xa9"),
+])  # fmt: skip
+def test_decode_chooses_str_or_bytes_for_whole_and_fragmented_messages(decode, text, binary):
+    queue, _ = make_queue(max_queue=None)
+    queue.put("é".encode(), True, True)
+    queue.put(b"\xc3\xa9")
+    queue.put(b"\xc3", False, True)
+    queue.put(b"\xa9", True, True)
+    assert queue.get_nowait(decode) == text and queue.get_nowait(decode) == binary
+    assert asyncio.run(queue.get(decode)) == text
+
+
+def test_streamed_text_comes_in_whole_characters_unless_bytes_are_asked_for():
+    for decode, expected in ((None, [("", False), ("é", False), ("!", True)]),
+                             (False, [(b"\xc3", False), (b"\xa9", False), (b"!", True)])):  # fmt: skip
+        queue, _ = make_queue()
+        for piece in (b"\xc3", b"\xa9"):
+            queue.put(piece, False, True)
+        queue.put(b"!", True, True)
+
+        async def read(decode=decode) -> list:
+            return [await queue.get_piece(decode) for _ in range(3)]
+
+        assert asyncio.run(read()) == expected
+
+
+def test_binary_that_is_not_utf8_stays_queued_when_decoding_fails():
+    queue, _ = make_queue()
+    queue.put(b"\xff")
+    with pytest.raises(UnicodeDecodeError):
+        queue.get_nowait(True)
+    assert queue.get_nowait() == b"\xff"
+
+
 def test_a_closed_queue_hands_out_what_it_holds_then_raises():
     queue, _ = make_queue()
-    queue.put("last")
+    queue.put(b"last", True, True)
     queue.close()
 
     async def scenario() -> None:

@@ -39,7 +39,7 @@ from .frames import (
     parse_close,
     serialize_close,
 )
-from .kernels import Utf8Validator
+from .kernels import Utf8Validator, validate_utf8
 from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 
 __all__ = ["Role", "State", "Connection"]
@@ -87,6 +87,9 @@ class Connection:
         auto_pong: answer every ping with a pong carrying the same payload.
         stream_fragments: report text and binary data as TextFragment / BinaryFragment events as
             frames arrive, instead of whole messages.
+        decode_text: deliver text as str. False delivers it as the UTF-8 bytes received, checked
+            but not decoded (a fragment's bytes may end inside a character), for applications
+            that parse JSON from bytes; validity is checked either way (1007).
         state: the state to start in (OPEN when the handshake happened elsewhere).
     """
 
@@ -100,12 +103,14 @@ class Connection:
         max_fragments: int | None = MAX_FRAGMENTS,
         auto_pong: bool = True,
         stream_fragments: bool = False,
+        decode_text: bool = True,
         state: State = State.OPEN,
     ) -> None:
         self.role = role
         self.max_message_size = max_message_size
         self.auto_pong = auto_pong
         self.stream_fragments = stream_fragments
+        self.decode_text = decode_text
         self._state = state
         self._events: list[Event] = []
         self._output: list[bytes] = []
@@ -272,10 +277,15 @@ class Connection:
         text = self._receiving is Opcode.TEXT
         if first and frame.fin:  # the common case: a message in one frame
             if text:
-                try:
-                    data = payload.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise InvalidPayload("invalid UTF-8 in a text message") from None
+                if not self.decode_text:
+                    if not validate_utf8(payload):
+                        raise InvalidPayload("invalid UTF-8 in a text message")
+                    data: str | bytes = payload
+                else:
+                    try:
+                        data = payload.decode("utf-8")  # checks and decodes in one pass
+                    except UnicodeDecodeError:
+                        raise InvalidPayload("invalid UTF-8 in a text message") from None
                 self._events.append(TextFragment(data, True) if self.stream_fragments else TextMessage(data))
             else:
                 self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
@@ -290,7 +300,8 @@ class Connection:
             if not (payload or first or frame.fin):
                 pass  # a frame that carries nothing is not reported
             elif text:
-                self._events.append(TextFragment(self._text_decoder.decode(payload, frame.fin), frame.fin))
+                piece = self._text_decoder.decode(payload, frame.fin) if self.decode_text else payload
+                self._events.append(TextFragment(piece, frame.fin))
             else:
                 self._events.append(BinaryFragment(payload, frame.fin))
         else:
@@ -300,7 +311,10 @@ class Connection:
                 del parts[:]
             parts += payload
             if frame.fin:
-                self._events.append(TextMessage(parts.decode("utf-8")) if text else BinaryMessage(bytes(parts)))
+                if text:
+                    self._events.append(TextMessage(parts.decode("utf-8") if self.decode_text else bytes(parts)))
+                else:
+                    self._events.append(BinaryMessage(bytes(parts)))
                 self._parts = bytearray()
         if frame.fin:
             self._receiving = None

@@ -23,9 +23,10 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class TextMessage(Event):
-    """A complete text message, decoded and validated as UTF-8."""
+    """A complete text message, validated as UTF-8: decoded, or its bytes when the connection
+    was made with ``decode_text=False``."""
 
-    data: str
+    data: str | bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +41,11 @@ class TextFragment(Event):
     """Part of a text message, as it arrives (only when fragments are streamed).
 
     ``data`` holds whole characters: a character split across frames is delivered with the fragment
-    that completes it. ``final`` is True on the message's last fragment.
+    that completes it; with ``decode_text=False`` it is the frame's bytes as they came.
+    ``final`` is True on the message's last fragment.
     """
 
-    data: str
+    data: str | bytes
     final: bool
 
 

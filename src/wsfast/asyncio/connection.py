@@ -73,6 +73,8 @@ class Connection(asyncio.BufferedProtocol):
         # Fragments as they arrive, so recv_streaming() can hand them on; a message in one frame
         # still comes as one final fragment, which the queue holds as a whole message.
         protocol.stream_fragments = True
+        # Text as its checked UTF-8 bytes: decoded when read, or never (recv(decode=False)).
+        protocol.decode_text = False
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -147,20 +149,24 @@ class Connection(asyncio.BufferedProtocol):
         """This end's address."""
         return None if self.transport is None else self.transport.get_extra_info("sockname")
 
-    async def recv(self) -> Data:
-        """The next message: str for text, bytes for binary.
+    async def recv(self, decode: bool | None = None) -> Data:
+        """The next message: str for text, bytes for binary. ``decode=False`` returns text as its
+        UTF-8 bytes (checked, not decoded: for parsers such as orjson that take bytes), and
+        ``decode=True`` binary as str (as websockets names them).
 
         Raises:
             ConnectionClosedOK: the connection closed normally and every message has been read.
             ConnectionClosedError: it closed with an error, or dropped.
             RuntimeError: another coroutine is already waiting for a message.
+            UnicodeDecodeError: ``decode=True`` and a binary message that is not UTF-8 (it stays
+                queued).
         """
-        message = self._ready_message()
+        message = self._ready_message(decode)
         if message is not None:
             return message
-        return await self._messages.get()
+        return await self._messages.get(decode)
 
-    def _ready_message(self) -> Data | None:
+    def _ready_message(self, decode: bool | None = None) -> Data | None:
         """The next message if it is queued whole and no recv_streaming() is open (the common case,
         without a coroutine); else None, once an unfinished recv_streaming() has been ended.
 
@@ -168,14 +174,15 @@ class Connection(asyncio.BufferedProtocol):
             RuntimeError: another coroutine is already waiting for a message.
         """
         if self._stream is None:
-            return self._messages.get_nowait()
+            return self._messages.get_nowait(decode)
         self._messages.check_single_reader()
         self._end_stream()
         return None
 
-    def recv_streaming(self) -> AsyncIterator[Data]:
+    def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
         """The next message piece by piece, as its frames arrive: ``async for piece in
-        ws.recv_streaming()``. The pieces are str for text (whole characters) or bytes for binary;
+        ws.recv_streaming()``. The pieces are str for text (whole characters) or bytes for binary,
+        or as ``decode`` says (see :meth:`recv`; bytes of text may end inside a character);
         a message sent in one frame comes as one piece, and pieces that arrived while nobody read
         may come joined. Reading on (``recv`` or a new ``recv_streaming``) before the last piece
         drops the rest of that message.
@@ -185,7 +192,7 @@ class Connection(asyncio.BufferedProtocol):
         """
         self._messages.check_single_reader()
         self._end_stream()
-        self._stream = _MessagePieces(self)
+        self._stream = _MessagePieces(self, decode)
         return self._stream
 
     def _end_stream(self) -> None:
@@ -221,15 +228,25 @@ class Connection(asyncio.BufferedProtocol):
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
-    async def send(self, message: Data | Iterable[Data] | AsyncIterable[Data]) -> None:
+    async def send(self, message: Data | Iterable[Data] | AsyncIterable[Data], text: bool | None = None) -> None:
         """Send a message: str as text, bytes-like as binary; an iterable or async iterable of
-        str or bytes is sent as one fragmented message.
+        str or bytes is sent as one fragmented message. ``text=True`` sends bytes as a text frame
+        (they must be UTF-8: sent as they are, for serializers such as orjson that make bytes),
+        ``text=False`` a str as a binary frame (its UTF-8 encoding), as websockets names them.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
             TypeError: a message, or a fragment, of another type, or fragments that mix str and bytes.
         """
-        if type(message) is bytes:
+        if text is not None and isinstance(message, (str, bytes, bytearray, memoryview)):
+            if self.protocol.state is not State.OPEN:
+                raise self.protocol.closed_error()
+            data = message.encode() if isinstance(message, str) else bytes(message)
+            if text:
+                self.protocol.send_text(data)
+            else:
+                self.protocol.send_binary(data)
+        elif type(message) is bytes:
             try:
                 self.protocol.send_binary(message)
             except InvalidState:
@@ -417,7 +434,7 @@ class Connection(asyncio.BufferedProtocol):
         for event in self.protocol.events_received():
             kind = type(event)
             if kind is BinaryFragment or kind is TextFragment:
-                messages.put(event.data, event.final)  # type: ignore[attr-defined]
+                messages.put(event.data, event.final, kind is TextFragment)  # type: ignore[attr-defined]
             elif kind is Pong:
                 self._pong_received(event.payload)  # type: ignore[attr-defined]
             elif kind is Close:
@@ -501,8 +518,9 @@ class Connection(asyncio.BufferedProtocol):
 class _MessagePieces:
     """What recv_streaming() returns: the pieces of one message, as they arrive."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, decode: bool | None) -> None:
         self.connection = connection
+        self.decode = decode
         self.done = False  # the message ended, or a later read took over
 
     def __aiter__(self) -> _MessagePieces:
@@ -518,7 +536,7 @@ class _MessagePieces:
         """
         if self.done:
             raise StopAsyncIteration
-        piece, final = await self.connection._messages.get_piece()
+        piece, final = await self.connection._messages.get_piece(self.decode)
         if final:
             self.done = True
             if self.connection._stream is self:

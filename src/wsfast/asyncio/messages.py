@@ -6,6 +6,9 @@ back-pressure that pauses reading. The connection puts what the sans-IO core rep
 messages, or the fragments of a message sent in several frames) and the readers take:
 ``get()`` for ``recv()``, ``get_piece()`` for ``recv_streaming()``.
 
+Text is kept as the UTF-8 bytes received (the core has checked them) and decoded when a reader
+takes it, unless the reader asks for bytes (``decode=False``, as websockets names it).
+
 Memory is bounded by what the peer is owed, however it fragments: a message still arriving is
 one entry whose pieces are merged as they come once there are many (so a million one-byte
 frames are a few pieces, not a million objects), the core bounds its size and its frame count,
@@ -15,6 +18,7 @@ and reading pauses while ``max_queue`` whole messages wait unread, inside a mess
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections import deque
 from collections.abc import Callable
 
@@ -28,19 +32,41 @@ Data = str | bytes
 _PIECES_KEPT = 32
 
 
+def _converted(data: bytes, text: bool, decode: bool | None) -> Data:
+    """A message's bytes as the reader asked: decode None gives str for text and bytes for
+    binary, True str for both, False bytes for both.
+
+    Raises:
+        UnicodeDecodeError: a binary message that is not UTF-8, with ``decode=True``.
+    """
+    if decode is None:
+        return data.decode() if text else data
+    return data.decode() if decode else data
+
+
+class _Text:
+    """A whole text message in the queue: its UTF-8 bytes (bytes alone mean binary)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 class _Partial:
     """A message received in several frames, while it arrives or while a reader streams it."""
 
-    __slots__ = ("empty", "pieces", "final", "started", "skipping")
+    __slots__ = ("text", "pieces", "final", "started", "skipping", "decoder")
 
-    def __init__(self, empty: Data) -> None:
-        self.empty = empty  # "" for text, b"" for binary
-        self.pieces: list[Data] = []  # received and not yet taken by a reader
+    def __init__(self, text: bool) -> None:
+        self.text = text
+        self.pieces: list[bytes] = []  # received and not yet taken by a reader
         self.final = False  # its last frame has arrived
         self.started = False  # a streaming reader has taken pieces of it
         self.skipping = False  # its reader left: drop what is left of it
+        self.decoder: codecs.IncrementalDecoder | None = None  # a streaming reader's, for str pieces
 
-    def add(self, data: Data, final: bool) -> None:
+    def add(self, data: bytes, final: bool) -> None:
         if final:
             self.final = True
         if not data or self.skipping:
@@ -49,18 +75,34 @@ class _Partial:
         pieces.append(data)
         while len(pieces) > _PIECES_KEPT and len(pieces[-2]) <= 2 * len(pieces[-1]):
             last = pieces.pop()
-            pieces[-1] += last  # type: ignore[operator]
+            pieces[-1] += last
 
-    def take_first(self) -> Data:
-        """The oldest piece not taken yet (the list stays short: see _PIECES_KEPT)."""
-        return self.pieces.pop(0) if self.pieces else self.empty
+    def take_first(self, decode: bool | None) -> tuple[Data, bool]:
+        """The oldest piece not taken yet (the list stays short: see _PIECES_KEPT), as the reader
+        asked (str pieces hold whole characters), and whether it ends the message.
 
-    def take(self) -> Data:
-        """Every piece that has arrived and was not taken yet, as one."""
-        pieces, self.pieces = self.pieces, []
-        if len(pieces) == 1:
-            return pieces[0]
-        return self.empty.join(pieces)  # type: ignore[attr-defined]
+        Raises:
+            UnicodeDecodeError: a binary message that is not UTF-8, with ``decode=True``.
+        """
+        piece = self.pieces.pop(0) if self.pieces else b""
+        final = self.final and not self.pieces
+        if decode or (decode is None and self.text):
+            if self.decoder is None:
+                self.decoder = codecs.getincrementaldecoder("utf-8")()
+            return self.decoder.decode(piece, final), final
+        return piece, final
+
+    def take(self, decode: bool | None) -> Data:
+        """Every piece that has arrived and was not taken yet, as one, as the reader asked.
+
+        Raises:
+            UnicodeDecodeError: a binary message that is not UTF-8, with ``decode=True``.
+        """
+        pieces = self.pieces
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        converted = _converted(data, self.text, decode)
+        self.pieces = []
+        return converted
 
 
 class MessageQueue:
@@ -89,8 +131,9 @@ class MessageQueue:
         self._pause_reading = pause_reading
         self._resume_reading = resume_reading
         self._closed_error = closed_error
-        # Whole messages as str or bytes, and at most one _Partial (the last entry while it arrives).
-        self._entries: deque[Data | _Partial] = deque()
+        # Whole messages (bytes for binary, _Text for text), and at most one _Partial (the last
+        # entry while it arrives).
+        self._entries: deque[bytes | _Text | _Partial] = deque()
         self._receiving: _Partial | None = None  # the message arriving in fragments
         self._whole = 0  # entries that are whole messages, the measure of back-pressure
         self._waiter: asyncio.Future[None] | None = None
@@ -108,16 +151,17 @@ class MessageQueue:
 
     # ------------------------------------------------------------------ the connection's side
 
-    def put(self, data: Data, final: bool = True) -> None:
+    def put(self, data: bytes, final: bool = True, text: bool = False) -> None:
         """A message, or a fragment of one, has arrived; ``final`` on a message's last fragment
-        (a message in one frame is its own last fragment)."""
+        (a message in one frame is its own last fragment), ``text`` for text (its UTF-8 bytes,
+        checked already), on every fragment of the message."""
         partial = self._receiving
         if partial is None and final:  # a whole message, the common case
-            self._entries.append(data)
+            self._entries.append(_Text(data) if text else data)
             self._whole += 1
         else:
             if partial is None:
-                partial = self._receiving = _Partial("" if type(data) is str else b"")
+                partial = self._receiving = _Partial(text)
                 self._entries.append(partial)
             partial.add(data, final)
             if final:
@@ -150,65 +194,75 @@ class MessageQueue:
 
     # ------------------------------------------------------------------ the readers' side
 
-    def get_nowait(self) -> Data | None:
+    def get_nowait(self, decode: bool | None = None) -> Data | None:
         """The next message if it is queued whole and no message is part-read: the common case,
-        kept short."""
+        kept short. ``decode`` as for :meth:`get`.
+
+        Raises:
+            UnicodeDecodeError: a binary message that is not UTF-8, with ``decode=True`` (the
+                message stays queued).
+        """
         entries = self._entries
         if entries:
             entry = entries[0]
-            if type(entry) is bytes or type(entry) is str:
-                entries.popleft()
-                self._whole -= 1
-                if self._paused:
-                    self._maybe_resume()
-                return entry
+            kind = type(entry)
+            if kind is bytes:
+                message: Data = entry if not decode else entry.decode()  # type: ignore[union-attr]
+            elif kind is _Text:
+                message = entry.data.decode() if decode is not False else entry.data  # type: ignore[union-attr]
+            else:
+                return None
+            entries.popleft()
+            self._whole -= 1
+            if self._paused:
+                self._maybe_resume()
+            return message
         return None
 
-    async def get(self) -> Data:
+    async def get(self, decode: bool | None = None) -> Data:
         """The next whole message, waiting for it. A cancelled ``get`` takes nothing away.
+        ``decode``: None for str from text and bytes from binary, True for str, False for bytes.
 
         Raises:
             ConnectionClosed: (from ``closed_error``) the connection closed and nothing is queued.
             RuntimeError: another coroutine is already waiting for a message.
+            UnicodeDecodeError: a binary message that is not UTF-8, with ``decode=True`` (the
+                message stays queued).
         """
         entries = self._entries
         while True:
-            if entries:
-                entry = entries[0]
-                if type(entry) is not _Partial:  # the common case, kept inline
-                    entries.popleft()
-                    self._whole -= 1
-                    if self._paused:
-                        self._maybe_resume()
-                    return entry  # type: ignore[return-value]
-                if entry.final:  # type: ignore[union-attr]
-                    self._pop()
-                    return entry.take()  # type: ignore[union-attr]
+            message = self.get_nowait(decode)
+            if message is not None:
+                return message
+            if entries and entries[0].final:  # type: ignore[union-attr]  # a _Partial, arrived whole
+                message = entries[0].take(decode)  # type: ignore[union-attr]
+                self._pop()
+                return message
             waiter = self._new_waiter()
             try:
                 await waiter
             finally:
                 self._waiter = None
 
-    async def get_piece(self) -> tuple[Data, bool]:
+    async def get_piece(self, decode: bool | None = None) -> tuple[Data, bool]:
         """The next piece of the message being streamed, and whether it ends that message.
+        ``decode`` as for :meth:`get`; str pieces hold whole characters.
 
         Raises:
             ConnectionClosed: (from ``closed_error``) the connection closed and nothing is queued.
             RuntimeError: another coroutine is already waiting for a message.
+            UnicodeDecodeError: a binary message that is not UTF-8, with ``decode=True``.
         """
         entries = self._entries
         while True:
+            message = self.get_nowait(decode)
+            if message is not None:
+                return message, True
             if entries:
-                entry = entries[0]
-                if type(entry) is not _Partial:
-                    self._pop()
-                    return entry, True  # type: ignore[return-value]
-                partial: _Partial = entry  # type: ignore[assignment]
+                partial: _Partial = entries[0]  # type: ignore[assignment]
                 if partial.pieces or partial.final:
-                    piece = partial.take_first()
+                    piece, final = partial.take_first(decode)
                     partial.started = True
-                    final = partial.final and not partial.pieces
                     if final:
                         self._pop()
                     return piece, final
