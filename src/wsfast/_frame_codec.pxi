@@ -199,14 +199,14 @@ cdef class FrameDecoder:
                 return ProtocolError("continuation frame without a message to continue")
             self._message_size += length
             self._fragments += 1
-            if self._fragments > self._fragment_limit:
-                return PayloadTooBig(f"message in more than {self.max_fragments} frames")
         else:
             if self._in_message:
                 return ProtocolError("new data frame inside a fragmented message")
             self._message_size = length
             self._message_limited = not header.rsv1
             self._fragments = 1
+        if self._fragments > self._fragment_limit:
+            return PayloadTooBig(f"message in more than {self.max_fragments} frames")
         if length > self._frame_limit:
             return PayloadTooBig(f"frame payload of {length} bytes, more than {self.max_frame_size}")
         if self._message_limited and self._message_size > self._message_limit:

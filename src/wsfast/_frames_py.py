@@ -173,14 +173,14 @@ class FrameDecoder:
                 return ProtocolError("continuation frame without a message to continue")
             self._message_size += length
             self._fragments += 1
-            if self.max_fragments is not None and self._fragments > self.max_fragments:
-                return PayloadTooBig(f"message in more than {self.max_fragments} frames")
         else:
             if self._in_message:
                 return ProtocolError("new data frame inside a fragmented message")
             self._message_size = length
             self._message_limited = not rsv1
             self._fragments = 1
+        if self.max_fragments is not None and self._fragments > self.max_fragments:
+            return PayloadTooBig(f"message in more than {self.max_fragments} frames")
         if self.max_frame_size is not None and length > self.max_frame_size:
             return PayloadTooBig(f"frame payload of {length} bytes, more than {self.max_frame_size}")
         if self._message_limited and self.max_message_size is not None and self._message_size > self.max_message_size:
