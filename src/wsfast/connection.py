@@ -214,9 +214,15 @@ class Connection:
             frames, failure = error.frames, error
         try:
             for frame in frames:
-                if frame.fin and frame.opcode is Opcode.BINARY and self._plain:  # the common case, kept short
+                if frame.fin and self._plain and frame.opcode is not Opcode.CONTINUATION and frame.opcode < 8:
+                    # the common case, kept short: a whole message in one frame, already checked
+                    # against the size limits by the decoder, nothing to transform
                     payload = frame.payload
-                    self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
+                    if frame.opcode is Opcode.BINARY:
+                        self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
+                    else:
+                        data = self._checked_text(payload)
+                        self._events.append(TextFragment(data, True) if self.stream_fragments else TextMessage(data))
                     continue
                 self._receive_frame(frame)
                 if self._state is State.CLOSED:
@@ -277,15 +283,7 @@ class Connection:
         text = self._receiving is Opcode.TEXT
         if first and frame.fin:  # the common case: a message in one frame
             if text:
-                if not self.decode_text:
-                    if not validate_utf8(payload):
-                        raise InvalidPayload("invalid UTF-8 in a text message")
-                    data: str | bytes = payload
-                else:
-                    try:
-                        data = payload.decode("utf-8")  # checks and decodes in one pass
-                    except UnicodeDecodeError:
-                        raise InvalidPayload("invalid UTF-8 in a text message") from None
+                data = self._checked_text(payload)
                 self._events.append(TextFragment(data, True) if self.stream_fragments else TextMessage(data))
             else:
                 self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
@@ -318,6 +316,21 @@ class Connection:
                 self._parts = bytearray()
         if frame.fin:
             self._receiving = None
+
+    def _checked_text(self, payload: bytes) -> str | bytes:
+        """A whole text message's payload, decoded or (``decode_text=False``) only checked.
+
+        Raises:
+            InvalidPayload: it is not UTF-8 (close code 1007).
+        """
+        if not self.decode_text:
+            if not validate_utf8(payload):
+                raise InvalidPayload("invalid UTF-8 in a text message")
+            return payload
+        try:
+            return payload.decode("utf-8")  # checks and decodes in one pass
+        except UnicodeDecodeError:
+            raise InvalidPayload("invalid UTF-8 in a text message") from None
 
     def _receive_close(self, payload: bytes) -> None:
         code, reason = parse_close(payload)  # ProtocolError / InvalidPayload fail the connection
@@ -404,7 +417,7 @@ class Connection:
         Raises:
             InvalidState: the connection is not OPEN, or a fragmented message is being sent.
         """
-        self._send_data(Opcode.TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
+        self._send_message(Opcode.TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
 
     def send_binary(self, data: bytes, *, fin: bool = True) -> None:
         """Send a binary message, or its first fragment when ``fin`` is False.
@@ -412,14 +425,17 @@ class Connection:
         Raises:
             InvalidState: the connection is not OPEN, or a fragmented message is being sent.
         """
+        self._send_message(Opcode.BINARY, data, fin)
+
+    def _send_message(self, opcode: Opcode, data: bytes, fin: bool) -> None:
         if fin and self._plain and self._state is State.OPEN and self._sending is None:
             # the common case, kept short: one whole frame, nothing to transform
             if self._masked or len(data) < _SPLIT_SIZE:
-                self._output.append(encode_frame(Opcode.BINARY, data, mask=self._masked))
+                self._output.append(encode_frame(opcode, data, mask=self._masked))
             else:
-                self._send_frame(Opcode.BINARY, data)
+                self._send_frame(opcode, data)
             return
-        self._send_data(Opcode.BINARY, data, fin)
+        self._send_data(opcode, data, fin)
 
     def send_continuation(self, data: str | bytes, *, fin: bool) -> None:
         """Send the next fragment of the message begun with ``fin=False``.

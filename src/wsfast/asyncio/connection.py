@@ -238,21 +238,23 @@ class Connection(asyncio.BufferedProtocol):
             ConnectionClosed: the connection is closed or closing.
             TypeError: a message, or a fragment, of another type, or fragments that mix str and bytes.
         """
-        if text is not None and isinstance(message, (str, bytes, bytearray, memoryview)):
-            if self.protocol.state is not State.OPEN:
-                raise self.protocol.closed_error()
+        kind = type(message)
+        if text is None and (kind is bytes or kind is str):  # the common cases, kept short
+            try:
+                if kind is bytes:
+                    self.protocol.send_binary(message)  # type: ignore[arg-type]
+                else:
+                    self.protocol.send_text(message)  # type: ignore[arg-type]
+            except InvalidState:
+                raise self.protocol.closed_error() from None
+        elif self.protocol.state is not State.OPEN:
+            raise self.protocol.closed_error()
+        elif text is not None and isinstance(message, (str, bytes, bytearray, memoryview)):
             data = message.encode() if isinstance(message, str) else bytes(message)
             if text:
                 self.protocol.send_text(data)
             else:
                 self.protocol.send_binary(data)
-        elif type(message) is bytes:
-            try:
-                self.protocol.send_binary(message)
-            except InvalidState:
-                raise self.protocol.closed_error() from None
-        elif self.protocol.state is not State.OPEN:
-            raise self.protocol.closed_error()
         elif isinstance(message, str):
             self.protocol.send_text(message)
         elif isinstance(message, (bytes, bytearray, memoryview)):
