@@ -62,6 +62,9 @@ class State(enum.IntEnum):
 
 
 _REASON_LIMIT = MAX_CONTROL_PAYLOAD - 2
+# The two opcodes of the short path, as module globals: looking a member up on the Enum class
+# costs more than the rest of the test.
+_BINARY, _TEXT = Opcode.BINARY, Opcode.TEXT
 #: From this size an unmasked payload is sent behind its header as it is, not copied into a frame.
 _SPLIT_SIZE = 65536
 
@@ -214,11 +217,12 @@ class Connection:
             frames, failure = error.frames, error
         try:
             for frame in frames:
-                if frame.fin and self._plain and frame.opcode is not Opcode.CONTINUATION and frame.opcode < 8:
+                opcode = frame.opcode
+                if (opcode is _BINARY or opcode is _TEXT) and frame.fin and self._plain:
                     # the common case, kept short: a whole message in one frame, already checked
                     # against the size limits by the decoder, nothing to transform
                     payload = frame.payload
-                    if frame.opcode is Opcode.BINARY:
+                    if opcode is _BINARY:
                         self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
                     else:
                         data = self._checked_text(payload)
