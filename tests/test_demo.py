@@ -31,8 +31,10 @@ def test_command_line_requires_a_command():
     assert "usage: wsfast" in result.stderr
 
 
-def test_bench_against_its_own_server():
-    result = wsfast_command("bench", "-n", "300", "-s", "64", "-c", "3")
+@pytest.mark.parametrize("api", ["await", "callback"])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_bench_against_its_own_server(api, loop):
+    result = wsfast_command("bench", "-n", "300", "-s", "64", "-c", "3", "--api", api, "--loop", loop)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("300 messages of 64 B at concurrency 3: ")
     assert "latency p50" in result.stdout and "p99" in result.stdout
@@ -52,8 +54,11 @@ def test_bench_connections_prints_memory_per_idle_connection(compression):
     assert wsfast_command("bench", "--connections", "0").returncode == 2
 
 
-def test_echo_server_and_client_commands():
-    command = [sys.executable, "-m", "wsfast", "echo", "--port", "0", "--ping-interval", "0"]
+@pytest.mark.parametrize("api", ["await", "callback"])
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_echo_server_and_client_commands(api, loop):
+    command = [sys.executable, "-m", "wsfast", "echo", "--port", "0", "--ping-interval", "0", "--api", api,
+               "--loop", loop]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as server:
         assert server.stdout is not None
         banner = server.stdout.readline()
@@ -72,6 +77,8 @@ def test_echo_server_and_client_commands():
         (["client", "http://not-websocket"], 1, "not a WebSocket URI"),
         (["client", "ws://127.0.0.1:1/"], 1, "ConnectionRefusedError"),
         (["echo", "--port", "notanumber"], 2, "invalid int value"),
+        (["echo", "--api", "threads"], 2, "invalid choice"),
+        (["bench", "--loop", "trio"], 2, "invalid choice"),
     ],
 )
 def test_bad_arguments_fail_cleanly(arguments, status, message):

@@ -475,3 +475,119 @@ def test_a_large_frame_in_pieces_is_whole_and_unmasked(codec):
             assert decoder.buffered == min(start + 262_144, len(wire) - 14)
     assert [(frame.opcode, frame.payload) for frame in received] == [(Opcode.BINARY, payload), (Opcode.TEXT, b"next")]
     assert decoder.buffered == 0
+
+
+# ------------------------------------------------------------------------------------ feed_into
+
+def _feed_into_log(decoder, chunks, decode_text=True, raise_on=None):
+    """What feed_into does with ``chunks``: every delivery and every return, in order."""
+    log = []
+
+    def deliver(data, final, text):
+        log.append(("delivered", data, final, text))
+        if raise_on is not None and data == raise_on:
+            raise KeyError("from the callback")
+
+    for chunk in chunks:
+        try:
+            returned = decoder.feed_into(chunk, deliver, decode_text)
+            log.append(("returned", [(f.opcode, f.payload, f.fin, f.rsv1) for f in returned]))
+        except ProtocolError as error:
+            log.append(("error", type(error), str(error), [(f.opcode, f.payload) for f in error.frames]))
+            break
+        except KeyError:
+            log.append(("raised", decoder.buffered))
+    return log
+
+
+def test_feed_into_delivers_whole_messages_at_the_front_and_returns_the_rest(codec):
+    wire = b"".join([
+        codec.encode_frame(Opcode.BINARY, b"one", mask=KEY),
+        codec.encode_frame(Opcode.TEXT, "κόσμε".encode(), mask=KEY),
+        codec.encode_frame(Opcode.PING, b"p", mask=KEY),
+        codec.encode_frame(Opcode.BINARY, b"after the ping", mask=KEY),
+    ])  # fmt: skip
+    decoder = codec.FrameDecoder(expect_masked=True)
+    assert _feed_into_log(decoder, [wire]) == [
+        ("delivered", b"one", True, False),
+        ("delivered", "κόσμε", True, True),
+        ("returned", [(Opcode.PING, b"p", True, False), (Opcode.BINARY, b"after the ping", True, False)]),
+    ]
+
+
+def test_feed_into_returns_fragments_rsv_frames_and_bad_text(codec):
+    wire = b"".join([
+        codec.encode_frame(Opcode.TEXT, b"\xff", mask=KEY),  # not UTF-8: the caller rejects it
+        codec.encode_frame(Opcode.TEXT, b"ok", mask=KEY),
+    ])  # fmt: skip
+    decoder = codec.FrameDecoder(expect_masked=True)
+    assert _feed_into_log(decoder, [wire]) == [
+        ("returned", [(Opcode.TEXT, b"\xff", True, False), (Opcode.TEXT, b"ok", True, False)])]
+    decoder = codec.FrameDecoder(expect_masked=False, allowed_rsv=4)
+    wire = codec.encode_frame(Opcode.BINARY, b"z", rsv1=True) + codec.encode_frame(Opcode.TEXT, b"a", fin=False)
+    assert _feed_into_log(decoder, [wire]) == [
+        ("returned", [(Opcode.BINARY, b"z", True, True), (Opcode.TEXT, b"a", False, False)])]
+
+
+def test_feed_into_gives_text_as_checked_bytes_without_decode_text(codec):
+    decoder = codec.FrameDecoder(expect_masked=False)
+    wire = codec.encode_frame(Opcode.TEXT, "€".encode()) + codec.encode_frame(Opcode.TEXT, b"\xe2\x82")
+    assert _feed_into_log(decoder, [wire], decode_text=False) == [
+        ("delivered", "€".encode(), True, True), ("returned", [(Opcode.TEXT, b"\xe2\x82", True, False)])]
+
+
+def test_feed_into_keeps_what_follows_a_callback_that_raised(codec):
+    wire = b"".join(codec.encode_frame(Opcode.BINARY, bytes([n]) * 3) for n in range(3))
+    decoder = codec.FrameDecoder(expect_masked=False)
+    assert _feed_into_log(decoder, [wire], raise_on=b"\x01" * 3) == [
+        ("delivered", b"\x00" * 3, True, False), ("delivered", b"\x01" * 3, True, False), ("raised", 5)]
+    assert _feed_into_log(decoder, [b""]) == [("delivered", b"\x02" * 3, True, False), ("returned", [])]
+
+
+def test_feed_into_errors_carry_the_frames_not_delivered(codec):
+    wire = codec.encode_frame(Opcode.BINARY, b"a") + codec.encode_frame(Opcode.PONG, b"b") + b"\x83\x00"
+    decoder = codec.FrameDecoder(expect_masked=False)
+    assert _feed_into_log(decoder, [wire]) == [
+        ("delivered", b"a", True, False), ("error", ProtocolError, "reserved opcode 3", [(Opcode.PONG, b"b")])]
+
+
+def test_feed_into_refuses_to_be_fed_from_its_callback(codec):
+    decoder = codec.FrameDecoder(expect_masked=False)
+
+    def deliver(data, final, text):
+        decoder.feed(b"")
+
+    with pytest.raises(RuntimeError, match="its own feed_into callback"):
+        decoder.feed_into(codec.encode_frame(Opcode.BINARY, b"x"), deliver)
+    assert decoder.feed(b"") == []  # and it goes on
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(0, 400), max_size=6),
+       masked=st.sampled_from([None, True, False]), rsv=st.integers(0, 7), decode_text=st.booleans(),
+       limit=st.sampled_from([None, 0, 5, 130, 1000]), raise_at=st.integers(0, 3))  # fmt: skip
+def test_c_and_python_feed_into_agree(c_kernels, data, cuts, masked, rsv, decode_text, limit, raise_at):
+    def run(module):
+        decoder = module.FrameDecoder(expect_masked=masked, allowed_rsv=rsv, max_frame_size=limit,
+                                      max_message_size=limit, max_fragments=3)  # fmt: skip
+        count = 0
+
+        def deliver(message, final, text):
+            nonlocal count
+            count += 1
+            if count == raise_at:
+                raise KeyError(count)
+            log.append((message, final, text))
+
+        log = []
+        for piece in chunked(data, cuts):
+            try:
+                log.append([(f.opcode, f.payload, f.fin, f.rsv1) for f in decoder.feed_into(piece, deliver, decode_text)])
+            except ProtocolError as error:
+                log.append((type(error), str(error), error.close_code, error.frames))
+                break
+            except KeyError:
+                log.append(("raised", decoder.buffered))
+        return log, decoder.buffered
+
+    assert run(c_kernels) == run(_frames_py)

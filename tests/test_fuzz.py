@@ -272,6 +272,7 @@ def connection_configs(draw, deflate: bool) -> object:
         max_frame_size=draw(limits),
         stream_fragments=draw(st.booleans()),
         auto_pong=draw(st.booleans()),
+        on_data=draw(st.booleans()),
     )
 
 

@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     echo.add_argument("--max-message-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
     echo.add_argument("--max-frame-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
     echo.add_argument("--max-fragments", type=int, default=MAX_FRAGMENTS, help="frames per message; 0 for no limit")
+    _add_api_and_loop(echo)
 
     client = commands.add_parser("client", help="send stdin lines as messages, print what comes back")
     client.add_argument("uri")
@@ -41,7 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     bench.add_argument("--connections", type=int, metavar="N",
                        help="instead of echoes: open N idle connections and print KiB per connection")
+    _add_api_and_loop(bench)
     return parser
+
+
+def _add_api_and_loop(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--api", choices=("await", "callback"), default="await",
+                         help="the await API (recv/send coroutines) or the callback API (wsfast.asyncio.callbacks)")
+    command.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the event loop")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,18 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import commands
 
         if arguments.command == "echo":
-            asyncio.run(commands.run_echo_server(
+            commands.run(commands.run_echo_server(
                 arguments.host, arguments.port,
                 tls=commands.tls_context(arguments.certfile, arguments.keyfile),
                 compression=None if arguments.no_compression else "deflate",
                 ping_interval=arguments.ping_interval or None,
                 max_message_size=arguments.max_message_size or None,
                 max_frame_size=arguments.max_frame_size or None,
-                max_fragments=arguments.max_fragments or None,
-            ))  # fmt: skip
+                max_fragments=arguments.max_fragments or None, api=arguments.api,
+            ), arguments.loop)  # fmt: skip
             return 0
         if arguments.command == "client":
-            return asyncio.run(commands.run_client(arguments.uri,
+            return commands.run(commands.run_client(arguments.uri,
                                                    compression=None if arguments.no_compression else "deflate"))
         compression = "deflate" if arguments.compression else None
         if arguments.connections is not None:
@@ -74,17 +82,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("wsfast bench: --connections must be at least 1", file=sys.stderr)
                 return 2
             commands.raise_open_file_limit(arguments.connections)
-            asyncio.run(commands.run_idle_connections(arguments.uri, connections=arguments.connections,
-                                                      compression=compression))  # fmt: skip
+            commands.run(commands.run_idle_connections(arguments.uri, connections=arguments.connections,
+                                                       compression=compression), arguments.loop)  # fmt: skip
             return 0
         if arguments.messages < 1 or arguments.size < 0 or arguments.concurrency < 1:
             print("wsfast bench: --messages and --concurrency must be at least 1", file=sys.stderr)
             return 2
-        result = asyncio.run(commands.run_bench(
+        result = commands.run(commands.run_bench(
             arguments.uri, messages=arguments.messages, size=arguments.size,
-            concurrency=arguments.concurrency, compression=compression,
+            concurrency=arguments.concurrency, compression=compression, api=arguments.api,
             progress=sys.stderr if sys.stderr.isatty() else None,
-        ))  # fmt: skip
+        ), arguments.loop)  # fmt: skip
         print(result.summary())
         return 0
     except KeyboardInterrupt:

@@ -150,6 +150,11 @@ cdef class FrameDecoder:
     cdef uint64_t _frame_limit
     cdef uint64_t _message_limit
     cdef uint64_t _fragment_limit
+    # feed_into's: where whole messages go, whether text goes as str, and a callback's exception
+    cdef object _deliver
+    cdef bint _decode_text
+    cdef bint _delivering
+    cdef object _deliver_error
 
     def __init__(self, *, expect_masked=None, max_frame_size=MAX_FRAME_SIZE,
                  max_message_size=MAX_MESSAGE_SIZE, allowed_rsv=0, max_fragments=None,
@@ -259,10 +264,38 @@ cdef class FrameDecoder:
                       header.mask_key, 0)
             else:
                 memcpy(PyBytes_AS_STRING(payload), data + start, <size_t>header.payload_length)
+            position = <Py_ssize_t>(start + header.payload_length)
+            if (self._deliver is not None and not frames and header.fin and (header.opcode == 1 or header.opcode == 2)
+                    and not header.rsv1 and not header.rsv2 and not header.rsv3):
+                if self._deliver_message(payload, header.opcode == 1):
+                    if self._deliver_error is not None:
+                        break
+                    continue
             frames.append(wsf_new_frame(_Frame, _OPCODE_MEMBERS[header.opcode], payload, header.fin,
                                         header.rsv1, header.rsv2, header.rsv3))
-            position = <Py_ssize_t>(start + header.payload_length)
         return position
+
+    cdef bint _deliver_message(self, bytes payload, bint text) except -1:
+        """Hand a whole message to feed_into's callback: True once it was handed on (the callback
+        may have raised: then _deliver_error holds it), False for text that is not UTF-8, which
+        goes the slow way instead, where the caller's own check rejects it."""
+        cdef object data = payload
+        if text:
+            if self._decode_text:
+                try:
+                    data = payload.decode("utf-8")  # checks and decodes in one pass
+                except UnicodeDecodeError:
+                    return False
+            elif not _utf8_valid(<const uint8_t *>PyBytes_AS_STRING(payload), <size_t>PyBytes_GET_SIZE(payload)):
+                return False
+        self._delivering = True
+        try:
+            self._deliver(data, True, text)
+        except BaseException as error:
+            self._deliver_error = error
+        finally:
+            self._delivering = False
+        return True
 
     cdef int _start_fill(self, wsf_frame_header *header, const uint8_t *data, size_t available) except -1:
         """Take the frame whose header is checked and whose first ``available`` payload bytes are
@@ -317,10 +350,40 @@ cdef class FrameDecoder:
                 in the exception's ``frames``. Every later call raises the same error again.
             TypeError: ``data`` is not a buffer, or a size limit is not an integer.
             ValueError: a size limit is negative.
+            RuntimeError: called from feed_into's callback.
         """
+        return self._feed(data, None, False)
+
+    def feed_into(self, data, deliver, decode_text=True):
+        """As :meth:`feed`, but whole messages go to ``deliver(data, True, text)`` as they are
+        decoded: see the pure-Python twin.
+
+        Raises:
+            ProtocolError, TypeError, ValueError, RuntimeError: as :meth:`feed`.
+            BaseException: what ``deliver`` raised; the frames after that message stay buffered.
+        """
+        return self._feed(data, deliver, decode_text)
+
+    cdef list _feed(self, data, deliver, bint decode_text):
+        cdef list frames = []
+        if self._delivering:
+            raise RuntimeError("the frame decoder was fed from its own feed_into callback")
+        self._deliver, self._decode_text = deliver, decode_text
+        try:
+            frames = self._feed_frames(data, frames)
+        finally:
+            self._deliver = None
+        if self._deliver_error is not None:
+            error, self._deliver_error = self._deliver_error, None
+            raise error
+        if self._error is not None:
+            self._error.frames = frames
+            raise self._error
+        return frames
+
+    cdef list _feed_frames(self, data, list frames):
         cdef Py_buffer view
         cdef Py_ssize_t consumed, size
-        cdef list frames = []
         if self._error is not None:
             self._error.frames = []
             raise self._error
@@ -352,7 +415,4 @@ cdef class FrameDecoder:
             finally:
                 PyBuffer_Release(&view)
             del self._buffer[:consumed]
-        if self._error is not None:
-            self._error.frames = frames
-            raise self._error
         return frames

@@ -6,11 +6,13 @@ The C version in _kernels_c (frame_codec.pxi) gives the same frames and raises t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ._buffers import mask_key, non_negative, readable
 from ._random import mask_key as random_mask_key
 from ._kernels_py import _header_at, _xor
+from ._kernels_py import validate_utf8 as _utf8_valid
 from .exceptions import PayloadTooBig, ProtocolError
 from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode, frame_header
 from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
@@ -81,6 +83,18 @@ def encode_frame(
     return header + key + _xor(data, key, 0)
 
 
+def _deliverable(payload: bytes, text: bool, decode_text: bool) -> str | bytes | None:
+    """A whole message as feed_into hands it on, or None for text that is not UTF-8."""
+    if not text:
+        return payload
+    if decode_text:
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return payload if _utf8_valid(payload) else None
+
+
 class FrameDecoder:
     """Turns a stream of bytes into frames, checking every rule that a single frame must obey.
 
@@ -119,6 +133,7 @@ class FrameDecoder:
         "_message_limited",
         "_fragments",
         "_error",
+        "_delivering",
     )
 
     def __init__(
@@ -143,6 +158,7 @@ class FrameDecoder:
         self._message_limited = True
         self._fragments = 0
         self._error: ProtocolError | None = None
+        self._delivering = False
 
     @property
     def buffered(self) -> int:
@@ -197,7 +213,29 @@ class FrameDecoder:
                 spent: every later call raises the same error again.
             TypeError: ``data`` is not a buffer, or a size limit is not an integer.
             ValueError: a size limit is negative.
+            RuntimeError: called from feed_into's callback.
         """
+        return self._feed(data, None, False)
+
+    def feed_into(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object], decode_text: bool = True) -> list[Frame]:
+        """As :meth:`feed`, but the whole messages at the front go to ``deliver`` as they are
+        decoded, instead of being returned: every frame that is final, text or binary, without
+        RSV bits, and not preceded by a returned frame (so the order of everything stays the
+        stream's), is called as ``deliver(data, True, text)``; text is checked as UTF-8 and
+        given as str (``decode_text``) or as its bytes. Text that is not UTF-8 is returned as a
+        frame instead, for the caller to reject. What is returned is what :meth:`feed` would
+        return of the rest.
+
+        Raises:
+            ProtocolError, TypeError, ValueError, RuntimeError: as :meth:`feed`; the frames in
+                the error are those not delivered.
+            BaseException: what ``deliver`` raised; the frames after that message stay buffered.
+        """
+        return self._feed(data, deliver, decode_text)
+
+    def _feed(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object] | None, decode_text: bool) -> list[Frame]:
+        if self._delivering:
+            raise RuntimeError("the frame decoder was fed from its own feed_into callback")
         if self._error is not None:
             self._error.frames = []
             raise self._error
@@ -245,8 +283,18 @@ class FrameDecoder:
                     position = end
                     continue
                 payload = bytes(buffer[start:end]) if key is None else _xor(buffer[start:end], key, 0)
-                frames.append(_new_frame(Frame, (_OPCODES[header[4]], payload, *header[:4])))
                 position = end
+                opcode = header[4]
+                if deliver is not None and not frames and header[0] and 1 <= opcode <= 2 and header[1:4] == (0, 0, 0):
+                    message = _deliverable(payload, opcode == 1, decode_text)
+                    if message is not None:
+                        self._delivering = True
+                        try:
+                            deliver(message, True, opcode == 1)
+                        finally:
+                            self._delivering = False
+                        continue
+                frames.append(_new_frame(Frame, (_OPCODES[opcode], payload, *header[:4])))
         finally:
             del buffer[:position]
         if self._error is not None:

@@ -10,33 +10,81 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from .asyncio import Connection, connect, serve
+from collections.abc import Coroutine
+
+from .asyncio import Connection, callbacks, connect, serve
 from .limits import MAX_FRAGMENTS
 from .permessage_deflate import ServerPerMessageDeflateFactory
 
-__all__ = ["echo_handler", "run_echo_server", "run_client", "BenchResult", "run_bench"]
+__all__ = ["echo_handler", "EchoHandler", "run", "run_echo_server", "run_client", "BenchResult", "run_bench"]
+
+APIS = ("await", "callback")
+LOOPS = ("asyncio", "uvloop")
 
 
 async def echo_handler(connection: Connection) -> None:
-    """Send every message back as it came."""
+    """Send every message back as it came (the await API)."""
     async for message in connection:
         await connection.send(message)
+
+
+class EchoHandler(callbacks.Handler):
+    """Send every message back as it came (the callback API)."""
+
+    def on_message(self, data: str | bytes, text: bool) -> None:
+        self.connection.send(data, text)
+
+
+def run(coroutine: Coroutine[Any, Any, Any], loop: str = "asyncio") -> Any:
+    """Run ``coroutine`` to its end on a new event loop: the standard library's, or uvloop's.
+
+    Raises:
+        ValueError: ``loop`` is neither "asyncio" nor "uvloop", or uvloop is not installed.
+    """
+    if loop == "asyncio":
+        return asyncio.run(coroutine)
+    if loop != "uvloop":
+        coroutine.close()
+        raise ValueError(f"loop must be 'asyncio' or 'uvloop', not {loop!r}")
+    try:
+        import uvloop
+    except ImportError:
+        coroutine.close()
+        raise ValueError("uvloop is not installed (pip install uvloop)") from None
+    return uvloop.run(coroutine)
+
+
+def _serve_echo(api: str, *args: Any, **options: Any) -> Any:
+    """An echo server on the await or the callback API (see :func:`wsfast.asyncio.serve`).
+
+    Raises:
+        ValueError: ``api`` is neither "await" nor "callback".
+    """
+    if api == "await":
+        return serve(echo_handler, *args, **options)
+    if api == "callback":
+        return callbacks.serve(EchoHandler, *args, **options)
+    raise ValueError(f"api must be 'await' or 'callback', not {api!r}")
 
 
 async def run_echo_server(
     host: str, port: int, *, tls: ssl.SSLContext | None = None, compression: str | None = "deflate",
     ping_interval: float | None = 20.0, max_message_size: int | None = 1 << 20,
-    max_frame_size: int | None = 1 << 20, max_fragments: int | None = MAX_FRAGMENTS, out: TextIO = sys.stdout,
+    max_frame_size: int | None = 1 << 20, max_fragments: int | None = MAX_FRAGMENTS, api: str = "await",
+    out: TextIO = sys.stdout,
 ) -> None:  # fmt: skip
-    """Serve the echo handler until cancelled.
+    """Serve the echo handler (of the await or the callback API) until cancelled.
 
     With compression, every message is compressed (no minimum size): an echo server mirrors its
     clients, and test suites such as Autobahn's expect compressed echoes even of tiny messages.
+
+    Raises:
+        ValueError: an unknown ``api``.
     """
     extensions = [ServerPerMessageDeflateFactory(min_size=0)] if compression == "deflate" else []
-    async with serve(echo_handler, host, port, ssl=tls, extensions=extensions, ping_interval=ping_interval,
-                     max_message_size=max_message_size, max_frame_size=max_frame_size,
-                     max_fragments=max_fragments) as server:  # fmt: skip
+    async with _serve_echo(api, host, port, ssl=tls, extensions=extensions, ping_interval=ping_interval,
+                           max_message_size=max_message_size, max_frame_size=max_frame_size,
+                           max_fragments=max_fragments) as server:  # fmt: skip
         for sock in server.sockets:
             address = sock.getsockname()
             scheme = "wss" if tls else "ws"
@@ -98,26 +146,64 @@ class BenchResult:
                 f"latency p50 {self.percentile(0.5) * 1e6:,.0f} us, p99 {self.percentile(0.99) * 1e6:,.0f} us")  # fmt: skip
 
 
+class _EchoDriver(callbacks.Handler):
+    """The callback API's bench client: sends the next message from the callback of an echo,
+    ``count`` times, then resolves ``done``."""
+
+    def __init__(self, payload: bytes, count: int, latencies: list[float], done: asyncio.Future[None]) -> None:
+        self.payload, self.left, self.latencies, self.done = payload, count, latencies, done
+        self.sent = 0.0
+
+    def on_open(self) -> None:
+        self._send()
+
+    def _send(self) -> None:
+        if self.left == 0:
+            self.done.set_result(None)
+            return
+        self.left -= 1
+        self.sent = time.perf_counter()
+        self.connection.send(self.payload)
+
+    def on_message(self, data: str | bytes, text: bool) -> None:
+        self.latencies.append(time.perf_counter() - self.sent)
+        self._send()
+
+    def on_close(self, code: int, reason: str) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"the connection closed with {code} {reason}".strip()))
+
+
 async def run_bench(
     uri: str | None, *, messages: int, size: int, concurrency: int = 1, compression: str | None = None,
-    progress: TextIO | None = None,
+    api: str = "await", progress: TextIO | None = None,
 ) -> BenchResult:  # fmt: skip
     """Echo ``messages`` binary messages of ``size`` bytes over ``concurrency`` connections, each
     sending the next message when the previous echo arrives; against ``uri``, or a server of its
-    own on 127.0.0.1 when ``uri`` is None."""
+    own on 127.0.0.1 when ``uri`` is None. ``api`` is the client's and its own server's.
+
+    Raises:
+        ValueError: an unknown ``api``.
+        ConnectionError: a connection closed before its last echo.
+    """
     if uri is None:
-        async with serve(echo_handler, "127.0.0.1", 0, compression=compression, ping_interval=None,
-                         max_message_size=max(size, 1 << 20)) as server:  # fmt: skip
+        async with _serve_echo(api, "127.0.0.1", 0, compression=compression, ping_interval=None,
+                               max_message_size=max(size, 1 << 20)) as server:  # fmt: skip
             port = server.sockets[0].getsockname()[1]
-            return await run_bench(f"ws://127.0.0.1:{port}/", messages=messages, size=size,
-                                   concurrency=concurrency, compression=compression, progress=progress)  # fmt: skip
+            return await run_bench(f"ws://127.0.0.1:{port}/", messages=messages, size=size, concurrency=concurrency,
+                                   compression=compression, api=api, progress=progress)  # fmt: skip
     payload = os.urandom(size)
     latencies: list[float] = []
     shares = [messages // concurrency + (1 if i < messages % concurrency else 0) for i in range(concurrency)]
+    options: dict[str, Any] = dict(compression=compression, ping_interval=None, max_message_size=max(size, 1 << 20))
 
     async def driver(count: int) -> None:
-        async with connect(uri, compression=compression, ping_interval=None,
-                           max_message_size=max(size, 1 << 20)) as connection:  # fmt: skip
+        if api == "callback":
+            done = asyncio.get_running_loop().create_future()
+            async with callbacks.connect(uri, lambda: _EchoDriver(payload, count, latencies, done), **options):
+                await done
+            return
+        async with connect(uri, **options) as connection:
             for _ in range(count):
                 sent = time.perf_counter()
                 await connection.send(payload)

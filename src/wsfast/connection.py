@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import codecs
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .events import BinaryFragment, BinaryMessage, Close, Event, Ping, Pong, TextFragment, TextMessage
 from .exceptions import (
@@ -94,6 +94,12 @@ class Connection:
             but not decoded (a fragment's bytes may end inside a character), for applications
             that parse JSON from bytes; validity is checked either way (1007).
         state: the state to start in (OPEN when the handshake happened elsewhere).
+
+    Data can also go to a callable instead of becoming events: set :attr:`on_data` to
+    ``on_data(data, final, text)`` and every message (or, with ``stream_fragments``, every
+    fragment) is handed to it as it is decoded, in order, without an event object; pings, pongs
+    and close frames stay events, so they are seen after the data of the same read. It should not
+    raise: an exception leaves :meth:`receive_data` and the rest of that read is not processed.
     """
 
     def __init__(
@@ -114,6 +120,8 @@ class Connection:
         self.auto_pong = auto_pong
         self.stream_fragments = stream_fragments
         self.decode_text = decode_text
+        #: Where data goes instead of the event list, if set (see the class docstring).
+        self.on_data: Callable[[str | bytes, bool, bool], object] | None = None
         self._state = state
         self._events: list[Event] = []
         self._output: list[bytes] = []
@@ -211,7 +219,13 @@ class Connection:
         if self.failure is not None:
             return  # nor after a failure
         try:
-            frames = self._decoder.feed(data)
+            on_data = self.on_data
+            if on_data is not None and self._plain:
+                # Whole messages go to on_data from inside the decoder, checked; what comes back
+                # is the rest, from the first frame that needs more than that.
+                frames = self._decoder.feed_into(data, on_data, self.decode_text)
+            else:
+                frames = self._decoder.feed(data)
             failure = None
         except ProtocolError as error:
             frames, failure = error.frames, error
@@ -221,12 +235,10 @@ class Connection:
                 if (opcode is _BINARY or opcode is _TEXT) and frame.fin and self._plain:
                     # the common case, kept short: a whole message in one frame, already checked
                     # against the size limits by the decoder, nothing to transform
-                    payload = frame.payload
                     if opcode is _BINARY:
-                        self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
+                        self._deliver(frame.payload, True, False)
                     else:
-                        data = self._checked_text(payload)
-                        self._events.append(TextFragment(data, True) if self.stream_fragments else TextMessage(data))
+                        self._deliver(self._checked_text(frame.payload), True, True)
                     continue
                 self._receive_frame(frame)
                 if self._state is State.CLOSED:
@@ -286,11 +298,7 @@ class Connection:
             raise PayloadTooBig(f"message of more than {limit} bytes")
         text = self._receiving is Opcode.TEXT
         if first and frame.fin:  # the common case: a message in one frame
-            if text:
-                data = self._checked_text(payload)
-                self._events.append(TextFragment(data, True) if self.stream_fragments else TextMessage(data))
-            else:
-                self._events.append(BinaryFragment(payload, True) if self.stream_fragments else BinaryMessage(payload))
+            self._deliver(self._checked_text(payload) if text else payload, True, text)
             return
         if text:
             if first:
@@ -301,11 +309,9 @@ class Connection:
         if self.stream_fragments:
             if not (payload or first or frame.fin):
                 pass  # a frame that carries nothing is not reported
-            elif text:
-                piece = self._text_decoder.decode(payload, frame.fin) if self.decode_text else payload
-                self._events.append(TextFragment(piece, frame.fin))
             else:
-                self._events.append(BinaryFragment(payload, frame.fin))
+                piece = self._text_decoder.decode(payload, frame.fin) if text and self.decode_text else payload
+                self._deliver(piece, frame.fin, text)
         else:
             # Joined as they come: one buffer, however many frames (the decoder bounds their count).
             parts = self._parts
@@ -313,13 +319,20 @@ class Connection:
                 del parts[:]
             parts += payload
             if frame.fin:
-                if text:
-                    self._events.append(TextMessage(parts.decode("utf-8") if self.decode_text else bytes(parts)))
-                else:
-                    self._events.append(BinaryMessage(bytes(parts)))
+                self._deliver(parts.decode("utf-8") if text and self.decode_text else bytes(parts), True, text)
                 self._parts = bytearray()
         if frame.fin:
             self._receiving = None
+
+    def _deliver(self, data: str | bytes, final: bool, text: bool) -> None:
+        """Hand on a message, or a fragment of one when fragments are streamed."""
+        on_data = self.on_data
+        if on_data is not None:
+            on_data(data, final, text)
+        elif self.stream_fragments:
+            self._events.append(TextFragment(data, final) if text else BinaryFragment(data, final))  # type: ignore[arg-type]
+        else:
+            self._events.append(TextMessage(data) if text else BinaryMessage(data))  # type: ignore[arg-type]
 
     def _checked_text(self, payload: bytes) -> str | bytes:
         """A whole text message's payload, decoded or (``decode_text=False``) only checked.

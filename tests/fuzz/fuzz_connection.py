@@ -106,6 +106,7 @@ def TestOneInput(data: bytes) -> None:
         max_frame_size=_limit(provider),
         stream_fragments=provider.ConsumeBool(),
         auto_pong=provider.ConsumeBool(),
+        on_data=provider.ConsumeBool(),
     )
     try:
         session = harness.ConnectionSession(config)

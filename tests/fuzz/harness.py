@@ -322,6 +322,15 @@ class ConnectionConfig:
     max_frame_size: int | None = 1 << 20
     stream_fragments: bool = False
     auto_pong: bool = True
+    #: Data through ``Connection.on_data`` instead of events (then it comes before the control
+    #: events of the same read, and the two are compared apart).
+    on_data: bool = False
+
+
+def _split_data(events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
+    """The messages in order, and the control events in order."""
+    data = [event for event in events if isinstance(event, (TextMessage, BinaryMessage))]
+    return data, [event for event in events if not isinstance(event, (TextMessage, BinaryMessage))]
 
 
 def _normalize(events: Sequence[Event]) -> list[Event]:
@@ -430,6 +439,16 @@ class ConnectionSession:
         self.state = self.side.state
         self.streamed = 0  # bytes of the streamed message being received
         self.model = _Model()
+        self._delivered: list[Event] = []  # what on_data received during one receive_data
+        if config.on_data:
+            self.side.on_data = self._on_data
+
+    def _on_data(self, data: Any, final: bool, text: bool) -> None:
+        if self.config.stream_fragments:
+            self._delivered.append(TextFragment(data, final) if text else BinaryFragment(data, final))
+        else:
+            require(final, "on_data called with an unfinished message without stream_fragments")
+            self._delivered.append(TextMessage(data) if text else BinaryMessage(data))
 
     # -------------------------------------------------------------------------- the peer
 
@@ -560,7 +579,8 @@ class ConnectionSession:
             side.receive_data(chunk)
         except Exception as error:  # noqa: BLE001 - anything else is a finding
             undocumented(error, "receive_data")
-        events = side.events_received()
+        events = self._delivered + side.events_received()
+        self._delivered = []
         output = side.data_to_send()
         if done:
             require(events == [] and output == b"", f"CLOSED or failed, yet delivered {events!r} / sent {output!r}")
@@ -766,10 +786,13 @@ class ConnectionSession:
         failure = self.side.failure
         if failure is not None:
             require(isinstance(failure, PayloadTooBig) and self.oversized, f"clean traffic failed the side: {failure!r}")
-        if failure is not None or self.eof:
-            require(got == want[: len(got)], f"received {got!r}, not a prefix of {want!r}")
-        else:
-            require(got == want, f"received {got!r}, expected {want!r}")
+        # With on_data, data and control events are each in order, but not among each other.
+        comparisons = list(zip(_split_data(got), _split_data(want))) if self.config.on_data else [(got, want)]
+        for got_part, want_part in comparisons:
+            if failure is not None or self.eof:
+                require(got_part == want_part[: len(got_part)], f"received {got_part!r}, not a prefix of {want_part!r}")
+            else:
+                require(got_part == want_part, f"received {got_part!r}, expected {want_part!r}")
 
 
 # ---------------------------------------------------------------------------------- handshake

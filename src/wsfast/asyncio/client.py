@@ -81,19 +81,23 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         self._open_timeout = open_timeout
         self._options = dict(ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
                              max_queue=max_queue, write_limit=write_limit)  # fmt: skip
-        self._connection: Connection | None = None
+        self._connection: Any = None
 
-    async def _open(self) -> Connection:
+    def _make_connection(self) -> Connection:
+        """The connection the socket gets: the await API's (the callback API's in its subclass)."""
+        return Connection(self._protocol, **self._options)  # type: ignore[arg-type]
+
+    async def _open(self) -> Any:
         loop = asyncio.get_running_loop()
         target = self._protocol.uri
-        connection: Connection | None = None
+        connection: Any = None
 
-        def factory() -> Connection:
+        def factory() -> Any:
             nonlocal connection
-            connection = Connection(self._protocol, **self._options)  # type: ignore[arg-type]
+            connection = self._make_connection()
             return connection
 
-        async def handshake() -> Connection:
+        async def handshake() -> Any:
             await loop.create_connection(factory, target.host, target.port, ssl=self._ssl)
             assert connection is not None
             await connection.opened

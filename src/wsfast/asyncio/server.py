@@ -18,6 +18,7 @@ from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP
 from ..permessage_deflate import DEFAULT_SERVER_WINDOW_BITS, ServerPerMessageDeflateFactory
 from ..server import ServerConnection
 from .connection import Connection
+from .protocol import WebSocketProtocol
 
 __all__ = ["serve", "Server", "ServerSideConnection"]
 
@@ -29,8 +30,10 @@ Handler = Callable[[Connection], Awaitable[Any]]
 ProcessRequest = Callable[[Connection, Request], "Response | None | Awaitable[Response | None]"]
 
 
-class ServerSideConnection(Connection):
-    """A server's connection: once the handshake succeeds, it runs the handler on itself."""
+class ServerSide(WebSocketProtocol):
+    """What a server adds to a connection, whichever its API: the opening handshake's timeout
+    and ``process_request``, and the server's set of connections. Each API starts the application
+    its own way once the handshake succeeds (``_start_application``)."""
 
     def __init__(self, protocol: ServerConnection, server: Server, *, open_timeout: float | None,
                  process_request: ProcessRequest | None = None, **options: Any) -> None:  # fmt: skip
@@ -40,7 +43,6 @@ class ServerSideConnection(Connection):
         self.process_request = process_request
         self._open_timer: asyncio.TimerHandle | None = None
         self._answering: asyncio.Task[None] | None = None
-        self.handler_task: asyncio.Task[None] | None = None
 
     def respond(self, status_code: int, text: str) -> Response:
         """A response refusing the handshake with ``text`` as its body, for ``process_request``
@@ -110,10 +112,28 @@ class ServerSideConnection(Connection):
         super()._handshake_done()
         if self._open_timer is not None:
             self._open_timer.cancel()
-        if self.protocol.handshake_done:
-            self.handler_task = self._loop.create_task(self._run_handler())
-        elif self.protocol.handshake_error is not None:
+        if not self.protocol.handshake_done and self.protocol.handshake_error is not None:
             logger.info("rejected a handshake from %s: %s", self.remote_address, self.protocol.handshake_error)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+        if self._answering is not None:
+            self._answering.cancel()
+        super().connection_lost(exc)
+        self.server.connections.discard(self)
+
+
+class ServerSideConnection(ServerSide, Connection):
+    """A server's connection on the await API: once the handshake succeeds, it runs the handler
+    on itself in a task."""
+
+    def __init__(self, protocol: ServerConnection, server: Server, **options: Any) -> None:
+        super().__init__(protocol, server, **options)
+        self.handler_task: asyncio.Task[None] | None = None
+
+    def _start_application(self) -> None:
+        self.handler_task = self._loop.create_task(self._run_handler())
 
     async def _run_handler(self) -> None:
         try:
@@ -128,26 +148,17 @@ class ServerSideConnection(Connection):
         if self.protocol.state is State.OPEN:
             await self.close()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._open_timer is not None:
-            self._open_timer.cancel()
-        if self._answering is not None:
-            self._answering.cancel()
-        super().connection_lost(exc)
-        self.server.connections.discard(self)
-
 
 class Server:
     """A running WebSocket server; ``close()`` then ``wait_closed()`` shuts it down gracefully."""
 
-    def __init__(self, handler: Handler, make_connection: Callable[[Server], ServerSideConnection]) -> None:
-        self.handler = handler
-        self.connections: set[ServerSideConnection] = set()
+    def __init__(self, handler: Any, make_connection: Callable[[Server], ServerSide]) -> None:
+        self.handler = handler  # the await API's coroutine function, or the callback API's factory
+        self.connections: set[ServerSide] = set()
         self._make_connection = make_connection
         self._server: asyncio.base_events.Server | None = None
-        self._closing: list[asyncio.Task[None]] = []
 
-    def protocol_factory(self) -> ServerSideConnection:
+    def protocol_factory(self) -> ServerSide:
         return self._make_connection(self)
 
     @property
@@ -162,7 +173,7 @@ class Server:
         if close_connections:
             for connection in list(self.connections):
                 if connection.state is State.OPEN:
-                    self._closing.append(asyncio.ensure_future(connection.close(1001, "server shutting down")))
+                    connection._begin_close(1001, "server shutting down")
                 elif connection.state is State.CONNECTING:
                     connection._abort()
 
@@ -170,7 +181,6 @@ class Server:
         """Wait until the listener and every connection are closed and every handler has ended."""
         if self._server is not None:
             await self._server.wait_closed()
-        await asyncio.gather(*self._closing, return_exceptions=True)
         waits = [c.wait_closed() for c in list(self.connections)]
         await asyncio.gather(*waits, return_exceptions=True)
 
@@ -257,19 +267,27 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             extra_headers=extra_headers, server_header=server_header,
         )  # fmt: skip
 
-        def make_connection(server: Server) -> ServerSideConnection:
+        options = dict(open_timeout=open_timeout, process_request=process_request, ping_interval=ping_interval,
+                       ping_timeout=ping_timeout, close_timeout=close_timeout, write_limit=write_limit,
+                       **self._api_options(max_queue=max_queue))  # fmt: skip
+
+        def make_connection(server: Server) -> ServerSide:
             protocol = ServerConnection(
                 handshake, max_message_size=max_message_size, max_frame_size=max_frame_size,
                 max_fragments=max_fragments, max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
                 hold_request=process_request is not None,
             )  # fmt: skip
-            return ServerSideConnection(
-                protocol, server, open_timeout=open_timeout, process_request=process_request, ping_interval=ping_interval, ping_timeout=ping_timeout,
-                close_timeout=close_timeout, max_queue=max_queue, write_limit=write_limit,
-            )  # fmt: skip
+            return self._connection_class(protocol, server, **options)
 
         self._server = Server(handler, make_connection)
         self._listen = dict(host=host, port=port, path=path, ssl=ssl, reuse_port=reuse_port, backlog=backlog)
+
+    #: The connection each accepted socket gets: the await API's, or the callback API's.
+    _connection_class: type[ServerSide] = ServerSideConnection
+
+    def _api_options(self, *, max_queue: int | None) -> dict[str, Any]:
+        """The options only the await API has."""
+        return {"max_queue": max_queue}
 
     async def _start(self) -> Server:
         loop = asyncio.get_running_loop()

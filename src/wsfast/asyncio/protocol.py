@@ -1,0 +1,361 @@
+"""The asyncio side of one sans-IO connection: the I/O and the clocks, for both APIs.
+
+:class:`WebSocketProtocol` holds no protocol logic and no application API. It feeds what the
+transport reads to the sans-IO connection, writes what that connection wants sent, and keeps the
+timers (keepalive, closing handshake) that the sans-IO core, having no clock, cannot keep. What
+happens to received data is its subclasses' business: the await API queues it for ``recv()``
+(``connection.Connection``), the callback API hands it to the application at once
+(``callbacks.CallbackConnection``).
+
+It is an ``asyncio.BufferedProtocol``, not a streams user: no extra task per read, and the loop
+reads into one buffer per thread instead of allocating a fresh 256 KiB bytes object per read (the
+frame decoder copies out what it keeps, so the buffer is free again once ``buffer_updated`` returns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from ..connection import Connection as SansIOConnection
+from ..connection import State
+from ..events import Close, Ping, Pong
+from ..exceptions import ProtocolError
+
+__all__ = ["WebSocketProtocol"]
+
+logger = logging.getLogger("wsfast")
+
+_READ_BUFFER_SIZE = 262144  # what the stdlib loop asks for when it reads without a buffer
+_thread_local = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's read buffer. One is enough for every connection of the thread's loop: the
+    loop fills it and calls ``buffer_updated`` at once, which consumes it before returning."""
+    try:
+        return _thread_local.read_buffer  # type: ignore[no-any-return]
+    except AttributeError:
+        _thread_local.read_buffer = memoryview(bytearray(_READ_BUFFER_SIZE))
+        return _thread_local.read_buffer  # type: ignore[no-any-return]
+
+
+class WebSocketProtocol(asyncio.BufferedProtocol):
+    """One WebSocket connection's I/O (client or server side).
+
+    Args:
+        protocol: the sans-IO connection to drive.
+        ping_interval: seconds between keepalive pings; None to send none. Any data received
+            counts as a sign of life, so a large, slow message never looks like a dead peer.
+        ping_timeout: seconds to wait for the pong; then the connection closes with 1011.
+        close_timeout: seconds to wait for the closing handshake before dropping the connection.
+        write_limit: bytes in the write buffer above which writing counts as paused: the await
+            API's ``send`` waits, the callback API calls ``on_write_paused``, and automatic
+            pongs are held back (only the latest is kept).
+    """
+
+    def __init__(
+        self,
+        protocol: SansIOConnection,
+        *,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float | None = 10.0,
+        write_limit: int = 65536,
+    ) -> None:
+        self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.write_limit = write_limit
+        self.transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._writing_paused = False
+        self._pings: dict[bytes, tuple[float, asyncio.Future[float]]] = {}
+        self._last_received = time.monotonic()
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._read_view = _read_buffer()
+        self._latency = 0.0
+        self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
+        self.opened: asyncio.Future[None] = self._loop.create_future()
+
+    # ------------------------------------------------------------------ what the user sees
+
+    @property
+    def state(self) -> State:
+        """The sans-IO connection's state: CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self.protocol.state
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received (1006 if the connection dropped), or None while open."""
+        return self.protocol.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received, or None while open."""
+        return self.protocol.close_reason
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol agreed in the opening handshake, or None."""
+        return getattr(self.protocol, "subprotocol", None)
+
+    @property
+    def request(self) -> Any:
+        """The opening handshake's request."""
+        return getattr(self.protocol, "request", None)
+
+    @property
+    def response(self) -> Any:
+        """The opening handshake's response."""
+        return getattr(self.protocol, "response", None)
+
+    @property
+    def latency(self) -> float:
+        """Seconds between the last ping answered and its pong (keepalive's or ``ping()``'s); 0
+        until one is answered."""
+        return self._latency
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address, as the socket reports it."""
+        return None if self.transport is None else self.transport.get_extra_info("peername")
+
+    @property
+    def local_address(self) -> Any:
+        """This end's address."""
+        return None if self.transport is None else self.transport.get_extra_info("sockname")
+
+    async def wait_closed(self) -> None:
+        """Wait until the transport is closed."""
+        await asyncio.shield(self.connection_lost_waiter)
+
+    def _check_open(self) -> None:
+        if self.protocol.state is not State.OPEN:
+            raise self.protocol.closed_error()
+
+    def _send_ping(self, data: bytes | None) -> tuple[bytes, asyncio.Future[float]]:
+        """Send a ping (4 random bytes when ``data`` is None): its payload, and a future that
+        resolves to the latency when its pong arrives.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            ValueError: ``data`` is longer than 125 bytes, or is already awaiting its pong.
+        """
+        self._check_open()
+        payload = os.urandom(4) if data is None else bytes(data)
+        if payload in self._pings:
+            raise ValueError("a ping with this payload is already waiting for its pong")
+        self.protocol.ping(payload)
+        waiter: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (time.monotonic(), waiter)
+        self._flush()
+        return payload, waiter
+
+    def _begin_close(self, code: int, reason: str) -> None:
+        """Send a close frame (when open) and drop the connection if the peer has not answered
+        within ``close_timeout``.
+
+        Raises:
+            ValueError: ``code`` may not be sent, or ``reason`` is too long.
+        """
+        if self.protocol.state is State.OPEN:
+            self.protocol.close(code, reason)
+            self._flush()
+            self._arm_close_timer()
+
+    def _pause_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection with ``code`` (for instance 1011 after the application failed)."""
+        self.protocol.fail(ProtocolError(reason, close_code=code))
+        self._flush()
+
+    # ------------------------------------------------------------------ what subclasses add
+
+    def _start_application(self) -> None:
+        """The opening handshake succeeded (a server starts its handler here)."""
+
+    def _receiving_ended(self) -> None:
+        """No more data will come: the connection closed, or the peer sent EOF."""
+
+    def _on_ping(self, payload: bytes) -> None:
+        """A ping arrived (the sans-IO connection has answered it)."""
+
+    def _on_pong(self, payload: bytes) -> None:
+        """A pong arrived (after the latency of a ping waiting for it was recorded)."""
+
+    def _on_write_paused(self) -> None:
+        """The write buffer went over ``write_limit``."""
+
+    def _on_write_resumed(self) -> None:
+        """The write buffer drained below its low-water mark."""
+
+    # ------------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.set_write_buffer_limits(high=self.write_limit)  # type: ignore[union-attr]
+        self._flush()  # a client's upgrade request
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.ping_interval is not None:
+            self._last_received = time.monotonic()
+        protocol = self.protocol
+        if protocol.state is State.OPEN:
+            protocol.receive_data(self._read_view[:nbytes])
+        else:
+            was_connecting = protocol.state is State.CONNECTING
+            protocol.receive_data(self._read_view[:nbytes])
+            if was_connecting:
+                if protocol.state is State.CONNECTING:
+                    self._handshake_pending()
+                else:
+                    self._handshake_done()
+        self._process_events()
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self._process_events()
+        self._receiving_ended()
+        return None  # let asyncio close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.protocol.state is not State.CLOSED:
+            self.protocol.receive_eof()
+        for timer in (self._keepalive, self._close_timer):
+            if timer is not None:
+                timer.cancel()
+        if not self.opened.done():
+            self.opened.set_exception(self.protocol.handshake_error or ConnectionError("connection lost"))
+            self.opened.exception()  # retrieved here: the opener may be gone already
+        for _, waiter in self._pings.values():
+            if not waiter.done():
+                waiter.set_exception(self.protocol.closed_error())
+                waiter.exception()
+        self._pings.clear()
+        if not self.connection_lost_waiter.done():
+            self.connection_lost_waiter.set_result(None)
+        self._receiving_ended()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self.protocol.hold_pongs()
+        self._on_write_paused()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self.protocol.release_pongs()
+        self._flush()
+        self._on_write_resumed()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _handshake_pending(self) -> None:
+        """A read left the opening handshake unfinished (a server may have a request to answer)."""
+
+    def _handshake_done(self) -> None:
+        # Success is the handshake's, not the state's: a peer may answer and close in one read.
+        if self.protocol.handshake_done:
+            if not self.opened.done():
+                self.opened.set_result(None)
+            self._schedule_keepalive()
+            self._start_application()
+        elif not self.opened.done():
+            self.opened.set_exception(self.protocol.handshake_error or ConnectionError("handshake failed"))
+            self.opened.exception()  # retrieved here: a server has no opener waiting on it
+
+    def _process_events(self) -> None:
+        # Data went to protocol.on_data as it was decoded; what is left are control frames.
+        events = self.protocol.events_received()
+        for event in events:
+            kind = type(event)
+            if kind is Pong:
+                self._pong_received(event.payload)  # type: ignore[attr-defined]
+            elif kind is Close:
+                self._arm_close_timer()
+            elif kind is Ping:
+                self._on_ping(event.payload)  # type: ignore[attr-defined]
+        if self.protocol.state is State.CLOSED:
+            self._receiving_ended()
+
+    def _flush(self) -> None:
+        protocol = self.protocol
+        chunks = protocol.chunks_to_send()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        # One write per piece: a large payload goes to the transport as it is, never joined with
+        # its header into a copy (the pieces are one or two but for a few control frames).
+        for chunk in chunks:
+            transport.write(chunk)
+        if protocol.state is State.OPEN:
+            return
+        if protocol.should_close_transport:
+            transport.close()
+        elif protocol.state is State.CLOSING or protocol.state is State.CLOSED:
+            self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        """Drop the connection if the closing handshake does not finish in time."""
+        if self._close_timer is None and self.close_timeout is not None:
+            self._close_timer = self._loop.call_later(self.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _pong_received(self, payload: bytes) -> None:
+        entry = self._pings.pop(payload, None)
+        if entry is not None:  # else unsolicited, which is allowed (RFC 6455 §5.5.3)
+            sent_at, waiter = entry
+            self._latency = time.monotonic() - sent_at
+            if not waiter.done():
+                waiter.set_result(self._latency)
+        self._on_pong(payload)
+
+    def _schedule_keepalive(self) -> None:
+        if self.ping_interval is not None:
+            self._keepalive = self._loop.call_later(self.ping_interval, self._keepalive_tick)
+
+    def _keepalive_tick(self) -> None:
+        if self.protocol.state is not State.OPEN:
+            return
+        assert self.ping_interval is not None
+        idle = time.monotonic() - self._last_received
+        if idle < self.ping_interval:  # data arrived lately: the peer is alive
+            self._keepalive = self._loop.call_later(self.ping_interval - idle, self._keepalive_tick)
+            return
+        payload, _ = self._send_ping(None)
+        if self.ping_timeout is not None:
+            self._keepalive = self._loop.call_later(self.ping_timeout, self._keepalive_expired, payload)
+        else:
+            self._schedule_keepalive()
+
+    def _keepalive_expired(self, payload: bytes) -> None:
+        if payload not in self._pings:  # the pong came
+            self._schedule_keepalive()
+            return
+        if time.monotonic() - self._last_received < self.ping_timeout:  # type: ignore[operator]
+            # No pong yet, but data is flowing (a large message): still alive; ask again later.
+            self._pings.pop(payload)
+            self._schedule_keepalive()
+            return
+        logger.info("keepalive ping timed out; closing the connection")
+        self._fail(1011, "keepalive ping timeout")

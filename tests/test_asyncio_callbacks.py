@@ -1,0 +1,263 @@
+"""The callback API (wsfast.asyncio.callbacks) over loopback, on asyncio and uvloop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+import wsfast
+from conftest import run_async
+from wsfast.asyncio import callbacks
+from wsfast.client import ClientConnection
+from wsfast.exceptions import ConnectionClosedError, ConnectionClosedOK
+from wsfast.frames import Opcode, encode_frame
+
+pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
+
+
+class Echo(callbacks.Handler):
+    def on_message(self, data, text):
+        self.connection.send(data, text)
+
+
+class Recorder(callbacks.Handler):
+    """Records what it is called with; ``messages`` is a queue for the test to await."""
+
+    decode_text = True
+    receive_fragments = False
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.messages: asyncio.Queue = asyncio.Queue()
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def on_open(self) -> None:
+        self.calls.append(("open",))
+
+    def on_message(self, data, text):
+        self.calls.append(("message", data, text))
+        self.messages.put_nowait((data, text))
+
+    def on_fragment(self, data, final, text):
+        self.calls.append(("fragment", data, final, text))
+        self.messages.put_nowait((data, final, text))
+
+    def on_ping(self, payload):
+        self.calls.append(("ping", payload))
+
+    def on_pong(self, payload):
+        self.calls.append(("pong", payload))
+
+    def on_close(self, code, reason):
+        self.calls.append(("close", code, reason))
+        self.closed.set_result((code, reason))
+
+
+def uri_of(server) -> str:
+    return f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_callback_server_echoes_for_an_await_client(compression):
+    async def main():
+        async with callbacks.serve(Echo, "127.0.0.1", 0, compression=compression) as server:
+            async with wsfast.connect(uri_of(server), compression=compression) as ws:
+                for message in ["hello", "κόσμε" * 1000, b"\x00\xff" * 50000, b"", ""]:
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                await ws.send(["frag", "ments"])  # a fragmented message comes whole to on_message
+                assert await ws.recv() == "fragments"
+                await ws.send(b"as text", text=True)
+                assert await ws.recv() == "as text"
+
+    run_async(main())
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_callback_client_against_an_await_server(compression):
+    async def echo(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async def main():
+        async with wsfast.serve(echo, "127.0.0.1", 0, compression=compression) as server:
+            async with callbacks.connect(uri_of(server), Recorder, compression=compression) as connection:
+                handler = connection.handler
+                assert handler.calls == [("open",)] and handler.connection is connection
+                connection.send("text")
+                connection.send(b"binary")
+                connection.send(bytearray(b"buffer"))
+                connection.send("str as binary", text=False)
+                results = [await handler.messages.get() for _ in range(4)]
+                assert results == [("text", True), (b"binary", False), (b"buffer", False), (b"str as binary", False)]
+            assert await handler.closed == (1000, "")
+            assert handler.calls[-1] == ("close", 1000, "") and sum(c[0] == "close" for c in handler.calls) == 1
+
+    run_async(main())
+
+
+def test_text_as_bytes_and_fragments_as_they_arrive():
+    class Pieces(Recorder):
+        decode_text = False
+        receive_fragments = True
+
+    async def main():
+        handlers = []
+
+        def factory():
+            handlers.append(Pieces())
+            return handlers[-1]
+
+        async with callbacks.serve(factory, "127.0.0.1", 0, compression=None) as server:
+            async with wsfast.connect(uri_of(server), compression=None) as ws:
+                await ws.send(["κό", "σμε"])
+                await ws.send(b"whole")
+                got = [await handlers[0].messages.get() for _ in range(3)]
+                assert got == [("κό".encode(), False, True), ("σμε".encode(), True, True), (b"whole", True, False)]
+
+    run_async(main())
+
+
+def test_a_failing_callback_closes_its_connection_with_1011_and_the_server_lives_on(caplog):
+    class Fails(callbacks.Handler):
+        def on_message(self, data, text):
+            if data == "boom":
+                raise ValueError("application bug")
+            self.connection.send(data)
+
+    async def main():
+        async with callbacks.serve(Fails, "127.0.0.1", 0) as server:
+            async with wsfast.connect(uri_of(server)) as ws:
+                await ws.send("boom")
+                await ws.send("never seen")
+                with pytest.raises(ConnectionClosedError) as caught:
+                    await ws.recv()
+                assert caught.value.code == 1011
+            async with wsfast.connect(uri_of(server)) as ws:  # the next connection is served
+                await ws.send("fine")
+                assert await ws.recv() == "fine"
+
+    with caplog.at_level(logging.ERROR, logger="wsfast"):
+        run_async(main())
+    assert any("callback on_message failed" in record.message and record.exc_info for record in caplog.records)
+
+
+def test_a_failing_on_open_closes_with_1011():
+    class Fails(callbacks.Handler):
+        def on_open(self):
+            raise RuntimeError("cannot start")
+
+    async def main():
+        async with callbacks.serve(Fails, "127.0.0.1", 0) as server:
+            async with wsfast.connect(uri_of(server)) as ws:
+                with pytest.raises(ConnectionClosedError) as caught:
+                    await ws.recv()
+                assert caught.value.code == 1011
+
+    run_async(main())
+
+
+def test_limits_hold_on_the_callback_api():
+    async def main():
+        async with callbacks.serve(Echo, "127.0.0.1", 0, max_message_size=1000, max_fragments=4) as server:
+            async with wsfast.connect(uri_of(server)) as ws:
+                await ws.send(b"x" * 1001)
+                with pytest.raises(ConnectionClosedError) as caught:
+                    await ws.recv()
+                assert caught.value.code == 1009
+            async with wsfast.connect(uri_of(server)) as ws:
+                await ws.send([b"a"] * 5)
+                with pytest.raises(ConnectionClosedError) as caught:
+                    await ws.recv()
+                assert caught.value.code == 1009
+
+    run_async(main())
+
+
+def test_pings_pongs_and_latency():
+    async def main():
+        async with callbacks.serve(Echo, "127.0.0.1", 0) as server:
+            async with callbacks.connect(uri_of(server), Recorder) as connection:
+                latency = await connection.ping(b"hi")
+                assert latency >= 0 and connection.latency == latency
+                assert ("pong", b"hi") in connection.handler.calls
+        async with wsfast.serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0) as server:
+            async with callbacks.connect(uri_of(server), Recorder) as connection:
+                server_side = next(iter(server.connections))
+                await (await server_side.ping(b"from server"))
+                assert ("ping", b"from server") in connection.handler.calls
+
+    run_async(main())
+
+
+def test_sending_after_close_raises_and_server_shutdown_says_1001():
+    async def main():
+        handlers = []
+
+        def factory():
+            handlers.append(Recorder())
+            return handlers[-1]
+
+        server = await callbacks.serve(factory, "127.0.0.1", 0)
+        async with wsfast.connect(uri_of(server)) as ws:
+            await ws.send("hello")
+            await handlers[0].messages.get()
+            server.close()
+            await server.wait_closed()
+            assert await handlers[0].closed == (1001, "")  # what the client sent back
+            with pytest.raises(ConnectionClosedOK):
+                handlers[0].connection.send("too late")
+            with pytest.raises(ConnectionClosedOK):
+                await ws.recv()
+
+    run_async(main())
+
+
+def test_max_queue_does_not_apply():
+    with pytest.raises(TypeError, match="max_queue"):
+        callbacks.serve(Echo, "127.0.0.1", 0, max_queue=4)
+    with pytest.raises(TypeError, match="max_queue"):
+        callbacks.connect("ws://127.0.0.1:1/", Echo, max_queue=4)
+
+
+def test_a_peer_that_never_reads_cannot_make_an_echo_server_buffer_without_bound():
+    """By default a handler stops reading while its write buffer is over write_limit: the peer's
+    sends then stall in TCP instead of piling up as echoes in the server's memory."""
+    seen = {"most buffered": 0, "paused": 0}
+
+    class Watched(Echo):
+        def on_message(self, data, text):
+            super().on_message(data, text)
+            seen["most buffered"] = max(seen["most buffered"], self.connection.write_buffer_size)
+
+        def on_write_paused(self):
+            seen["paused"] += 1
+            super().on_write_paused()
+
+    async def main():
+        async with callbacks.serve(Watched, "127.0.0.1", 0, compression=None, write_limit=65536) as server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            handshake = ClientConnection(f"ws://127.0.0.1:{port}/", extensions=[])
+            writer.write(handshake.data_to_send())
+            await reader.readuntil(b"\r\n\r\n")
+            frame = encode_frame(Opcode.BINARY, b"x" * 16384, mask=True)
+            sent = 0
+            stalled = False
+            while sent < 200_000_000:  # never read; stop at the first send that cannot go out
+                writer.write(frame * 16)
+                sent += 16 * len(frame)
+                try:
+                    await asyncio.wait_for(writer.drain(), 1.0)
+                except TimeoutError:
+                    stalled = True
+                    break
+            writer.transport.abort()
+            return stalled, sent
+
+    stalled, sent = run_async(main(), 60)
+    assert stalled, f"the server read {sent} bytes from a peer that never reads"
+    assert seen["paused"] >= 1
+    assert seen["most buffered"] < 2 * 1024 * 1024  # write_limit plus one read's echoes, not what was sent
