@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Any
 
-IMPLS = ("wsfast", "wsfast-callback", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet")
+IMPLS = ("wsfast", "wsfast-callback", "wsfast-callback-fastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task")
 #: Message and frame size limit on every side: room for the largest message (2 MB) with margin.
 LIMIT = 8 * 1024 * 1024
 VERIFY_MESSAGES = 8
@@ -88,6 +88,20 @@ async def serve_wsfast_callback() -> tuple[int, Any]:
 
     server = await callbacks.serve(Echo, "127.0.0.1", 0, compression=None, ping_interval=None,
                                    max_message_size=LIMIT, max_frame_size=LIMIT)
+    return server.sockets[0].getsockname()[1], server
+
+
+async def serve_wsfast_callback_fastnet() -> tuple[int, Any]:
+    import aiofastnet
+    from wsfast.asyncio import callbacks
+
+    class Echo(callbacks.Handler):
+        def on_message(self, data: Any, text: bool) -> None:
+            self.connection.send(data, text)
+
+    serving = callbacks.serve(Echo, "127.0.0.1", 0, compression=None, ping_interval=None,
+                              max_message_size=LIMIT, max_frame_size=LIMIT)
+    server = await aiofastnet.create_server(asyncio.get_running_loop(), serving._server.protocol_factory, "127.0.0.1", 0)
     return server.sockets[0].getsockname()[1], server
 
 
@@ -175,9 +189,41 @@ class _TcpBufferedEcho(asyncio.BufferedProtocol):
 READ_BUFFER = 256 * 1024
 
 
-async def serve_tcp(aiofastnet: bool = False, buffered: bool = False) -> tuple[int, Any]:
+class _TcpTaskEcho(asyncio.BufferedProtocol):
+    """The floor of any await API: what is read goes to a task, through a future, and the task
+    writes it back; the same buffered reads as tcp-buffered, plus one task wake-up per read."""
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.buffer = memoryview(bytearray(READ_BUFFER))
+        self.loop = asyncio.get_running_loop()
+        self.pending: list[bytes] = []
+        self.waiter: asyncio.Future[None] | None = None
+        self.task = self.loop.create_task(self.echo())
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.pending.append(bytes(self.buffer[:nbytes]))
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    async def echo(self) -> None:
+        while True:
+            if not self.pending:
+                self.waiter = self.loop.create_future()
+                await self.waiter
+            data = self.pending.pop(0)
+            self.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.task.cancel()
+
+
+async def serve_tcp(aiofastnet: bool = False, buffered: bool = False, task: bool = False) -> tuple[int, Any]:
     loop = asyncio.get_running_loop()
-    factory = _TcpBufferedEcho if buffered else _TcpEcho
+    factory = _TcpTaskEcho if task else _TcpBufferedEcho if buffered else _TcpEcho
     if aiofastnet:
         import aiofastnet as fastnet
 
@@ -187,9 +233,9 @@ async def serve_tcp(aiofastnet: bool = False, buffered: bool = False) -> tuple[i
     return server.sockets[0].getsockname()[1], server
 
 
-SERVERS = {"wsfast": serve_wsfast, "wsfast-callback": serve_wsfast_callback, "websockets": serve_websockets, "aiohttp": serve_aiohttp,
+SERVERS = {"wsfast": serve_wsfast, "wsfast-callback": serve_wsfast_callback, "wsfast-callback-fastnet": serve_wsfast_callback_fastnet, "websockets": serve_websockets, "aiohttp": serve_aiohttp,
            "picows": serve_picows, "picows-stdlib": lambda: serve_picows(False), "tcp": serve_tcp,
-           "tcp-buffered": lambda: serve_tcp(buffered=True), "tcp-aiofastnet": lambda: serve_tcp(aiofastnet=True)}
+           "tcp-buffered": lambda: serve_tcp(buffered=True), "tcp-aiofastnet": lambda: serve_tcp(aiofastnet=True), "tcp-task": lambda: serve_tcp(task=True)}
 
 
 def run_server(impl: str, loop_kind: str) -> int:
@@ -452,7 +498,7 @@ class TcpBufferedClient(TcpClient):
 
 CLIENTS = {"wsfast": WsfastClient, "wsfast-callback": WsfastCallbackClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
            "picows": PicowsClient, "picows-stdlib": PicowsStdlibClient, "tcp": TcpClient,
-           "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient}
+           "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient, "tcp-task": TcpBufferedClient}
 
 
 def message(impl: str, size: int, seed: int) -> bytes:

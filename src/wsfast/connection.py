@@ -65,6 +65,7 @@ _REASON_LIMIT = MAX_CONTROL_PAYLOAD - 2
 # The two opcodes of the short path, as module globals: looking a member up on the Enum class
 # costs more than the rest of the test.
 _BINARY, _TEXT = Opcode.BINARY, Opcode.TEXT
+_OPEN = State.OPEN
 #: From this size an unmasked payload is sent behind its header as it is, not copied into a frame.
 _SPLIT_SIZE = 65536
 
@@ -210,7 +211,7 @@ class Connection:
         ``data`` may be any bytes-like object; it is not kept, so the caller may reuse its buffer.
         """
         state = self._state
-        if state is not State.OPEN:
+        if state is not _OPEN:
             if state is State.CONNECTING:
                 self._receive_handshake(data)
                 return
@@ -434,7 +435,7 @@ class Connection:
         Raises:
             InvalidState: the connection is not OPEN, or a fragmented message is being sent.
         """
-        self._send_message(Opcode.TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
+        self._send_message(_TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
 
     def send_binary(self, data: bytes, *, fin: bool = True) -> None:
         """Send a binary message, or its first fragment when ``fin`` is False.
@@ -442,10 +443,10 @@ class Connection:
         Raises:
             InvalidState: the connection is not OPEN, or a fragmented message is being sent.
         """
-        self._send_message(Opcode.BINARY, data, fin)
+        self._send_message(_BINARY, data, fin)
 
     def _send_message(self, opcode: Opcode, data: bytes, fin: bool) -> None:
-        if fin and self._plain and self._state is State.OPEN and self._sending is None:
+        if fin and self._plain and self._state is _OPEN and self._sending is None:
             # the common case, kept short: one whole frame, nothing to transform
             if self._masked or len(data) < _SPLIT_SIZE:
                 self._output.append(encode_frame(opcode, data, mask=self._masked))

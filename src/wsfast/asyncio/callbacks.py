@@ -153,7 +153,8 @@ class CallbackConnection(WebSocketProtocol):
                 raise TypeError(f"cannot send {kind.__name__}: str or bytes")
         except InvalidState:
             raise protocol.closed_error() from None
-        self._flush()
+        if not self._in_read:  # else buffer_updated writes it, with whatever else it sends
+            self._flush()
 
     def ping(self, data: bytes | None = None) -> Any:
         """Send a ping (4 random bytes when ``data`` is None). Returns a future that resolves to

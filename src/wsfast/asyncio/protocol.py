@@ -23,13 +23,14 @@ from typing import Any
 
 from ..connection import Connection as SansIOConnection
 from ..connection import State
-from ..events import Close, Ping, Pong
+from ..events import Close, Event, Ping, Pong
 from ..exceptions import ProtocolError
 
 __all__ = ["WebSocketProtocol"]
 
 logger = logging.getLogger("wsfast")
 
+_OPEN, _CONNECTING = State.OPEN, State.CONNECTING  # globals: cheaper than Enum lookups per read
 _READ_BUFFER_SIZE = 262144  # what the stdlib loop asks for when it reads without a buffer
 _thread_local = threading.local()
 
@@ -81,6 +82,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self._read_view = _read_buffer()
         self._latency = 0.0
+        self._in_read = False  # inside buffer_updated, which flushes what is sent when it ends
         self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
         self.opened: asyncio.Future[None] = self._loop.create_future()
 
@@ -217,17 +219,18 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if self.ping_interval is not None:
             self._last_received = time.monotonic()
         protocol = self.protocol
-        if protocol.state is State.OPEN:
-            protocol.receive_data(self._read_view[:nbytes])
-        else:
-            was_connecting = protocol.state is State.CONNECTING
-            protocol.receive_data(self._read_view[:nbytes])
-            if was_connecting:
-                if protocol.state is State.CONNECTING:
-                    self._handshake_pending()
-                else:
-                    self._handshake_done()
-        self._process_events()
+        state = protocol.state
+        self._in_read = True  # what is sent from here on is written once, at the end
+        protocol.receive_data(self._read_view[:nbytes])
+        if state is _CONNECTING:
+            if protocol.state is _CONNECTING:
+                self._handshake_pending()
+            else:
+                self._handshake_done()
+        events = protocol.events_received()
+        if events or protocol.state is not _OPEN:  # else only data came, and it is handed on already
+            self._process_events(events)
+        self._in_read = False
         self._flush()
 
     def eof_received(self) -> bool | None:
@@ -281,9 +284,11 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             self.opened.set_exception(self.protocol.handshake_error or ConnectionError("handshake failed"))
             self.opened.exception()  # retrieved here: a server has no opener waiting on it
 
-    def _process_events(self) -> None:
-        # Data went to protocol.on_data as it was decoded; what is left are control frames.
-        events = self.protocol.events_received()
+    def _process_events(self, events: list[Event] | None = None) -> None:
+        """Act on the sans-IO connection's events (``events``, already taken, or its own): data
+        went to ``on_data`` as it was decoded, so these are pings, pongs and close frames."""
+        if events is None:
+            events = self.protocol.events_received()
         for event in events:
             kind = type(event)
             if kind is Pong:
@@ -298,6 +303,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     def _flush(self) -> None:
         protocol = self.protocol
         chunks = protocol.chunks_to_send()
+        if not chunks and protocol.state is _OPEN:
+            return
         transport = self.transport
         if transport is None or transport.is_closing():
             return
