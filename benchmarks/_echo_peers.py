@@ -538,10 +538,11 @@ def run_client(impl: str, loop_kind: str, port: int) -> int:
             elif words[0] == "run":
                 count = int(words[2])
                 payload = payloads.get(size) or payloads.setdefault(size, message(impl, size, 0))
-                cpu, wall = time.process_time(), time.perf_counter()
+                times, cpu, wall = os.times(), time.process_time(), time.perf_counter()
                 echo = loop.run_until_complete(asyncio.wait_for(client.roundtrips(payload, count), TIMEOUT))
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                print(json.dumps({"wall": wall, "cpu": cpu, "ok": echo == payload}), flush=True)
+                wall, cpu, after = time.perf_counter() - wall, time.process_time() - cpu, os.times()
+                print(json.dumps({"wall": wall, "cpu": cpu, "user": after.user - times.user,
+                                  "system": after.system - times.system, "ok": echo == payload}), flush=True)
             else:
                 print(f"FAIL unknown command {words[0]!r}", flush=True)
     finally:

@@ -41,3 +41,17 @@ def test_sans_io_example_runs():
     namespace["client"].send_text("again")
     namespace["server"].receive_data(namespace["client"].data_to_send())
     assert namespace["server"].events_received() == [TextMessage("again")]
+
+
+def test_callback_example_runs(capsys):
+    import socket
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
+                 if "callbacks.Handler" in block]  # fmt: skip
+    with socket.socket() as probe:  # a free port instead of the example's 8766
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    namespace: dict = {}
+    exec(compile(example.replace("8766", str(port)), "README.md", "exec"), namespace)  # noqa: S102
+    assert capsys.readouterr().out == "Hello\n"
