@@ -178,10 +178,10 @@ def decoder_chunks(draw) -> list[tuple[bytes, str]]:
 
 
 @budget(250)
-@given(options=decoder_options(), chunks=decoder_chunks())
+@given(options=decoder_options(), chunks=decoder_chunks(), into=st.sampled_from([None, False, True]))
 @tolerating_known_bugs
-def test_frame_decoder(codec, options, chunks):
-    harness.check_frame_decoder(codec.FrameDecoder, options, chunks)
+def test_frame_decoder(codec, options, chunks, into):
+    harness.check_frame_decoder(codec.FrameDecoder, options, chunks, into)
 
 
 @budget(100)
@@ -195,7 +195,8 @@ def test_frame_decoder(codec, options, chunks):
 def test_frame_decoder_round_trip(codec, options, specs, cuts):
     """Frames that break no rule come back as they were encoded, however the bytes are chunked."""
     wire = b"".join(codec.encode_frame(op, payload, fin=fin, mask=key if key else False) for op, payload, fin, key in specs)
-    harness.check_frame_decoder(codec.FrameDecoder, options, [(chunk, "bytes") for chunk in _cut(wire, cuts)])
+    for into in (None, True):
+        harness.check_frame_decoder(codec.FrameDecoder, options, [(chunk, "bytes") for chunk in _cut(wire, cuts)], into)
     decoder = _frames_py.FrameDecoder(max_frame_size=None, max_message_size=None)
     try:
         decoded = decoder.feed(wire)

@@ -4,8 +4,8 @@ Run on demand (not collected by pytest):
 
     python tests/fuzz/fuzz_frames.py -atheris_runs=100000 [corpus_dir]
 
-Each input picks the decoder's options, an implementation, and chunks of every buffer kind; the
-invariants are harness.check_frame_decoder's.
+Each input picks the decoder's options, an implementation, feed or feed_into, and chunks of every
+buffer kind; the invariants are harness.check_frame_decoder's.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def TestOneInput(data: bytes) -> None:
         assert _kernels_c is not None
         _kernels_c._select_simd(LEVELS[implementation - 1])
         decoder_class = _kernels_c.FrameDecoder
+    into = (None, False, True)[provider.ConsumeIntInRange(0, 2)]  # feed, or feed_into without / with decoding
     try:
-        harness.check_frame_decoder(decoder_class, options, chunks)
+        harness.check_frame_decoder(decoder_class, options, chunks, into)
     except harness.KnownBug:
         pass
 

@@ -212,8 +212,13 @@ def _feed_outcome(decoder: Any, data: bytes) -> tuple[list[Frame], ProtocolError
         raise  # unreachable
 
 
-def check_frame_decoder(decoder_class: Callable[..., Any], options: dict[str, Any], chunks: Sequence[tuple[bytes, str]]) -> None:
+def check_frame_decoder(decoder_class: Callable[..., Any], options: dict[str, Any], chunks: Sequence[tuple[bytes, str]],
+                        into: bool | None = None) -> None:
     """Feed ``chunks`` (data and buffer kind, see BUFFER_KINDS / NON_BUFFER) to a fresh decoder.
+
+    With ``into`` (False or True: its ``decode_text``), every buffer goes through ``feed_into``
+    instead, and what it delivers counts as frames, in order before what it returns: whole text
+    or binary messages, final, str for text exactly when decoding, so the checks below hold alike.
 
     Checks: only ProtocolError subclasses escape ``feed`` (TypeError for a non-buffer, which changes
     nothing; with a negative or non-integer limit, every feed raises ValueError / TypeError); ``buffered`` stays within what was fed, and the frames returned account for no more
@@ -256,17 +261,28 @@ def check_frame_decoder(decoder_class: Callable[..., Any], options: dict[str, An
             require(decoder.buffered == buffered, "a rejected non-buffer changed buffered")
             continue
         fed += len(data)
+        delivered: list[Frame] = []
+
+        def deliver(message: Any, final: bool, text: bool) -> None:
+            require(final is True and type(text) is bool, f"feed_into delivered final={final!r}, text={text!r}")
+            require(type(message) is (str if text and into else bytes), f"feed_into delivered {message!r} (text={text})")
+            payload = message.encode("utf-8") if type(message) is str else message
+            delivered.append(Frame(Opcode.TEXT if text else Opcode.BINARY, payload))
+
         try:
-            new = decoder.feed(as_buffer(data, kind))
+            if into is None:
+                new = decoder.feed(as_buffer(data, kind))
+            else:
+                new = delivered + decoder.feed_into(as_buffer(data, kind), deliver, into)
         except ProtocolError as raised:
             if error is None:
-                error, new = raised, list(raised.frames)
+                error, new = raised, delivered + list(raised.frames)
                 require(raised.close_code == (1009 if isinstance(raised, PayloadTooBig) else 1002),
                         f"{raised!r} carries close code {raised.close_code}")
             else:
                 require((type(raised), str(raised)) == (type(error), str(error)),
                         f"a spent decoder raised {raised!r}, not its error {error!r}")
-                require(list(raised.frames) == [], "a spent decoder returned frames with its error")
+                require(list(raised.frames) == [] and not delivered, "a spent decoder returned frames with its error")
                 new = []
         except Exception as raised:  # noqa: BLE001 - anything else is a finding
             undocumented(raised, "feed")
