@@ -79,8 +79,8 @@ def read_close_code(sock: socket.socket, deadline: float) -> int | None:
 class Server:
     """serve.py in a child process, with its memory readable."""
 
-    def __init__(self, loop: str, *options: str) -> None:
-        self.process = subprocess.Popen([sys.executable, str(HERE / "serve.py"), "--loop", loop, *options],
+    def __init__(self, loop: str, *options: str, api: str = "await") -> None:
+        self.process = subprocess.Popen([sys.executable, str(HERE / "serve.py"), "--loop", loop, "--api", api, *options],
                                         stdout=subprocess.PIPE, text=True)  # fmt: skip
         self.port = int(self.process.stdout.readline())  # type: ignore[union-attr]
 
@@ -166,9 +166,15 @@ def loop_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(params=["await", "callback"])
+def api(request: pytest.FixtureRequest) -> str:
+    """The application side: the await API's handler, or the callback API's."""
+    return request.param
+
+
 @pytest.fixture
-def echo_server(loop_kind: str) -> Iterator[Server]:
-    server = Server(loop_kind)
+def echo_server(loop_kind: str, api: str) -> Iterator[Server]:
+    server = Server(loop_kind, api=api)
     try:
         yield server
     finally:

@@ -16,7 +16,7 @@ from contextlib import closing
 import pytest
 
 from attack import MIB, Server, masked_frame, measure_good_client, read_close_code, upgrade
-from attack import echo_server, loop_kind  # noqa: F401 - fixtures, used by name
+from attack import api, echo_server, loop_kind  # noqa: F401 - fixtures, used by name
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the server's memory from /proc")
 
@@ -38,8 +38,8 @@ def http_status(sock: socket.socket, timeout: float = 5.0) -> int | None:
     return int(data.split(b" ", 2)[1])
 
 
-def test_slowloris_connections_are_dropped_at_the_open_timeout(loop_kind: str) -> None:
-    server = Server(loop_kind, "--open-timeout", "1")
+def test_slowloris_connections_are_dropped_at_the_open_timeout(loop_kind: str, api: str) -> None:
+    server = Server(loop_kind, "--open-timeout", "1", api=api)
     try:
         baseline = server.reset_peak()
         sockets = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(200)]
@@ -105,9 +105,9 @@ def test_giant_lengths_fail_at_the_header(echo_server: Server, length: int, code
     assert echo_server.status("VmHWM") - baseline < 4 * MIB
 
 
-def test_a_decompression_bomb_is_closed_with_1009(loop_kind: str) -> None:
+def test_a_decompression_bomb_is_closed_with_1009(loop_kind: str, api: str) -> None:
     """1 GiB of zeros in about 1 MB of DEFLATE: the server stops inflating at the message limit."""
-    server = Server(loop_kind, "--compression", "deflate")
+    server = Server(loop_kind, "--compression", "deflate", api=api)
     try:
         baseline = server.reset_peak()
         compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
