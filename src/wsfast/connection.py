@@ -220,11 +220,11 @@ class Connection:
         if self.failure is not None:
             return  # nor after a failure
         try:
-            on_data = self.on_data
-            if on_data is not None and self._plain:
-                # Whole messages go to on_data from inside the decoder, checked; what comes back
-                # is the rest, from the first frame that needs more than that.
-                frames = self._decoder.feed_into(data, on_data, self.decode_text)
+            if self._plain:
+                # Whole messages are handed on from inside the decoder, checked: to on_data, or
+                # made events; what comes back is the rest, from the first frame that needs more.
+                on_data = self.on_data
+                frames = self._decoder.feed_into(data, self._deliver if on_data is None else on_data, self.decode_text)
             else:
                 frames = self._decoder.feed(data)
             failure = None
