@@ -1,7 +1,12 @@
 """wsfast: a fast, strictly correct WebSocket library (RFC 6455, RFC 7692)."""
 
+from typing import TYPE_CHECKING
+
 from .exceptions import InvalidHTTP, ProtocolError, WsfastError
 from .kernels import Utf8Validator, mask, mask_into, validate_utf8
+
+if TYPE_CHECKING:  # what type checkers see; at run time the asyncio layer comes on first use
+    from .asyncio import connect, serve
 
 __all__ = [
     "__version__",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import enum
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .events import BinaryFragment, BinaryMessage, Close, Event, Ping, Pong, TextFragment, TextMessage
 from .exceptions import (
@@ -122,7 +123,7 @@ class Connection:
         self.stream_fragments = stream_fragments
         self.decode_text = decode_text
         #: Where data goes instead of the event list, if set (see the class docstring).
-        self.on_data: Callable[[str | bytes, bool, bool], object] | None = None
+        self.on_data: Callable[[Any, bool, bool], object] | None = None  # str or bytes, final, text
         self._state = state
         self._events: list[Event] = []
         self._output: list[bytes] = []

@@ -24,7 +24,7 @@ The handshake options, limits, keepalive, closing handshake and compression are 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, ClassVar
 
 from ..client import ClientConnection
@@ -309,6 +309,9 @@ class connect(await_client.connect):  # noqa: N801 - used like a function, as in
     def _make_connection(self) -> CallbackConnection:  # type: ignore[override]
         protocol: ClientConnection = self._protocol
         return CallbackConnection(protocol, self._handler_factory, **self._options)
+
+    def __await__(self) -> Generator[Any, None, CallbackConnection]:  # type: ignore[override]
+        return self._open().__await__()  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> CallbackConnection:  # type: ignore[override]
         self._connection = await self._open()

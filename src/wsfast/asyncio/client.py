@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl as ssl_module
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from ..client import ClientConnection
@@ -110,8 +110,8 @@ class connect:  # noqa: N801 - used like a function, as in websockets
                 connection.transport.abort()
             raise
 
-    def __await__(self) -> Any:
-        return self._open().__await__()
+    def __await__(self) -> Generator[Any, None, Connection]:
+        return self._open().__await__()  # type: ignore[no-any-return]
 
     async def __aenter__(self) -> Connection:
         self._connection = await self._open()

@@ -27,7 +27,7 @@ logger = logging.getLogger("wsfast")
 Handler = Callable[[Connection], Awaitable[Any]]
 #: ``process_request(connection, request)``, plain or async: a response to answer instead of
 #: upgrading, or None to go on with the handshake. It may raise InvalidHandshake to refuse.
-ProcessRequest = Callable[[Connection, Request], "Response | None | Awaitable[Response | None]"]
+ProcessRequest = Callable[[Any, Request], "Response | None | Awaitable[Response | None]"]
 
 
 class ServerSide(WebSocketProtocol):
