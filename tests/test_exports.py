@@ -21,7 +21,7 @@ KERNEL_NAMES = {
 
 def test_top_level_exports():
     assert set(wsfast.__all__) == {
-        "__version__", "connect", "serve", "mask", "mask_into", "validate_utf8", "Utf8Validator",
+        "__version__", "broadcast", "connect", "serve", "mask", "mask_into", "validate_utf8", "Utf8Validator",
         "WsfastError", "ProtocolError", "InvalidHTTP",
     }  # fmt: skip
     for name in wsfast.__all__:

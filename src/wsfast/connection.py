@@ -456,6 +456,32 @@ class Connection:
             return
         self._send_data(opcode, data, fin)
 
+    @property
+    def sending_fragments(self) -> bool:
+        """True while a message begun with ``fin=False`` is being sent."""
+        return self._sending is not None
+
+    @property
+    def sends_plain_frames(self) -> bool:
+        """True when a message goes out as a plain frame: no mask (a server's), no extension. Then
+        :meth:`send_encoded` takes a frame encoded once for many connections."""
+        return not self._masked and self._plain
+
+    def send_encoded(self, frame: bytes) -> None:
+        """Send ``frame``, a whole unmasked text or binary frame without RSV bits, encoded once
+        for many connections (a broadcast), as it is.
+
+        Raises:
+            InvalidState: the connection is not OPEN, a fragmented message is being sent, or it does
+                not send plain frames (:attr:`sends_plain_frames`).
+        """
+        if self._state is not _OPEN or self._sending is not None:
+            raise InvalidState(f"cannot send a message when the connection is {self._state.name}"
+                               + (" and sending a fragmented one" if self._sending is not None else ""))  # fmt: skip
+        if not self.sends_plain_frames:
+            raise InvalidState("this connection masks or transforms its frames: a shared frame does not fit")
+        self._output.append(frame)
+
     def send_continuation(self, data: str | bytes, *, fin: bool) -> None:
         """Send the next fragment of the message begun with ``fin=False``.
 

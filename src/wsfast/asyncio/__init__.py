@@ -1,7 +1,8 @@
 """wsfast on asyncio: ``serve`` and ``connect``, built on ``asyncio.Protocol`` and the sans-IO core."""
 
+from .fanout import broadcast
 from .client import connect
 from .connection import Connection
 from .server import Server, serve
 
-__all__ = ["connect", "serve", "Connection", "Server"]
+__all__ = ["broadcast", "connect", "serve", "Connection", "Server"]
