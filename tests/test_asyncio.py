@@ -351,6 +351,29 @@ def test_unix_socket(tmp_path):
     run(main())
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix sockets")
+def test_client_over_a_unix_socket_and_over_a_socket_of_ones_own(tmp_path):
+    import socket
+
+    path = str(tmp_path / "ws.sock")
+
+    async def main():
+        async with wsfast.serve(echo, path=path):
+            async with wsfast.connect("ws://localhost/chat", path=path) as ws:
+                await ws.send("over a unix socket")
+                assert await ws.recv() == "over a unix socket"
+                assert ws.request.headers["Host"] == "localhost"
+        async with wsfast.serve(echo, "127.0.0.1", 0) as server:
+            sock = socket.create_connection(("127.0.0.1", port_of(server)))
+            async with wsfast.connect("ws://example.com/", sock=sock) as ws:
+                await ws.send(b"given socket")
+                assert await ws.recv() == b"given socket"
+        with socket.socket() as unused, pytest.raises(ValueError, match="exclude"):
+            wsfast.connect("ws://localhost/", path=path, sock=unused)
+
+    run(main())
+
+
 # Allocations made by wsfast's own lines (objects it creates, containers it grows), not those made
 # inside the event loop on its behalf: the loop's tables keep the capacity they grew to.
 WSFAST_LINES = tracemalloc.Filter(True, os.path.join(os.path.dirname(wsfast.__file__), "*"))

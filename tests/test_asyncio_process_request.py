@@ -118,3 +118,23 @@ def test_a_hook_slower_than_the_open_timeout_drops_the_client():
         assert not server.connections
 
     serve_and(test, stall, open_timeout=0.2)
+
+
+def test_basic_auth_from_the_uri_reaches_process_request():
+    import base64
+
+    def require_credentials(connection, request):
+        expected = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+        if request.headers.get("Authorization") != expected:
+            return connection.respond(401, "who are you?\n")
+        return None
+
+    async def test(server, port):
+        async with wsfast.connect(f"ws://alice:s3cret@127.0.0.1:{port}/") as ws:
+            await ws.send("in")
+            assert await ws.recv() == "in"
+        with pytest.raises(InvalidStatus) as refused:
+            await wsfast.connect(f"ws://alice:wrong@127.0.0.1:{port}/")
+        assert refused.value.response.status_code == 401
+
+    serve_and(test, require_credentials)

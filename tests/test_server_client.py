@@ -176,13 +176,30 @@ def test_uris(uri, secure, host, port, path, host_header):
 
 
 @pytest.mark.parametrize(
-    "uri", ["http://example.com", "ws://", "ws://example.com/#frag", "ws://u:p@example.com/", "ws://h:0/", "ws://h:99999/"]
+    "uri", ["http://example.com", "ws://", "ws://example.com/#frag", "ws://u@example.com/", "ws://h:0/", "ws://h:99999/"]
 )
 def test_invalid_uris(uri):
     with pytest.raises(ValueError):
         parse_uri(uri)
     with pytest.raises(ValueError):
         ClientConnection(uri)
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("ws://user:secret@example.com/", "Basic dXNlcjpzZWNyZXQ="),
+    ("wss://us%40er:p%3Ass%20w@example.com:8443/x", "Basic " + __import__("base64").b64encode(b"us@er:p:ss w").decode()),
+    ("ws://user:@example.com/", "Basic dXNlcjo="),
+])  # fmt: skip
+def test_user_info_becomes_basic_auth(uri, expected):
+    client = ClientConnection(uri)
+    assert client.request.headers["Authorization"] == expected
+    assert "@" not in client.request.headers["Host"]
+    assert parse_uri(uri).host == "example.com"
+
+
+def test_an_authorization_header_of_ones_own_wins_over_the_uri():
+    client = ClientConnection("ws://user:secret@example.com/", extra_headers=[("Authorization", "Bearer t")])
+    assert client.request.headers.get_all("Authorization") == ["Bearer t"]
 
 
 def test_response_headers_are_available():

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 
 from .connection import Connection, Role, State
 from .exceptions import InvalidHandshake, InvalidHTTP
 from .extensions import ClientExtensionFactory
 from .handshake import USER_AGENT, ClientHandshake, Request, Response, parse_response
-from .headers import HeadersLike
+from .headers import Headers, HeadersLike
 from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from .uri import WebSocketURI, parse_uri
 
@@ -72,7 +73,7 @@ class ClientConnection(Connection):
             origin=origin,
             subprotocols=subprotocols,
             extensions=extensions,
-            extra_headers=extra_headers,
+            extra_headers=_with_basic_auth(extra_headers, self.uri.user_info),
             user_agent=user_agent,
         )
         self.max_http_head_size = max_http_head_size
@@ -105,3 +106,15 @@ class ClientConnection(Connection):
         if self._state is State.CONNECTING:
             self.handshake_error = InvalidHTTP("connection closed during the opening handshake")
         super().receive_eof()
+
+
+def _with_basic_auth(extra_headers: HeadersLike, user_info: tuple[str, str] | None) -> HeadersLike:
+    """``extra_headers``, with HTTP Basic credentials (RFC 7617) from the URI's user info unless
+    they carry an Authorization header of their own."""
+    if user_info is None:
+        return extra_headers
+    headers = Headers(extra_headers)
+    if headers.get("Authorization") is None:
+        credentials = base64.b64encode(f"{user_info[0]}:{user_info[1]}".encode()).decode()
+        headers.add("Authorization", f"Basic {credentials}")
+    return headers

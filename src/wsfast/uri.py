@@ -16,6 +16,8 @@ class WebSocketURI:
     host: str
     port: int
     path: str  # path and query, at least "/"
+    #: ``(user, password)`` from ``ws://user:password@host/`` (percent-decoded), for HTTP Basic auth.
+    user_info: tuple[str, str] | None = None
 
     @property
     def host_header(self) -> str:
@@ -29,16 +31,19 @@ def parse_uri(uri: str) -> WebSocketURI:
     """Split a ``ws://`` or ``wss://`` URI.
 
     Raises:
-        ValueError: another scheme, no host, a fragment (forbidden by RFC 6455 §3), user info, or
-            a port outside 1-65535.
+        ValueError: another scheme, no host, a fragment (forbidden by RFC 6455 §3), a user name
+            without a password, or a port outside 1-65535.
     """
     parts = urllib.parse.urlsplit(uri)
     if parts.scheme not in ("ws", "wss"):
         raise ValueError(f"not a WebSocket URI (ws:// or wss://): {uri!r}")
     if parts.fragment or uri.endswith("#"):
         raise ValueError(f"a WebSocket URI cannot have a fragment: {uri!r}")
+    user_info = None
     if parts.username is not None or parts.password is not None:
-        raise ValueError(f"user info is not supported in a WebSocket URI: {uri!r}")
+        if parts.username is None or parts.password is None:
+            raise ValueError(f"a user name without a password in {uri!r}")
+        user_info = (urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password))
     if not parts.hostname:
         raise ValueError(f"a WebSocket URI needs a host: {uri!r}")
     secure = parts.scheme == "wss"
@@ -51,4 +56,4 @@ def parse_uri(uri: str) -> WebSocketURI:
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
-    return WebSocketURI(secure, parts.hostname, port or (443 if secure else 80), path)
+    return WebSocketURI(secure, parts.hostname, port or (443 if secure else 80), path, user_info)

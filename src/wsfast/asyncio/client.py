@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl as ssl_module
 from collections.abc import Generator, Sequence
 from typing import Any
@@ -23,7 +24,10 @@ class connect:  # noqa: N801 - used like a function, as in websockets
     ``ws = await connect(...)``.
 
     Args:
-        uri: ``ws://`` or ``wss://``.
+        uri: ``ws://`` or ``wss://``; ``ws://user:password@host/`` sends HTTP Basic credentials.
+        path: connect to this Unix socket instead of the URI's host and port (which still make the
+            Host header and, for ``wss://``, the name TLS checks).
+        sock: an already connected socket to use instead.
         origin, subprotocols, extra_headers, user_agent: the opening handshake.
         compression: "deflate" to offer permessage-deflate (RFC 7692), None for none.
         extensions: the extension factories to offer, instead of what ``compression`` implies.
@@ -35,7 +39,8 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             (see :class:`~wsfast.connection.Connection`).
 
     Raises:
-        ValueError: an invalid URI or option, or ``ssl`` with a ``ws://`` URI.
+        ValueError: an invalid URI or option, ``ssl`` with a ``ws://`` URI, or both ``path`` and
+            ``sock``.
         InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response).
         TimeoutError: the connection was not open within ``open_timeout``.
         OSError: the TCP connection failed.
@@ -45,6 +50,8 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         self,
         uri: str,
         *,
+        path: str | None = None,
+        sock: socket.socket | None = None,
         origin: str | None = None,
         subprotocols: Sequence[str] = (),
         extra_headers: HeadersLike = (),
@@ -78,6 +85,9 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         if ssl is not None and not target.secure:
             raise ValueError("ssl is for wss:// URIs")
         self._ssl: Any = (ssl or ssl_module.create_default_context()) if target.secure else None
+        if path is not None and sock is not None:
+            raise ValueError("path and sock exclude each other")
+        self._path, self._sock = path, sock
         self._open_timeout = open_timeout
         self._options = dict(ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
                              max_queue=max_queue, write_limit=write_limit)  # fmt: skip
@@ -98,7 +108,13 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             return connection
 
         async def handshake() -> Any:
-            await loop.create_connection(factory, target.host, target.port, ssl=self._ssl)
+            tls = dict(ssl=self._ssl, server_hostname=target.host) if self._ssl else {}
+            if self._path is not None:
+                await loop.create_unix_connection(factory, self._path, **tls)
+            elif self._sock is not None:
+                await loop.create_connection(factory, sock=self._sock, **tls)
+            else:
+                await loop.create_connection(factory, target.host, target.port, **tls)
             assert connection is not None
             await connection.opened
             return connection
