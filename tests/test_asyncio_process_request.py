@@ -138,3 +138,72 @@ def test_basic_auth_from_the_uri_reaches_process_request():
         assert refused.value.response.status_code == 401
 
     serve_and(test, require_credentials)
+
+
+@pytest.mark.parametrize("kind", ["plain", "async"])
+def test_process_response_changes_headers_or_answers_instead(kind):
+    seen = []
+
+    def amend(connection, request, response):
+        seen.append((request.path, response.status_code))
+        if request.path == "/closed":
+            return connection.respond(503, "come back later\n")
+        response.headers.add("X-Served-By", "wsfast")
+        return None
+
+    async def amend_async(connection, request, response):
+        await asyncio.sleep(0)
+        return amend(connection, request, response)
+
+    async def test(server, port):
+        async with wsfast.connect(f"ws://127.0.0.1:{port}/chat") as ws:
+            assert ws.response.headers["X-Served-By"] == "wsfast"
+            await ws.send("after the hook")
+            assert await ws.recv() == "after the hook"
+        with pytest.raises(InvalidStatus) as refused:
+            await wsfast.connect(f"ws://127.0.0.1:{port}/closed")
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.body == b"come back later\n"
+
+    serve_and(test, None, process_response=amend if kind == "plain" else amend_async)
+    assert seen == [("/chat", 101), ("/closed", 101)]
+
+
+def test_process_response_sees_refusals_and_process_requests_answers_too():
+    seen = []
+
+    def refuse_some(connection, request):
+        return connection.respond(403, "no\n") if request.path == "/private" else None
+
+    def record(connection, request, response):
+        seen.append((request.path, response.status_code))
+
+    async def test(server, port):
+        for path, status in (("/private", 403),):
+            with pytest.raises(InvalidStatus) as refused:
+                await wsfast.connect(f"ws://127.0.0.1:{port}{path}")
+            assert refused.value.response.status_code == status
+        with pytest.raises(InvalidStatus):
+            await wsfast.connect(f"ws://127.0.0.1:{port}/", origin="https://elsewhere.example")
+
+    serve_and(test, refuse_some, process_response=record, origins=["https://allowed.example"])
+    assert seen == [("/private", 403), ("/", 403)]
+
+
+@pytest.mark.parametrize("returned", ["raise", "not a response", "another 101"])
+def test_a_failing_process_response_answers_500(returned, caplog):
+    def broken(connection, request, response):
+        if returned == "raise":
+            raise RuntimeError("hook bug")
+        if returned == "another 101":
+            return Response(101, "Switching Protocols", Headers())
+        return "not a response"
+
+    async def test(server, port):
+        with pytest.raises(InvalidStatus) as refused:
+            await wsfast.connect(f"ws://127.0.0.1:{port}/")
+        assert refused.value.response.status_code == 500
+
+    with caplog.at_level(logging.ERROR, logger="wsfast"):
+        serve_and(test, None, process_response=broken)
+    assert "process_response failed" in caplog.text

@@ -285,3 +285,30 @@ def test_respond_and_reject_need_a_waiting_request():
     server.respond()
     with pytest.raises(InvalidState):
         server.respond()
+
+
+def test_hold_response_lets_the_caller_change_or_replace_the_answer():
+    client = ClientConnection("ws://h/")
+    server = ServerConnection(hold_response=True)
+    server.receive_data(client.data_to_send())
+    assert server.response_waiting and server.response.status_code == 101 and server.state is State.CONNECTING
+    assert server.data_to_send() == b""
+    with pytest.raises(ValueError, match="only the handshake"):
+        server.send_response(Response(101, "Switching Protocols", Headers()))
+    assert server.response_waiting  # still held after the refusal
+    server.response.headers.add("X-Extra", "1")
+    server.send_response()
+    assert server.state is State.OPEN and not server.response_waiting
+    client.receive_data(server.data_to_send())
+    assert client.state is State.OPEN and client.response.headers["X-Extra"] == "1"
+    with pytest.raises(InvalidState):
+        server.send_response()
+
+
+def test_hold_response_replaced_by_a_refusal_closes():
+    client = ClientConnection("ws://h/")
+    server = ServerConnection(hold_response=True)
+    server.receive_data(client.data_to_send())
+    server.send_response(Response(403, "Forbidden", Headers(), b"no"))
+    assert server.state is State.CLOSED and server.should_close_transport
+    assert server.data_to_send().startswith(b"HTTP/1.1 403 Forbidden\r\n")

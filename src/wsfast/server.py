@@ -25,6 +25,9 @@ class ServerConnection(Connection):
         hold_request: stop once the request is read (``request_waiting`` turns True) and let the
             caller answer it with :meth:`respond` or :meth:`reject`, for an I/O layer that
             decides asynchronously. Bytes that come meanwhile are kept for after the answer.
+        hold_response: stop once the answer to the request is decided (``response_waiting``
+            turns True), so that the caller can see and change it (websockets'
+            ``process_response``), then send it with :meth:`send_response`.
         Other arguments: as for :class:`Connection`.
 
     Attributes:
@@ -45,6 +48,7 @@ class ServerConnection(Connection):
         auto_pong: bool = True,
         stream_fragments: bool = False,
         hold_request: bool = False,
+        hold_response: bool = False,
     ) -> None:
         super().__init__(
             Role.SERVER,
@@ -59,6 +63,9 @@ class ServerConnection(Connection):
         self.max_http_head_size = max_http_head_size
         self.max_http_headers = max_http_headers
         self.hold_request = hold_request
+        self.hold_response = hold_response
+        # the answer decided and held for send_response: response, subprotocol, extensions, error
+        self._held: tuple[Response, str | None, list, InvalidHandshake | None] | None = None
         self.request: Request | None = None
         self.response: Response | None = None
         self.subprotocol: str | None = None
@@ -86,6 +93,12 @@ class ServerConnection(Connection):
         """True while a request read with ``hold_request`` waits for :meth:`respond` or :meth:`reject`."""
         return self.request is not None and self.response is None and self._state is State.CONNECTING
 
+    @property
+    def response_waiting(self) -> bool:
+        """True while an answer decided with ``hold_response`` waits for :meth:`send_response`;
+        it is :attr:`response` meanwhile."""
+        return self._held is not None
+
     def respond(self, response: Response | None = None) -> None:
         """Answer the request: as the handshake decides (101, or an error response) when
         ``response`` is None, else with ``response`` instead of upgrading.
@@ -100,16 +113,47 @@ class ServerConnection(Connection):
         if response is not None:
             if response.status_code == 101:
                 raise ValueError("only the handshake answers 101")
-            accepted = response, None, []
+            held: tuple[Response, str | None, list, InvalidHandshake | None] = (response, None, [], None)
         else:
             try:
-                accepted = self.handshake.accept(self.request)
+                held = (*self.handshake.accept(self.request), None)
             except InvalidHandshake as error:
-                self._reject(error)
-                return
-        response, subprotocol, extensions = accepted
+                held = (response_for(error), None, [], error)
+        self._decided(held)
+
+    def _decided(self, held: tuple[Response, str | None, list, InvalidHandshake | None]) -> None:
+        """The answer is decided: send it, or hold it for send_response (``hold_response``)."""
+        if self.hold_response:
+            self._held = held
+            self.response = held[0]  # for the caller to see, and to change
+        else:
+            self._send(*held)
+
+    def send_response(self, response: Response | None = None) -> None:
+        """Send the answer held with ``hold_response``: as decided (``response`` None, or the same
+        object, whose headers may have been changed), or ``response`` instead, which then answers
+        the request without upgrading.
+
+        Raises:
+            InvalidState: no answer is waiting to be sent.
+            ValueError: ``response`` is another 101: only the handshake upgrades.
+        """
+        if self._held is None:
+            raise InvalidState("no response is waiting to be sent")
+        held, self._held = self._held, None
+        if response is not None and response is not held[0]:
+            if response.status_code == 101:
+                self._held = held
+                raise ValueError("only the handshake answers 101")
+            held = (response, None, [], None)
+        self._send(*held)
+
+    def _send(self, response: Response, subprotocol: str | None, extensions: list,
+              error: InvalidHandshake | None) -> None:  # fmt: skip
+        if error is not None:
+            self.handshake_error = error
         self._answer(response)
-        if response.status_code != 101:  # process_request answered instead of upgrading
+        if response.status_code != 101:  # refused, or answered instead of upgrading
             self._set_state(State.CLOSED)
             return
         self.subprotocol = subprotocol
@@ -124,7 +168,8 @@ class ServerConnection(Connection):
         """
         if not self.request_waiting:
             raise InvalidState("no request is waiting for an answer")
-        self._reject(error)
+        held = (response_for(error), None, [], error)
+        self._decided(held)
 
     def _answer(self, response: Response) -> None:
         self.response = response

@@ -28,19 +28,24 @@ Handler = Callable[[Connection], Awaitable[Any]]
 #: ``process_request(connection, request)``, plain or async: a response to answer instead of
 #: upgrading, or None to go on with the handshake. It may raise InvalidHandshake to refuse.
 ProcessRequest = Callable[[Any, Request], "Response | None | Awaitable[Response | None]"]
+#: ``process_response(connection, request, response)``, plain or async: the response to send instead
+#: of ``response`` (not another 101), or None to send ``response``, whose headers it may change.
+ProcessResponse = Callable[[Any, Request, Response], "Response | None | Awaitable[Response | None]"]
 
 
 class ServerSide(WebSocketProtocol):
-    """What a server adds to a connection, whichever its API: the opening handshake's timeout
-    and ``process_request``, and the server's set of connections. Each API starts the application
+    """What a server adds to a connection, whichever its API: the opening handshake's timeout,
+    ``process_request`` and ``process_response``, and the server's set of connections. Each API starts the application
     its own way once the handshake succeeds (``_start_application``)."""
 
     def __init__(self, protocol: ServerConnection, server: Server, *, open_timeout: float | None,
-                 process_request: ProcessRequest | None = None, **options: Any) -> None:  # fmt: skip
+                 process_request: ProcessRequest | None = None, process_response: ProcessResponse | None = None,
+                 **options: Any) -> None:  # fmt: skip
         super().__init__(protocol, **options)
         self.server = server
         self.open_timeout = open_timeout
         self.process_request = process_request
+        self.process_response = process_response
         self._open_timer: asyncio.TimerHandle | None = None
         self._answering: asyncio.Task[None] | None = None
 
@@ -54,28 +59,36 @@ class ServerSide(WebSocketProtocol):
         return reject(status_code, text)
 
     def _handshake_pending(self) -> None:
+        """The request is read but not answered: the hooks' turn, one at a time."""
         protocol: ServerConnection = self.protocol  # type: ignore[assignment]
-        if self.process_request is None or not protocol.request_waiting or self._answering is not None:
+        if self._answering is not None:
             return
-        assert protocol.request is not None
+        if protocol.request_waiting and self.process_request is not None:
+            self._call_hook(self._answer_request, self.process_request, self, protocol.request)
+        elif protocol.response_waiting and self.process_response is not None:
+            self._call_hook(self._send_response, self.process_response, self, protocol.request, protocol.response)
+
+    def _call_hook(self, then: Callable[[Any, Exception | None], None], hook: Callable[..., Any], *args: Any) -> None:
+        """Call a plain or async hook, then ``then(result, error)``. While an async one runs, the
+        connection reads nothing: the request's peer has nothing to say meanwhile."""
         try:
-            answer = self.process_request(self, protocol.request)
+            answer = hook(*args)
         except Exception as error:  # noqa: BLE001 - the application's failure becomes an HTTP answer
-            self._answer_request(None, error)
+            then(None, error)
             return
         if inspect.isawaitable(answer):
-            # Read nothing more until the answer: the request's peer has nothing to say meanwhile.
             self.transport.pause_reading()  # type: ignore[union-attr]
-            self._answering = self._loop.create_task(self._answer_later(answer))
+            self._answering = self._loop.create_task(self._call_later(then, answer))
         else:
-            self._answer_request(answer, None)
+            then(answer, None)
 
-    async def _answer_later(self, answer: Awaitable[Response | None]) -> None:
+    async def _call_later(self, then: Callable[[Any, Exception | None], None], answer: Awaitable[Any]) -> None:
         try:
-            response, error = await answer, None
+            result, error = await answer, None
         except Exception as failure:  # noqa: BLE001 - as above
-            response, error = None, failure
-        self._answer_request(response, error)
+            result, error = None, failure
+        self._answering = None
+        then(result, error)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
@@ -92,6 +105,29 @@ class ServerSide(WebSocketProtocol):
                 error = TypeError(f"process_request must return a non-101 Response or None, not {response!r}")
             logger.error("process_request failed", exc_info=error)
             protocol.respond(reject(500, "Internal Server Error"))
+        self._answered()
+
+    def _send_response(self, response: Response | None, error: Exception | None) -> None:
+        protocol: ServerConnection = self.protocol  # type: ignore[assignment]
+        if not protocol.response_waiting:
+            return  # the client left meanwhile
+        if error is None and response is not None and not isinstance(response, Response):
+            error = TypeError(f"process_response must return a Response or None, not {response!r}")
+        if error is None:
+            try:
+                protocol.send_response(response)
+            except ValueError as refused:  # another 101
+                error = refused
+        if error is not None:
+            logger.error("process_response failed", exc_info=error)
+            protocol.send_response(reject(500, "Internal Server Error"))
+        self._answered()
+
+    def _answered(self) -> None:
+        """A hook has had its say: the next hook's turn, or the handshake is over."""
+        if self.protocol.state is State.CONNECTING:
+            self._handshake_pending()
+            return
         self._handshake_done()
         self._process_events()
         self._flush()
@@ -214,6 +250,11 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             example ``connection.respond(403, "go away")``), None goes on with the handshake;
             raising InvalidHandshake refuses with that error's status, raising anything else
             answers 500 (logged). While an async one runs, the connection reads nothing.
+        process_response: ``process_response(connection, request, response)``, plain or async,
+            websockets' hook: called with every answer to an upgrade request before it is sent
+            (the 101, a refusal, or process_request's response); it may change ``response``'s
+            headers and return None, or return another response to send instead (not a 101).
+            Raising, or returning anything else, answers 500 (logged).
         compression: "deflate" for permessage-deflate (RFC 7692), asking for 12-bit windows both
             ways (compressors at memLevel 5: about 20 KiB each instead of zlib's 256 KiB), None
             for none.
@@ -241,6 +282,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         extra_headers: HeadersLike = (),
         server_header: str | None = SERVER,
         process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
         compression: str | None = "deflate",
         extensions: Sequence[ServerExtensionFactory] | None = None,
         open_timeout: float | None = 10.0,
@@ -267,15 +309,15 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             extra_headers=extra_headers, server_header=server_header,
         )  # fmt: skip
 
-        options = dict(open_timeout=open_timeout, process_request=process_request, ping_interval=ping_interval,
-                       ping_timeout=ping_timeout, close_timeout=close_timeout, write_limit=write_limit,
-                       **self._api_options(max_queue=max_queue))  # fmt: skip
+        options = dict(open_timeout=open_timeout, process_request=process_request, process_response=process_response,
+                       ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
+                       write_limit=write_limit, **self._api_options(max_queue=max_queue))  # fmt: skip
 
         def make_connection(server: Server) -> ServerSide:
             protocol = ServerConnection(
                 handshake, max_message_size=max_message_size, max_frame_size=max_frame_size,
                 max_fragments=max_fragments, max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
-                hold_request=process_request is not None,
+                hold_request=process_request is not None, hold_response=process_response is not None,
             )  # fmt: skip
             return self._connection_class(protocol, server, **options)
 
