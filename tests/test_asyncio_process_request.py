@@ -85,9 +85,10 @@ def test_invalid_handshake_from_the_hook_is_its_http_error():
     serve_and(test, forbid)
 
 
+@pytest.mark.parametrize("hook", ["process_request", "process_response"])
 @pytest.mark.parametrize("answer", ["raises", "returns 101", "returns junk"])
-def test_a_broken_hook_answers_500_and_is_logged(caplog, answer):
-    def broken(connection, request):
+def test_a_broken_hook_answers_500_and_is_logged(caplog, hook, answer):
+    def broken(connection, request, *response):
         if answer == "raises":
             raise KeyError("bug")
         if answer == "returns 101":
@@ -100,8 +101,11 @@ def test_a_broken_hook_answers_500_and_is_logged(caplog, answer):
         assert info.value.response.status_code == 500
 
     with caplog.at_level(logging.ERROR, logger="wsfast"):
-        serve_and(test, broken)
-    assert "process_request failed" in caplog.text
+        if hook == "process_request":
+            serve_and(test, broken)
+        else:
+            serve_and(test, None, process_response=broken)
+    assert f"{hook} failed" in caplog.text
 
 
 def test_a_hook_slower_than_the_open_timeout_drops_the_client():
@@ -188,22 +192,3 @@ def test_process_response_sees_refusals_and_process_requests_answers_too():
 
     serve_and(test, refuse_some, process_response=record, origins=["https://allowed.example"])
     assert seen == [("/private", 403), ("/", 403)]
-
-
-@pytest.mark.parametrize("returned", ["raise", "not a response", "another 101"])
-def test_a_failing_process_response_answers_500(returned, caplog):
-    def broken(connection, request, response):
-        if returned == "raise":
-            raise RuntimeError("hook bug")
-        if returned == "another 101":
-            return Response(101, "Switching Protocols", Headers())
-        return "not a response"
-
-    async def test(server, port):
-        with pytest.raises(InvalidStatus) as refused:
-            await wsfast.connect(f"ws://127.0.0.1:{port}/")
-        assert refused.value.response.status_code == 500
-
-    with caplog.at_level(logging.ERROR, logger="wsfast"):
-        serve_and(test, None, process_response=broken)
-    assert "process_response failed" in caplog.text
