@@ -9,6 +9,7 @@
     │   └── InvalidPayload          text that is not UTF-8, a bad close payload (1007)
     ├── InvalidHandshake            the opening handshake failed; carries the HTTP status (server side)
     │   ├── InvalidStatus           the server did not answer 101 (client side); carries the response
+    │   ├── SecurityError           following the answer would be unsafe: too many redirects, wss:// to ws://
     │   ├── InvalidHeader           a missing or wrong header; carries its name and value
     │   │   ├── InvalidUpgrade      Upgrade / Connection are not "websocket" / "upgrade"
     │   │   ├── InvalidOrigin       an Origin outside the allow-list (403)
@@ -35,6 +36,7 @@ __all__ = [
     "InvalidPayload",
     "InvalidHandshake",
     "InvalidStatus",
+    "SecurityError",
     "InvalidHeader",
     "InvalidUpgrade",
     "InvalidOrigin",
@@ -106,6 +108,11 @@ class InvalidHandshake(WsfastError):
     """
 
     status_code = 400
+
+
+class SecurityError(InvalidHandshake):
+    """Following the server's answer would be unsafe: too many redirects, or a redirect from
+    ``wss://`` to ``ws://``."""
 
 
 class InvalidStatus(InvalidHandshake):

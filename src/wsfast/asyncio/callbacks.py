@@ -317,6 +317,6 @@ class connect(await_client.connect):  # noqa: N801 - used like a function, as in
         self._connection = await self._open()
         return self._connection  # type: ignore[no-any-return]
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._connection.close()
-        await self._connection.wait_closed()
+    async def _close(self, connection: Any) -> None:
+        connection.close()
+        await connection.wait_closed()

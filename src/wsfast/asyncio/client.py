@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import socket
 import ssl as ssl_module
-from collections.abc import Generator, Sequence
+import urllib.parse
+from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
 from ..client import ClientConnection
+from ..connection import State
+from ..exceptions import InvalidHTTP, InvalidStatus, SecurityError
 from ..extensions import ClientExtensionFactory
 from ..handshake import USER_AGENT
 from ..headers import HeadersLike
@@ -17,6 +22,11 @@ from ..permessage_deflate import ClientPerMessageDeflateFactory
 from .connection import Connection
 
 __all__ = ["connect"]
+
+logger = logging.getLogger("wsfast")
+
+#: Redirects followed before giving up (websockets' figure).
+MAX_REDIRECTS = 10
 
 
 class connect:  # noqa: N801 - used like a function, as in websockets
@@ -73,18 +83,19 @@ class connect:  # noqa: N801 - used like a function, as in websockets
     ) -> None:
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
-        self._protocol = ClientConnection(
-            uri, origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
+        self._handshake_options = dict(
+            origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
             extensions=extensions if extensions is not None else (
                 [ClientPerMessageDeflateFactory()] if compression == "deflate" else []
             ),
             max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,
             max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
         )  # fmt: skip
-        target = self._protocol.uri
-        if ssl is not None and not target.secure:
+        self._uri = uri
+        self._protocol = ClientConnection(uri, **self._handshake_options)  # type: ignore[arg-type]
+        if ssl is not None and not self._protocol.uri.secure:
             raise ValueError("ssl is for wss:// URIs")
-        self._ssl: Any = (ssl or ssl_module.create_default_context()) if target.secure else None
+        self._given_ssl = ssl
         if path is not None and sock is not None:
             raise ValueError("path and sock exclude each other")
         self._path, self._sock = path, sock
@@ -98,9 +109,47 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         return Connection(self._protocol, **self._options)  # type: ignore[arg-type]
 
     async def _open(self) -> Any:
+        """Connect, following redirects: each 3xx with a Location starts again at its target.
+
+        Raises:
+            SecurityError: more than MAX_REDIRECTS redirects, or one from wss:// to ws://.
+            (And what the class docstring says.)
+        """
+        return await asyncio.wait_for(self._follow_redirects(), self._open_timeout)
+
+    async def _follow_redirects(self) -> Any:
+        if self._protocol.state is not State.CONNECTING:  # used: start afresh, at the URI given
+            self._protocol = ClientConnection(self._uri, **self._handshake_options)  # type: ignore[arg-type]
+        for _ in range(MAX_REDIRECTS):
+            try:
+                return await self._open_once()
+            except InvalidStatus as refused:
+                location = refused.response.headers.get("Location")
+                if not 300 <= refused.response.status_code < 400 or location is None:
+                    raise
+                self._protocol = self._redirected(location)
+        raise SecurityError(f"more than {MAX_REDIRECTS} redirects")
+
+    def _redirected(self, location: str) -> ClientConnection:
+        """A fresh sans-IO connection to where a redirect points.
+
+        Raises:
+            SecurityError: it points from wss:// to ws://.
+            ValueError: it points to no WebSocket URI.
+        """
+        current = self._protocol.uri
+        scheme = "wss" if current.secure else "ws"
+        target = urllib.parse.urljoin(f"{scheme}://{current.host_header}{current.path}", location)
+        redirected = ClientConnection(target, **self._handshake_options)  # type: ignore[arg-type]
+        if current.secure and not redirected.uri.secure:
+            raise SecurityError(f"a redirect from wss:// to ws:// ({target}) was refused")
+        return redirected
+
+    async def _open_once(self) -> Any:
         loop = asyncio.get_running_loop()
         target = self._protocol.uri
         connection: Any = None
+        ssl_context = (self._given_ssl or ssl_module.create_default_context()) if target.secure else None
 
         def factory() -> Any:
             nonlocal connection
@@ -108,7 +157,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             return connection
 
         async def handshake() -> Any:
-            tls = dict(ssl=self._ssl, server_hostname=target.host) if self._ssl else {}
+            tls = dict(ssl=ssl_context, server_hostname=target.host) if ssl_context else {}
             if self._path is not None:
                 await loop.create_unix_connection(factory, self._path, **tls)
             elif self._sock is not None:
@@ -120,11 +169,50 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             return connection
 
         try:
-            return await asyncio.wait_for(handshake(), self._open_timeout)
+            return await handshake()
         except BaseException:
             if connection is not None and connection.transport is not None:
                 connection.transport.abort()
             raise
+
+    #: Reconnection back-off (``async for``): the first delay is up to BACKOFF_INITIAL seconds
+    #: (random, so that clients dropped together do not return together), each next one
+    #: BACKOFF_FACTOR times longer, up to BACKOFF_MAX.
+    BACKOFF_INITIAL, BACKOFF_FACTOR, BACKOFF_MAX = 5.0, 1.618, 90.0
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        """``async for ws in connect(uri):`` a connection at each turn, reconnecting for ever: an
+        error that retrying may cure (refused or dropped TCP, a timeout, a 5xx answer, a broken
+        response) is logged and retried after the back-off; the connection of a turn is closed
+        when the next turn starts.
+
+        Raises:
+            InvalidHandshake: the server refused with a status that retrying does not cure (4xx),
+                or a redirect was unsafe (SecurityError).
+            ValueError: an invalid URI or redirect target.
+        """
+        delay: float | None = None
+        while True:
+            try:
+                connection = await self._open()
+            except Exception as error:
+                if not _retryable(error):
+                    raise
+                if delay is None:
+                    delay = self.BACKOFF_INITIAL * random.random()
+                else:
+                    delay = min(max(delay, self.BACKOFF_INITIAL / 2) * self.BACKOFF_FACTOR, self.BACKOFF_MAX)
+                logger.info("connecting to %s failed (%s); retrying in %.1f s", self._uri, error, delay)
+                await asyncio.sleep(delay)
+                continue
+            delay = None
+            try:
+                yield connection
+            finally:
+                await self._close(connection)
+
+    async def _close(self, connection: Any) -> None:
+        await connection.close()
 
     def __await__(self) -> Generator[Any, None, Connection]:
         return self._open().__await__()  # type: ignore[no-any-return]
@@ -135,4 +223,11 @@ class connect:  # noqa: N801 - used like a function, as in websockets
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._connection is not None
-        await self._connection.close()
+        await self._close(self._connection)
+
+
+def _retryable(error: Exception) -> bool:
+    """Whether connecting again may cure ``error`` (websockets' rule)."""
+    if isinstance(error, InvalidStatus):
+        return error.response.status_code >= 500
+    return isinstance(error, (OSError, asyncio.TimeoutError, TimeoutError, InvalidHTTP))
