@@ -312,13 +312,19 @@ def test_message_over_the_limit_closes_with_1009():
     with_echo_server(test, max_message_size=1000, compression=None)
 
 
-def test_wss_with_trustme_certificates():
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1 and a client context that trusts it."""
     trustme = pytest.importorskip("trustme")
     authority = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("127.0.0.1").configure_cert(server_context)
     client_context = ssl.create_default_context()
     authority.configure_trust(client_context)
+    return server_context, client_context
+
+
+def test_wss_with_trustme_certificates():
+    server_context, client_context = tls_contexts()
 
     async def main():
         async with wsfast.serve(echo, "127.0.0.1", 0, ssl=server_context) as server:

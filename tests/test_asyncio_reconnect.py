@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 
 import pytest
 
 import wsfast
 from conftest import run_async
-from test_asyncio import echo, port_of
+from test_asyncio import echo, port_of, tls_contexts
 from wsfast.asyncio.client import MAX_REDIRECTS
 from wsfast.exceptions import InvalidStatus, SecurityError
 from wsfast.handshake import Response
@@ -66,12 +65,7 @@ def test_too_many_redirects_and_a_redirect_without_location():
 
 
 def test_a_redirect_from_wss_to_ws_is_refused():
-    trustme = pytest.importorskip("trustme")
-    authority = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    authority.configure_trust(client_context)
+    server_context, client_context = tls_contexts()
 
     async def main():
         def downgrade(connection, request):
