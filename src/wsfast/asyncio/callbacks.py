@@ -118,11 +118,6 @@ class CallbackConnection(WebSocketProtocol):
     # ------------------------------------------------------------------ what the handler calls
 
     @property
-    def writing_paused(self) -> bool:
-        """True while the write buffer is over ``write_limit``."""
-        return self._writing_paused
-
-    @property
     def write_buffer_size(self) -> int:
         """Bytes waiting in the transport's write buffer."""
         return 0 if self.transport is None else self.transport.get_write_buffer_size()

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..connection import Connection as SansIOConnection
@@ -83,6 +84,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self._read_view = _read_buffer()
         self._latency = 0.0
         self._in_read = False  # inside buffer_updated, which flushes what is sent when it ends
+        self._writable_listeners: list[Callable[[], object]] = []  # told when writing resumes
         self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
         self.opened: asyncio.Future[None] = self._loop.create_future()
 
@@ -267,6 +269,23 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.protocol.release_pongs()
         self._flush()
         self._on_write_resumed()
+        for listener in list(self._writable_listeners):
+            listener()
+
+    def add_writable_listener(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` each time the write buffer drains after going over ``write_limit``
+        (for a fan-out hub that held messages back), until :meth:`remove_writable_listener`."""
+        self._writable_listeners.append(listener)
+
+    def remove_writable_listener(self, listener: Callable[[], object]) -> None:
+        """Stop calling ``listener``; not an error if it was not listening."""
+        if listener in self._writable_listeners:
+            self._writable_listeners.remove(listener)
+
+    @property
+    def writing_paused(self) -> bool:
+        """True while the write buffer is over ``write_limit``."""
+        return self._writing_paused
 
     # ------------------------------------------------------------------ plumbing
 

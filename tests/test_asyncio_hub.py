@@ -1,0 +1,153 @@
+"""wsfast.asyncio.Hub: topics, publish, and what becomes of a slow subscriber's messages."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+import wsfast
+from conftest import run_async
+from test_asyncio_broadcast import open_clients, uri_of
+from wsfast.asyncio import Hub, callbacks
+from wsfast.asyncio import fanout
+from wsfast.client import ClientConnection
+
+pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
+
+
+def server_side(server, client):
+    """The server's connection that talks to ``client``."""
+    [connection] = [c for c in server.connections if c.remote_address == client.local_address]
+    return connection
+
+
+async def hub_server(hub: Hub, **options):
+    """A server whose clients subscribe by sending a topic name."""
+
+    async def subscriber(ws):
+        async for topic in ws:
+            hub.subscribe(ws, topic)
+            await ws.send(f"subscribed to {topic}")
+
+    return await wsfast.serve(subscriber, "127.0.0.1", 0, **options)
+
+
+async def subscribe(client, topic: str) -> None:
+    await client.send(topic)
+    assert await asyncio.wait_for(client.recv(), 5) == f"subscribed to {topic}"
+
+
+def test_publish_reaches_each_topics_subscribers_and_closed_ones_leave(monkeypatch):
+    encoded = []
+    real = fanout.encode_frame
+    monkeypatch.setattr(fanout, "encode_frame", lambda *a, **k: encoded.append(a) or real(*a, **k))
+
+    async def main():
+        hub = Hub()
+        server = await hub_server(hub, compression=None)
+        async with server:
+            prices = await open_clients(server, 3, compression=None)
+            news = [await wsfast.connect(uri_of(server), compression="deflate")]
+            for client in prices:
+                await subscribe(client, "prices")
+            await subscribe(news[0], "news")
+            await subscribe(prices[0], "news")
+            assert hub.publish("prices", b"101.25") == 3
+            assert hub.publish("news", "hello") == 2
+            assert hub.publish("nobody", "lost") == 0
+            assert [await c.recv() for c in prices] == [b"101.25"] * 3
+            assert await news[0].recv() == "hello" and await prices[0].recv() == "hello"
+            assert len(encoded) == 2  # one frame per publish, shared by the plain subscribers
+            hub.unsubscribe(server_side(server, news[0]), "news")
+            assert hub.publish("news", "again") == 1
+            assert await prices[0].recv() == "again"
+            await prices[2].close()
+            for _ in range(100):
+                if len(hub.subscribers("prices")) == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(hub.subscribers("prices")) == 2
+            for client in [*prices[:2], *news]:
+                await client.close()
+            await asyncio.sleep(0.05)
+            assert hub.subscribers("prices") == frozenset() and hub._subscriber_state == {}
+
+    run_async(main())
+
+
+def test_callback_connections_subscribe_too():
+    hub = Hub()
+
+    class Subscriber(callbacks.Handler):
+        def on_open(self):
+            hub.subscribe(self.connection, "ticks")
+
+    async def main():
+        async with callbacks.serve(Subscriber, "127.0.0.1", 0) as server:
+            clients = await open_clients(server, 2)
+            assert hub.publish("ticks", "t1") == 2
+            assert [await asyncio.wait_for(c.recv(), 5) for c in clients] == ["t1", "t1"]
+            for client in clients:
+                await client.close()
+
+    run_async(main())
+
+
+async def never_reading_subscriber(port: int, topic: str) -> socket.socket:
+    """A raw client that subscribes and then never reads: its server-side buffer fills up."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    handshake = ClientConnection(f"ws://127.0.0.1:{port}/", extensions=[])
+    sock.sendall(handshake.data_to_send())
+    await asyncio.sleep(0.05)
+    handshake.receive_data(sock.recv(65536))
+    handshake.send_text(topic)
+    sock.sendall(handshake.data_to_send())
+    await asyncio.sleep(0.05)
+    return sock
+
+
+@pytest.mark.parametrize("policy", ["drop", "latest", "close"])
+def test_a_slow_subscriber_does_not_slow_the_others_or_grow_without_bound(policy):
+    dropped = []
+
+    async def main():
+        hub = Hub(policy=policy, on_drop=lambda connection, topic, message: dropped.append(message))
+        server = await hub_server(hub, compression=None, write_limit=65536)
+        async with server:
+            [good] = await open_clients(server, 1, compression=None)
+            await subscribe(good, "feed")
+            slow_sock = await never_reading_subscriber(server.sockets[0].getsockname()[1], "feed")
+            while len(hub.subscribers("feed")) < 2:
+                await asyncio.sleep(0.01)
+            [slow] = hub.subscribers("feed") - {server_side(server, good)}
+            payload = b"x" * 10_000
+            most_buffered = 0
+            for number in range(2000):  # 20 MB published; the slow one reads nothing
+                hub.publish("feed", payload[:-8] + number.to_bytes(8, "big"))
+                most_buffered = max(most_buffered, slow.transport.get_write_buffer_size() if slow.transport else 0)
+                assert (await asyncio.wait_for(good.recv(), 5))[-8:] == number.to_bytes(8, "big")
+            assert most_buffered < 65536 + 2 * 10_000  # write_limit plus a message or so, never 20 MB
+            if policy == "close":
+                assert slow.protocol.close_sent == (1013, "too slow")
+                assert not dropped
+            else:
+                assert hub.dropped(slow) == len(dropped) > 1000
+            if policy == "latest":
+                state = hub._subscriber_state[slow]
+                assert list(state.latest) == ["feed"] and state.latest["feed"][-8:] == (1999).to_bytes(8, "big")
+                slow_sock.setblocking(False)
+                loop = asyncio.get_running_loop()
+                received = b""
+                while not received.endswith((1999).to_bytes(8, "big")):  # it reads at last: the latest comes
+                    received += await asyncio.wait_for(loop.sock_recv(slow_sock, 1 << 20), 5)
+            slow_sock.close()
+            await good.close()
+
+    run_async(main(), 60)
+
+
+def test_an_unknown_policy_is_refused():
+    with pytest.raises(ValueError, match="policy"):
+        Hub(policy="buffer everything")
