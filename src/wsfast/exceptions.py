@@ -10,6 +10,7 @@
     ├── InvalidHandshake            the opening handshake failed; carries the HTTP status (server side)
     │   ├── InvalidStatus           the server did not answer 101 (client side); carries the response
     │   ├── SecurityError           following the answer would be unsafe: too many redirects, wss:// to ws://
+    │   ├── ProxyError              the proxy did not open the tunnel; carries its status
     │   ├── InvalidHeader           a missing or wrong header; carries its name and value
     │   │   ├── InvalidUpgrade      Upgrade / Connection are not "websocket" / "upgrade"
     │   │   ├── InvalidOrigin       an Origin outside the allow-list (403)
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidHandshake",
     "InvalidStatus",
     "SecurityError",
+    "ProxyError",
     "InvalidHeader",
     "InvalidUpgrade",
     "InvalidOrigin",
@@ -113,6 +115,19 @@ class InvalidHandshake(WsfastError):
 class SecurityError(InvalidHandshake):
     """Following the server's answer would be unsafe: too many redirects, or a redirect from
     ``wss://`` to ``ws://``."""
+
+
+class ProxyError(InvalidHandshake):
+    """The proxy did not open the tunnel to the server: it refused, or answered something that is
+    not HTTP.
+
+    Attributes:
+        proxy_status: the status the proxy answered with (407: it wants credentials), if any.
+    """
+
+    def __init__(self, message: str, proxy_status: int | None = None) -> None:
+        super().__init__(message)
+        self.proxy_status = proxy_status
 
 
 class InvalidStatus(InvalidHandshake):

@@ -13,13 +13,14 @@ from typing import Any
 
 from ..client import ClientConnection
 from ..connection import State
-from ..exceptions import InvalidHTTP, InvalidStatus, SecurityError
+from ..exceptions import InvalidHTTP, InvalidStatus, ProxyError, SecurityError
 from ..extensions import ClientExtensionFactory
 from ..handshake import USER_AGENT
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import ClientPerMessageDeflateFactory
 from .connection import Connection
+from .proxy import open_tunnel, proxy_for
 
 __all__ = ["connect"]
 
@@ -38,6 +39,11 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         path: connect to this Unix socket instead of the URI's host and port (which still make the
             Host header and, for ``wss://``, the name TLS checks).
         sock: an already connected socket to use instead.
+        proxy: True (the default) for the environment's proxy (``https_proxy`` for ``wss://``,
+            ``http_proxy`` for ``ws://``, else ``all_proxy``; ``no_proxy`` exempts hosts), a proxy
+            URL (``http://[user:password@]host:port``, or ``socks5://``, ``socks5h://``,
+            ``socks4://`` with python-socks installed), or None for none. Not with ``path`` or
+            ``sock``.
         origin, subprotocols, extra_headers, user_agent: the opening handshake.
         compression: "deflate" to offer permessage-deflate (RFC 7692), None for none.
         extensions: the extension factories to offer, instead of what ``compression`` implies.
@@ -51,7 +57,8 @@ class connect:  # noqa: N801 - used like a function, as in websockets
     Raises:
         ValueError: an invalid URI or option, ``ssl`` with a ``ws://`` URI, or both ``path`` and
             ``sock``.
-        InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response).
+        InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response), or
+            the proxy refused the tunnel (ProxyError).
         TimeoutError: the connection was not open within ``open_timeout``.
         OSError: the TCP connection failed.
     """
@@ -62,6 +69,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         *,
         path: str | None = None,
         sock: socket.socket | None = None,
+        proxy: str | bool | None = True,
         origin: str | None = None,
         subprotocols: Sequence[str] = (),
         extra_headers: HeadersLike = (),
@@ -99,6 +107,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         if path is not None and sock is not None:
             raise ValueError("path and sock exclude each other")
         self._path, self._sock = path, sock
+        self._proxy = proxy if path is None and sock is None else None
         self._open_timeout = open_timeout
         self._options = dict(ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
                              max_queue=max_queue, write_limit=write_limit)  # fmt: skip
@@ -162,6 +171,9 @@ class connect:  # noqa: N801 - used like a function, as in websockets
                 await loop.create_unix_connection(factory, self._path, **tls)
             elif self._sock is not None:
                 await loop.create_connection(factory, sock=self._sock, **tls)
+            elif (proxy := proxy_for(target, self._proxy)) is not None:
+                tunnel = await open_tunnel(proxy, target.host, target.port)
+                await loop.create_connection(factory, sock=tunnel, **tls)
             else:
                 await loop.create_connection(factory, target.host, target.port, **tls)
             assert connection is not None
@@ -230,4 +242,6 @@ def _retryable(error: Exception) -> bool:
     """Whether connecting again may cure ``error`` (websockets' rule)."""
     if isinstance(error, InvalidStatus):
         return error.response.status_code >= 500
+    if isinstance(error, ProxyError):
+        return (error.proxy_status or 0) >= 500
     return isinstance(error, (OSError, asyncio.TimeoutError, TimeoutError, InvalidHTTP))
