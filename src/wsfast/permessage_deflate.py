@@ -31,6 +31,8 @@ __all__ = [
     "PerMessageDeflate",
     "ClientPerMessageDeflateFactory",
     "ServerPerMessageDeflateFactory",
+    "client_extensions",
+    "server_extensions",
 ]
 
 #: Messages shorter than this are sent uncompressed. Below about 32 bytes a fresh DEFLATE stream is
@@ -544,3 +546,40 @@ class ServerPerMessageDeflateFactory(ServerExtensionFactory):
             compress_settings=self.compress_settings,
             min_size=self.min_size,
         )
+
+
+def _check_compression(compression: str | None) -> None:
+    if compression not in ("deflate", None):
+        raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+
+
+def client_extensions(compression: str | None,
+                      extensions: Sequence[ClientExtensionFactory] | None) -> list[ClientExtensionFactory]:  # fmt: skip
+    """What a client offers: ``extensions`` when given, else permessage-deflate for
+    ``compression="deflate"`` (no parameters: the server chooses) and nothing for None.
+
+    Raises:
+        ValueError: ``compression`` is neither "deflate" nor None.
+    """
+    _check_compression(compression)
+    if extensions is not None:
+        return list(extensions)
+    return [ClientPerMessageDeflateFactory()] if compression == "deflate" else []
+
+
+def server_extensions(compression: str | None,
+                      extensions: Sequence[ServerExtensionFactory] | None) -> list[ServerExtensionFactory]:  # fmt: skip
+    """What a server accepts: ``extensions`` when given, else permessage-deflate with 12-bit
+    windows both ways (DEFAULT_SERVER_WINDOW_BITS: the memory figures chose it) for
+    ``compression="deflate"``, and nothing for None.
+
+    Raises:
+        ValueError: ``compression`` is neither "deflate" nor None.
+    """
+    _check_compression(compression)
+    if extensions is not None:
+        return list(extensions)
+    if compression != "deflate":
+        return []
+    return [ServerPerMessageDeflateFactory(server_max_window_bits=DEFAULT_SERVER_WINDOW_BITS,
+                                           client_max_window_bits=DEFAULT_SERVER_WINDOW_BITS)]  # fmt: skip

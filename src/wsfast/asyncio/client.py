@@ -18,7 +18,7 @@ from ..extensions import ClientExtensionFactory
 from ..handshake import USER_AGENT
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
-from ..permessage_deflate import ClientPerMessageDeflateFactory
+from ..permessage_deflate import client_extensions
 from .connection import Connection
 from .proxy import open_tunnel, proxy_for
 
@@ -89,14 +89,9 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         max_queue: int | None = 16,
         write_limit: int = 65536,
     ) -> None:
-        if compression not in ("deflate", None):
-            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
         self._handshake_options = dict(
             origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
-            extensions=extensions if extensions is not None else (
-                [ClientPerMessageDeflateFactory()] if compression == "deflate" else []
-            ),
-            max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,
+            extensions=client_extensions(compression, extensions), max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,
             max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
         )  # fmt: skip
         self._uri = uri

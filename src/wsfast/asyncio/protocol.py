@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .._facts import ConnectionFacts
 from ..connection import Connection as SansIOConnection
 from ..connection import State
 from ..events import Close, Event, Ping, Pong
@@ -46,7 +47,7 @@ def _read_buffer() -> memoryview:
         return _thread_local.read_buffer  # type: ignore[no-any-return]
 
 
-class WebSocketProtocol(asyncio.BufferedProtocol):
+class WebSocketProtocol(ConnectionFacts, asyncio.BufferedProtocol):
     """One WebSocket connection's I/O (client or server side).
 
     Args:
@@ -89,42 +90,6 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.opened: asyncio.Future[None] = self._loop.create_future()
 
     # ------------------------------------------------------------------ what the user sees
-
-    @property
-    def state(self) -> State:
-        """The sans-IO connection's state: CONNECTING, OPEN, CLOSING or CLOSED."""
-        return self.protocol.state
-
-    @property
-    def close_code(self) -> int | None:
-        """The close code received (1006 if the connection dropped), or None while open."""
-        return self.protocol.close_code
-
-    @property
-    def close_reason(self) -> str | None:
-        """The close reason received, or None while open."""
-        return self.protocol.close_reason
-
-    @property
-    def subprotocol(self) -> str | None:
-        """The subprotocol agreed in the opening handshake, or None."""
-        return getattr(self.protocol, "subprotocol", None)
-
-    @property
-    def request(self) -> Any:
-        """The opening handshake's request."""
-        return getattr(self.protocol, "request", None)
-
-    @property
-    def response(self) -> Any:
-        """The opening handshake's response."""
-        return getattr(self.protocol, "response", None)
-
-    @property
-    def latency(self) -> float:
-        """Seconds between the last ping answered and its pong (keepalive's or ``ping()``'s); 0
-        until one is answered."""
-        return self._latency
 
     @property
     def remote_address(self) -> Any:

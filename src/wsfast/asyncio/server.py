@@ -15,7 +15,7 @@ from ..extensions import ServerExtensionFactory
 from ..handshake import SERVER, Request, Response, ServerHandshake, reject
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
-from ..permessage_deflate import DEFAULT_SERVER_WINDOW_BITS, ServerPerMessageDeflateFactory
+from ..permessage_deflate import server_extensions
 from ..server import ServerConnection
 from .connection import Connection
 from .protocol import WebSocketProtocol
@@ -298,15 +298,9 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         write_limit: int = 65536,
         backlog: int = 100,
     ) -> None:
-        if compression not in ("deflate", None):
-            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
-        if extensions is None:
-            extensions = [ServerPerMessageDeflateFactory(
-                server_max_window_bits=DEFAULT_SERVER_WINDOW_BITS, client_max_window_bits=DEFAULT_SERVER_WINDOW_BITS,
-            )] if compression == "deflate" else []  # fmt: skip
         handshake = ServerHandshake(
-            origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol, extensions=extensions,
-            extra_headers=extra_headers, server_header=server_header,
+            origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol,
+            extensions=server_extensions(compression, extensions), extra_headers=extra_headers, server_header=server_header,
         )  # fmt: skip
 
         options = dict(open_timeout=open_timeout, process_request=process_request, process_response=process_response,

@@ -1,0 +1,123 @@
+"""The synchronous client: ``with connect("ws://host/path") as ws: ws.send(...); ws.recv()``."""
+
+from __future__ import annotations
+
+import socket
+import ssl as ssl_module
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..client import ClientConnection
+from ..connection import State
+from ..extensions import ClientExtensionFactory
+from ..handshake import USER_AGENT
+from ..headers import HeadersLike
+from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..permessage_deflate import client_extensions
+from .connection import Connection
+
+__all__ = ["connect"]
+
+
+def connect(
+    uri: str,
+    *,
+    path: str | None = None,
+    sock: socket.socket | None = None,
+    origin: str | None = None,
+    subprotocols: Sequence[str] = (),
+    extra_headers: HeadersLike = (),
+    user_agent: str | None = USER_AGENT,
+    compression: str | None = "deflate",
+    extensions: Sequence[ClientExtensionFactory] | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    open_timeout: float | None = 10.0,
+    close_timeout: float | None = 10.0,
+    max_message_size: int | None = MAX_MESSAGE_SIZE,
+    max_frame_size: int | None = MAX_FRAME_SIZE,
+    max_fragments: int | None = MAX_FRAGMENTS,
+    max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
+    max_http_headers: int = MAX_HTTP_HEADERS,
+    max_queue: int | None = 16,
+) -> Connection:
+    """Open a WebSocket connection and return it once the handshake succeeded; use it in a
+    ``with`` block, or call ``close()``. The options are :func:`wsfast.asyncio.connect`'s, but for
+    the asyncio-only ones (keepalive pings, write_limit, proxies).
+
+    Raises:
+        ValueError: an invalid URI or option, or ``ssl`` with a ``ws://`` URI.
+        InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response).
+        TimeoutError: the connection was not open within ``open_timeout``.
+        OSError: the TCP connection failed.
+    """
+    protocol = ClientConnection(
+        uri, origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
+        extensions=client_extensions(compression, extensions), max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,
+        max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
+    )  # fmt: skip
+    target = protocol.uri
+    if ssl is not None and not target.secure:
+        raise ValueError("ssl is for wss:// URIs")
+    deadline = None if open_timeout is None else time.monotonic() + open_timeout
+    if sock is None:
+        if path is not None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(open_timeout)
+            sock.connect(path)
+        else:
+            sock = socket.create_connection((target.host, target.port), timeout=open_timeout)
+    try:
+        if target.secure:
+            sock.settimeout(_left(deadline))
+            sock = (ssl or ssl_module.create_default_context()).wrap_socket(sock, server_hostname=target.host)
+        open_handshake(sock, protocol, deadline)
+        sock.settimeout(None)
+    except BaseException:
+        sock.close()
+        raise
+    connection = Connection(sock, protocol, close_timeout=close_timeout, max_queue=max_queue)
+    connection.start()
+    return connection
+
+
+def open_handshake(sock: socket.socket, protocol: Any, deadline: float | None) -> None:
+    """Run the opening handshake on a blocking socket, for a client or a server connection.
+
+    Raises:
+        InvalidHandshake, InvalidHTTP: the handshake failed (as the sans-IO connection says).
+        TimeoutError: it did not finish by ``deadline`` (a ``time.monotonic()`` value).
+        ConnectionError: the peer closed first.
+    """
+    while True:
+        output = protocol.data_to_send()
+        if output:
+            sock.settimeout(_left(deadline))
+            sock.sendall(output)
+        if protocol.state is not State.CONNECTING:
+            break
+        sock.settimeout(_left(deadline))
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError("the opening handshake did not finish in time") from None
+        if not data:
+            protocol.receive_eof()
+            break
+        protocol.receive_data(data)
+    if not protocol.handshake_done:
+        raise protocol.handshake_error or ConnectionError("the connection closed during the opening handshake")
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline``, for a socket timeout.
+
+    Raises:
+        TimeoutError: it has passed.
+    """
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the opening handshake did not finish in time")
+    return left

@@ -1,0 +1,183 @@
+"""The synchronous API (wsfast.sync) over loopback: threads, blocking calls, every wait bounded."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import pytest
+
+import wsfast
+from conftest import run_async
+from test_asyncio import echo as async_echo
+from test_asyncio import port_of, tls_contexts
+from wsfast.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from wsfast.sync.client import connect
+from wsfast.sync.server import serve
+
+
+def echo(ws) -> None:
+    for message in ws:
+        ws.send(message)
+
+
+class running:
+    """A sync server serving in a thread for the length of a ``with``."""
+
+    def __init__(self, handler=echo, **options) -> None:
+        self.server = serve(handler, "127.0.0.1", 0, **options)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self.server
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+def uri(server) -> str:
+    return f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_echo_text_binary_fragments_and_iteration(compression):
+    with running(compression=compression) as server, connect(uri(server), compression=compression) as ws:
+        for message in ["hello", "κόσμε" * 1000, b"\x00\xff" * 50000, b"", ""]:
+            ws.send(message)
+            assert ws.recv(timeout=5) == message
+        ws.send(["frag", "ments"])
+        assert ws.recv(timeout=5) == "fragments"
+        ws.send(b"as text", text=True)
+        assert ws.recv(timeout=5) == "as text"
+        ws.send("streamed")
+        assert list(ws.recv_streaming()) == ["streamed"]
+        assert ws.response.status_code == 101 and ws.request.path == "/"
+
+
+def test_recv_times_out_and_iteration_ends_on_a_normal_close():
+    def closes_after_two(ws):
+        ws.send("one")
+        ws.send("two")
+        ws.close()
+
+    with running(closes_after_two) as server, connect(uri(server)) as ws:
+        assert list(ws) == ["one", "two"]
+        with pytest.raises(ConnectionClosedOK):
+            ws.recv(timeout=5)
+        assert ws.close_code == 1000
+    with running(lambda ws: time.sleep(0.5)) as server, connect(uri(server)) as ws:
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=0.1)
+
+
+def test_limits_handler_errors_and_shutdown(caplog):
+    def fails(ws):
+        if ws.recv(timeout=5) == "boom":
+            raise ValueError("application bug")
+
+    with caplog.at_level(logging.ERROR, logger="wsfast"):
+        with running(fails, max_message_size=1000) as server:
+            with connect(uri(server)) as ws:
+                ws.send(b"x" * 1001)
+                with pytest.raises(ConnectionClosedError) as caught:
+                    ws.recv(timeout=5)
+                assert caught.value.code == 1009
+            with connect(uri(server)) as ws:
+                ws.send("boom")
+                with pytest.raises(ConnectionClosedError) as caught:
+                    ws.recv(timeout=5)
+                assert caught.value.code == 1011
+    assert "connection handler failed" in caplog.text
+    with running() as server:
+        ws = connect(uri(server))
+    with pytest.raises(ConnectionClosedOK):  # the server shut down with 1001
+        ws.recv(timeout=5)
+    assert ws.close_code == 1001
+    ws.close()
+
+
+def test_ping_and_pong():
+    with running() as server, connect(uri(server)) as ws:
+        answered = ws.ping(b"hi")
+        assert answered.wait(5) and ws.latency > 0
+        with pytest.raises(ValueError):
+            ws.ping(b"x" * 126)
+
+
+def test_sync_client_and_asyncio_server_and_the_reverse():
+    results = []
+
+    async def main():
+        async with wsfast.serve(async_echo, "127.0.0.1", 0) as server:
+            port = port_of(server)
+
+            def client():
+                with connect(f"ws://127.0.0.1:{port}/") as ws:
+                    ws.send("sync to asyncio")
+                    results.append(ws.recv(timeout=5))
+
+            thread = threading.Thread(target=client)
+            thread.start()
+            while thread.is_alive():
+                await asyncio.sleep(0.01)
+
+    import asyncio
+
+    run_async(main())
+    assert results == ["sync to asyncio"]
+
+    async def asyncio_client(port):
+        async with wsfast.connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send(b"asyncio to sync")
+            return await ws.recv()
+
+    with running() as server:
+        assert run_async(asyncio_client(server.socket.getsockname()[1])) == b"asyncio to sync"
+
+
+def test_wss_and_a_refused_handshake():
+    server_context, client_context = tls_contexts()
+    with running(ssl=server_context) as server:
+        with connect(f"wss://127.0.0.1:{server.socket.getsockname()[1]}/", ssl=client_context) as ws:
+            ws.send("secret")
+            assert ws.recv(timeout=5) == "secret"
+    with running(origins=["https://allowed.example"]) as server:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(uri(server), origin="https://elsewhere.example")
+        assert refused.value.response.status_code == 403
+
+
+def test_a_reader_behind_pauses_reading():
+    """max_queue messages wait unread; beyond them the server reads nothing, so the sender stalls."""
+    release = threading.Event()
+
+    def slow(ws):
+        release.wait(10)
+
+    with running(slow, max_queue=4, close_timeout=1) as server:
+        ws = connect(uri(server), compression=None, close_timeout=1)
+        sent = []
+
+        def sender():
+            try:
+                while len(sent) < 1024:  # 64 MiB, unless it stalls
+                    ws.send(b"m" * 65536)
+                    sent.append(1)
+            except (ConnectionClosed, OSError):
+                pass
+
+        thread = threading.Thread(target=sender, daemon=True)
+        thread.start()
+        time.sleep(1.5)
+        before = len(sent)
+        time.sleep(0.5)
+        assert thread.is_alive() and len(sent) == before < 512, f"{len(sent)} messages went in"
+        release.set()
+        ws.socket.shutdown(socket.SHUT_RDWR)
+        thread.join(10)
+        ws.close()
