@@ -1,7 +1,8 @@
 """The Autobahn TestSuite, run by kosoku, in both modes (tests/autobahn/run.py does the work).
 
 - fuzzingclient: kosoku drives wsfast's echo server (``python -m wsfast echo``, as users run it);
-- fuzzingserver: kosoku serves the cases to wsfast's client (tests/autobahn/client_driver.py).
+- fuzzingserver: kosoku serves the cases to wsfast's client (tests/autobahn/client_driver.py), once
+  to the asyncio client and once more to the synchronous one (wsfast.sync).
 
 All 517 cases, permessage-deflate on, with whichever kernels this run uses (CI runs the suite with
 the C kernels and again with WSFAST_NO_EXTENSIONS=1). A case passes only if its ``behavior`` and
@@ -44,31 +45,37 @@ KOSOKU_PLATFORM = sys.platform == "linux" and platform.machine() in ("x86_64", "
 IMPL = os.environ.get("WSFAST_AUTOBAHN_IMPL", "wsfast")
 if IMPL not in ("wsfast", "websockets"):
     raise ValueError(f"WSFAST_AUTOBAHN_IMPL must be wsfast or websockets, not {IMPL!r}")
+#: The runs: each mode against the library, and the client mode once more through wsfast's
+#: synchronous client (wsfast.sync).
+RUNS = (*MODES, "fuzzingserver-sync") if IMPL == "wsfast" else MODES
 CASES = os.environ.get("WSFAST_AUTOBAHN_CASES", "").split()
 #: websockets' own failures (17.x): a close frame inside a fragmented message is answered with 1002
 #: "incomplete fragmented message" where the case expects the close to be echoed (1000).
 WEBSOCKETS_KNOWN_FAILURES = ("7.1.5",)
 
 
-def _command(mode: str, outdir: Path) -> list[str]:
+def _command(run: str, outdir: Path) -> list[str]:
     selection = [argument for case in CASES for argument in ("-i", case)]
     if IMPL == "websockets":
         selection += [argument for case in WEBSOCKETS_KNOWN_FAILURES for argument in ("--known-failure", case)]
     runner_impl = "wsfast-cli" if IMPL == "wsfast" else IMPL
+    mode = run
+    if run == "fuzzingserver-sync":
+        runner_impl, mode = ("wsfast-sync" if IMPL == "wsfast" else IMPL), "fuzzingserver"
     return [sys.executable, str(RUNNER), "--impl", runner_impl, "--mode", mode, "-p", "2",
             "--timeout", str(KOSOKU_TIMEOUT), "-o", str(outdir), *selection]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def autobahn_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, subprocess.Popen[str]]]:
-    """Both modes, started together; each test waits for its own."""
+    """Every run, started together; each test waits for its own."""
     if importlib.util.find_spec("kosoku") is None:
         if IN_CI and KOSOKU_PLATFORM:
             pytest.fail("kosoku is not installed; CI requires it: pip install '.[test]'")
         pytest.skip("kosoku is not installed (it exists for Linux x86-64 only): pip install kosoku")
     base = tmp_path_factory.mktemp("autobahn")
-    runs = {mode: subprocess.Popen(_command(mode, base / mode), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True) for mode in MODES}  # fmt: skip
+    runs = {run: subprocess.Popen(_command(run, base / run), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True) for run in RUNS}  # fmt: skip
     try:
         yield runs
     finally:
@@ -78,7 +85,7 @@ def autobahn_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             process.communicate()
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", RUNS)
 def test_autobahn(mode: str, autobahn_runs: dict[str, subprocess.Popen[str]]) -> None:
     process = autobahn_runs[mode]
     try:

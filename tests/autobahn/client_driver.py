@@ -1,6 +1,8 @@
 """The client side of the Autobahn TestSuite: drives kosoku in fuzzingserver mode.
 
-    python tests/autobahn/client_driver.py --impl websockets|wsfast --url ws://127.0.0.1:9001
+    python tests/autobahn/client_driver.py --impl websockets|wsfast|wsfast-sync --url ws://127.0.0.1:9001
+
+``wsfast-sync`` is wsfast's synchronous client (``wsfast.sync``), each connection run in a thread.
 
 It asks ``/getCaseCount``, connects to ``/runCase?case=N&agent=AGENT`` for N = 1..count (1-based
 within kosoku's ``-i``/``-x`` selection), echoing every message it receives, then connects to
@@ -25,6 +27,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -32,13 +35,17 @@ from typing import Any
 
 from echo_server import IMPLEMENTATIONS, MAX_MESSAGE_SIZE, _supported  # the same folder: shared settings
 
+CLIENTS = (*IMPLEMENTATIONS, "wsfast-sync")
+
 
 class Implementation:
-    """``connect(uri)`` for one library, configured for the suite, and its ConnectionClosed."""
+    """``connect(uri)`` for one library, configured for the suite, and its ConnectionClosed;
+    ``sync`` for a blocking client, whose connections run in threads."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.note = ""
+        self.sync = False
         if name == "websockets":
             # websockets fails a message of more than 4096 fragments with 1009 (9.3.x/9.4.x send up to
             # 65536); its limit is read from the environment when websockets.asyncio is first imported.
@@ -57,13 +64,21 @@ class Implementation:
                 "ping_interval": None,
                 "max_size": MAX_MESSAGE_SIZE,
             }
-        elif name == "wsfast":
+        elif name in ("wsfast", "wsfast-sync"):
             import wsfast
             from wsfast.exceptions import ConnectionClosed as WsfastClosed
 
-            self._connect = getattr(wsfast, "connect")  # noqa: B009 - absent until the asyncio layer lands
+            self.sync = name == "wsfast-sync"
+            if self.sync:
+                from wsfast.sync.client import connect as sync_connect
+
+                self._connect = sync_connect
+            else:
+                self._connect = getattr(wsfast, "connect")  # noqa: B009 - absent until the asyncio layer lands
             self.closed = (WsfastClosed,)
-            self._options = {"ping_interval": None, "max_message_size": MAX_MESSAGE_SIZE}
+            self._options = {"max_message_size": MAX_MESSAGE_SIZE}
+            if _supported(self._connect, "ping_interval"):  # the sync client sends no keepalive pings
+                self._options["ping_interval"] = None
             if _supported(self._connect, "max_frame_size"):
                 self._options["max_frame_size"] = MAX_MESSAGE_SIZE
             if _supported(self._connect, "max_fragments"):
@@ -82,7 +97,7 @@ class Implementation:
                     "without client_no_context_takeover (kosoku then fails the 54 13.2.x/13.5.x/13.6.x cases)"
                 )
         else:
-            raise ValueError(f"unknown implementation {name!r}: choose from {', '.join(IMPLEMENTATIONS)}")
+            raise ValueError(f"unknown implementation {name!r}: choose from {', '.join(CLIENTS)}")
 
     def connect(self, uri: str) -> Any:
         return self._connect(uri, **self._options)
@@ -93,6 +108,8 @@ async def _wait_for_server(impl: Implementation, base: str, wait: float) -> str:
     deadline = time.monotonic() + wait
     while True:
         try:
+            if impl.sync:
+                return str(await _in_thread(lambda: _first_message_sync(impl, f"{base}/getCaseCount")))
             async with impl.connect(f"{base}/getCaseCount") as ws:
                 return str(await asyncio.wait_for(ws.recv(), 10))
         except (ConnectionRefusedError, ConnectionResetError):
@@ -102,12 +119,47 @@ async def _wait_for_server(impl: Implementation, base: str, wait: float) -> str:
 
 
 async def _echo_case(impl: Implementation, uri: str) -> None:
+    if impl.sync:
+        await _in_thread(lambda: _echo_case_sync(impl, uri))
+        return
     async with impl.connect(uri) as ws:
         try:
             async for message in ws:
                 await ws.send(message)
         except impl.closed:
             pass  # an abnormal closure: many cases end that way on purpose
+
+
+def _echo_case_sync(impl: Implementation, uri: str) -> None:
+    with impl.connect(uri) as ws:
+        try:
+            for message in ws:
+                ws.send(message)
+        except impl.closed:
+            pass
+
+
+async def _in_thread(call: Callable[[], Any]) -> Any:
+    """Run a blocking call in a daemon thread (a case stuck past its timeout must not keep the
+    process alive) and wait for it."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def work() -> None:
+        try:
+            result: Any = call()
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting coroutine
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(error))
+        else:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
+
+    threading.Thread(target=work, daemon=True).start()
+    return await done
+
+
+def _first_message_sync(impl: Implementation, uri: str) -> Any:
+    with impl.connect(uri) as ws:
+        return ws.recv(timeout=10)
 
 
 async def run(impl: Implementation, base: str, agent: str, case_timeout: float, wait: float, log: Any) -> int:
@@ -133,6 +185,9 @@ async def run(impl: Implementation, base: str, agent: str, case_timeout: float, 
     # kosoku ends the run (and writes its reports) once this connection was made.
     with contextlib.suppress(*impl.closed, OSError, asyncio.TimeoutError):
         async def update() -> None:
+            if impl.sync:
+                await _in_thread(lambda: _echo_case_sync(impl, f"{base}/updateReports?agent={quoted_agent}"))
+                return
             async with impl.connect(f"{base}/updateReports?agent={quoted_agent}") as ws:
                 with contextlib.suppress(*impl.closed):
                     async for _ in ws:
@@ -145,7 +200,7 @@ async def run(impl: Implementation, base: str, agent: str, case_timeout: float, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--impl", choices=IMPLEMENTATIONS, default="websockets")
+    parser.add_argument("--impl", choices=CLIENTS, default="websockets")
     parser.add_argument("--url", default="ws://127.0.0.1:9001", help="kosoku's address (default ws://127.0.0.1:9001)")
     parser.add_argument("--agent", default=None, help="agent name in the reports (default: the implementation's name)")
     parser.add_argument("--case-timeout", type=float, default=60.0, help="seconds one case may take (default 60)")

@@ -1,6 +1,6 @@
 """Run the Autobahn TestSuite (kosoku) against wsfast or websockets, in both modes, and summarize.
 
-    python tests/autobahn/run.py [--impl auto|wsfast|websockets|wsfast-cli] [--mode both|fuzzingclient|fuzzingserver]
+    python tests/autobahn/run.py [--impl auto|wsfast|websockets|wsfast-cli|wsfast-sync] [--mode both|fuzzingclient|fuzzingserver]
                                  [-i CASE]... [-x CASE]... [-p 2] [--outdir DIR] [--timeout 900]
 
 - fuzzingclient: kosoku drives ``echo_server.py`` (the server under test), ``-p 2`` cases at a time;
@@ -37,7 +37,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 MODES = ("fuzzingclient", "fuzzingserver")
-IMPLEMENTATIONS = ("auto", "wsfast", "websockets", "wsfast-cli")
+IMPLEMENTATIONS = ("auto", "wsfast", "websockets", "wsfast-cli", "wsfast-sync")
 #: Cases in the whole suite as kosoku 0.1.0 has it; checked when nothing is included or excluded.
 FULL_SUITE_CASES = 517
 PASSING = frozenset({"OK", "NON-STRICT", "INFORMATIONAL"})
@@ -187,7 +187,7 @@ def run_fuzzingclient(impl: str, args: argparse.Namespace, outdir: Path) -> Mode
 
 def run_fuzzingserver(impl: str, args: argparse.Namespace, outdir: Path) -> ModeResult:
     port = free_port()
-    client_impl = "wsfast" if impl == "wsfast-cli" else impl
+    client_impl = "wsfast" if impl == "wsfast-cli" else impl  # wsfast-sync: the synchronous client
     report_dir = outdir / "fuzzingserver"
     # -p has no effect in this mode: kosoku runs the cases one at a time, as the client asks for them.
     command = ["timeout", "-k", "15", str(args.timeout), kosoku_command(), "-m", "fuzzingserver",
@@ -319,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     impl = resolve_impl(args.impl)
+    if impl == "wsfast-sync" and args.mode != "fuzzingserver":
+        parser.error("wsfast-sync is a client: use it with --mode fuzzingserver")
     if args.impl == "auto" and impl == "websockets":
         print("wsfast.serve does not exist yet: running the suite against websockets, as a self-check of the harness", flush=True)
     outdir = fresh_outdir(args.outdir, impl)

@@ -47,6 +47,10 @@ class Connection(ConnectionFacts):
     def __init__(self, sock: socket.socket, protocol: SansIOConnection, *, close_timeout: float | None = 10.0,
                  max_queue: int | None = 16) -> None:  # fmt: skip
         self.socket = sock
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Frames go out as they are made: Nagle's algorithm would hold a small one back until
+            # the previous one is acknowledged, up to the peer's delayed ACK (tens of ms).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.protocol = protocol
         self.close_timeout = close_timeout
         self._lock = threading.Lock()  # the sans-IO core and the order of what is written
