@@ -8,7 +8,10 @@ frame back out, per message; wsfast's Connection against websockets' and wsproto
 
 Each contender is a server-side protocol object in the OPEN state, without compression, whose one
 message is: ``receive_data`` of a masked client frame, take the message from its events, send it
-back (a binary or text frame, unmasked), take the bytes to write. Every contender's output is
+back (a binary or text frame, unmasked), take the bytes to write. Text is handed over as its
+UTF-8 bytes on every side (wsfast with ``decode_text=False``, checked as UTF-8; websockets' and
+wsproto's protocol objects give the frame's bytes or str as they do), so no side decodes and
+encodes again what it only echoes. Every contender's output is
 checked against the expected frame before timing. Samples are the thread's CPU time for a batch of
 messages; contenders run in interleaved rounds, the process pinned to one CPU; figures are medians
 of the time per message. wsfast runs on the C build here and, in a child process of its own, on
@@ -57,7 +60,7 @@ def wsfast_events(frame: bytes) -> Callable[[], bytes]:
     from wsfast.connection import Connection, Role
     from wsfast.events import BinaryMessage
 
-    connection = Connection(Role.SERVER, max_message_size=None, max_frame_size=None)
+    connection = Connection(Role.SERVER, max_message_size=None, max_frame_size=None, decode_text=False)
     receive, events, send_binary, send_text = (connection.receive_data, connection.events_received,
                                                connection.send_binary, connection.send_text)  # fmt: skip
     out = connection.data_to_send
@@ -78,7 +81,7 @@ def wsfast_sink(frame: bytes) -> Callable[[], bytes]:
     """The path wsfast's own asyncio layers use: data handed on from inside the decoder."""
     from wsfast.connection import Connection, Role
 
-    connection = Connection(Role.SERVER, max_message_size=None, max_frame_size=None)
+    connection = Connection(Role.SERVER, max_message_size=None, max_frame_size=None, decode_text=False)
     send_binary, send_text = connection.send_binary, connection.send_text
     connection.on_data = lambda data, final, text: send_text(data) if text else send_binary(data)  # type: ignore[arg-type]
     receive, out = connection.receive_data, connection.data_to_send
