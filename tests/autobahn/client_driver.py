@@ -145,13 +145,20 @@ async def _in_thread(call: Callable[[], Any]) -> Any:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Any] = loop.create_future()
 
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not done.done():
+            if error is None:
+                done.set_result(result)
+            else:
+                done.set_exception(error)
+
     def work() -> None:
         try:
             result: Any = call()
         except BaseException as error:  # noqa: BLE001 - handed to the waiting coroutine
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_exception(error))
+            loop.call_soon_threadsafe(settle, None, error)
         else:
-            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(result))
+            loop.call_soon_threadsafe(settle, result, None)
 
     threading.Thread(target=work, daemon=True).start()
     return await done
