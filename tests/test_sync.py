@@ -181,3 +181,15 @@ def test_a_reader_behind_pauses_reading():
         ws.socket.shutdown(socket.SHUT_RDWR)
         thread.join(10)
         ws.close()
+
+
+def test_closing_a_connection_that_never_started_reading():
+    """What the server does to a connection whose handshake ends as it shuts down."""
+    from wsfast.connection import Connection as SansIO
+    from wsfast.connection import Role
+    from wsfast.sync.connection import Connection
+
+    ours, theirs = socket.socketpair()
+    with theirs:
+        Connection(ours, SansIO(Role.SERVER), close_timeout=1).close(1001, "going away")
+        assert theirs.recv(100)[:2] == b"\x88\x0c"  # a close frame: 1001 and its reason

@@ -177,7 +177,9 @@ class Connection(ConnectionFacts):
             if self.protocol.state is State.OPEN:
                 self.protocol.close(code, reason)
                 self._send_pending()
-        if threading.current_thread() is not self._reader:
+        # Wait for the reader to see the peer's close, if it ever started reading (a server that
+        # shuts down right after a handshake closes connections that never did).
+        if threading.current_thread() is not self._reader and self._reader.ident is not None:
             if not self._reading_done.wait(self.close_timeout):
                 self._shut()
             self._reader.join(self.close_timeout)
