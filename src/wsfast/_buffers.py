@@ -104,3 +104,16 @@ def non_negative(value: Any, name: str) -> int:
     if number < 0:
         raise ValueError(f"{name} must not be negative, not {number}")
     return number
+
+
+def message_payload(message: Any) -> tuple[bool, bytes]:
+    """(is it text?, its payload) of a message to send: str as UTF-8 text, bytes-like as binary.
+
+    Raises:
+        TypeError: ``message`` is neither str nor bytes-like.
+    """
+    if isinstance(message, str):
+        return True, message.encode("utf-8")
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return False, bytes(message)
+    raise TypeError(f"cannot send {type(message).__name__}: str or bytes")

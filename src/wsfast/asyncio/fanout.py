@@ -20,6 +20,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 
+from .._buffers import message_payload
 from ..connection import State
 from ..frames import Opcode, encode_frame
 from .protocol import WebSocketProtocol
@@ -38,7 +39,7 @@ def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes, ra
         ExceptionGroup: with ``raise_exceptions``, what writing to some connections raised (on
             Python 3.10, the first of those errors); without it they are logged and skipped.
     """
-    text, data = _message_bytes(message)
+    text, data = message_payload(message)
     shared: bytes | None = None  # the frame, once a connection can take it as it is
     failures: list[Exception] = []
     for connection in connections:
@@ -150,7 +151,7 @@ class Hub:
         Raises:
             TypeError: ``message`` is neither str nor bytes-like.
         """
-        text, data = _message_bytes(message)
+        text, data = message_payload(message)
         frame: bytes | None = None
         written = 0
         for connection in list(self._subscribers.get(topic, ())):
@@ -201,7 +202,7 @@ class _Subscriber:
         """Its buffer drained: send what waits, the oldest topic first, while it stays writable."""
         while self.latest and not self.connection.writing_paused and self.connection.protocol.state is State.OPEN:
             topic = next(iter(self.latest))
-            text, data = _message_bytes(self.latest.pop(topic))
+            text, data = message_payload(self.latest.pop(topic))
             _send(self.connection, text, data, None)
 
     def closed(self, _: object) -> None:
@@ -223,16 +224,3 @@ def _send(connection: WebSocketProtocol, text: bool, data: bytes, frame: bytes |
     else:
         protocol.send_binary(data)
     connection._flush()
-
-
-def _message_bytes(message: str | bytes) -> tuple[bool, bytes]:
-    """(text?, the payload) of a message to send.
-
-    Raises:
-        TypeError: ``message`` is neither str nor bytes-like.
-    """
-    if isinstance(message, str):
-        return True, message.encode("utf-8")
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return False, bytes(message)
-    raise TypeError(f"cannot send {type(message).__name__}: str or bytes")

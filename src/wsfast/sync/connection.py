@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .._buffers import message_payload
 from .._facts import ConnectionFacts
 from ..connection import Connection as SansIOConnection
 from ..connection import State
@@ -134,15 +135,15 @@ class Connection(ConnectionFacts):
             if first:
                 self._write(lambda: self._send_one(current, text, final))
             else:
-                self._write(lambda: self.protocol.send_continuation(_as_payload(current), fin=final))
+                self._write(lambda: self.protocol.send_continuation(message_payload(current)[1], fin=final))
             current, first = following, False
 
     def _send_one(self, message: Data, text: bool | None, final: bool) -> None:
         is_text = isinstance(message, str) if text is None else text
         if is_text:
-            self.protocol.send_text(_as_payload(message), fin=final)
+            self.protocol.send_text(message_payload(message)[1], fin=final)
         else:
-            self.protocol.send_binary(_as_payload(message), fin=final)
+            self.protocol.send_binary(message_payload(message)[1], fin=final)
 
     def ping(self, data: bytes | None = None) -> threading.Event:
         """Send a ping; the event is set when the matching pong arrives (``latency`` then holds
@@ -262,11 +263,3 @@ class Connection(ConnectionFacts):
         except OSError:
             pass
         self.socket.close()
-
-
-def _as_payload(message: Data) -> bytes:
-    if isinstance(message, str):
-        return message.encode("utf-8")
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return bytes(message)
-    raise TypeError(f"cannot send {type(message).__name__}: str or bytes")
