@@ -318,48 +318,6 @@ def test_connection_hostile_traffic(deflate, data):
 # ---------------------------------------------------------------- connection, C against Python
 
 
-class _Keys:
-    """Masking keys from a counter instead of os.urandom, so that two runs mask alike."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self) -> bytes:
-        self.count += 1
-        return self.count.to_bytes(4, "big")
-
-
-def _transcript(module: object, config: object, ops: list) -> list:
-    """What a session shows after each operation, with the connection's kernels from ``module``
-    (the C extension or the pure-Python twins) and masking keys from a counter."""
-    from unittest import mock
-
-    from wsfast import _kernels_py, connection, handshake
-
-    kernels = _kernels_py if module is _frames_py else module
-    keys = _Keys()
-    with mock.patch.object(connection, "FrameDecoder", module.FrameDecoder), \
-            mock.patch.object(connection, "encode_frame", module.encode_frame), \
-            mock.patch.object(connection, "Utf8Validator", kernels.Utf8Validator), \
-            mock.patch.object(handshake, "parse_http_head", kernels.parse_http_head), \
-            mock.patch.object(_frames_py, "random_mask_key", keys), \
-            mock.patch.object(module, "_random_mask_key", keys, create=True):  # fmt: skip
-        session = harness.ConnectionSession(config)
-        transcript = []
-        for op in ops:
-            try:
-                session.apply(op)
-            except harness.KnownBug as bug:
-                transcript.append(("known bug", str(bug)))
-                break
-            side = session.side
-            failure = side.failure
-            transcript.append((side.state, side.close_code, side.close_reason, side.close_sent,
-                               None if failure is None else (type(failure), str(failure), failure.close_code),
-                               tuple(session.side_events), tuple(session.peer_events)))  # fmt: skip
-    return transcript
-
-
 @pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
 @budget(150)
 @given(data=st.data())
@@ -370,7 +328,7 @@ def test_connection_c_and_python_agree(c_kernels, deflate, data):
     ops = data.draw(st.lists(st.one_of(PEER_OPS, HOSTILE_OPS, HOSTILE_OPS, DELIVER, DELIVER, API_OPS),
                              min_size=1, max_size=30))  # fmt: skip
     ops = with_eof(data, ops)
-    assert _transcript(c_kernels, config, ops) == _transcript(_frames_py, config, ops)
+    assert harness.transcript(config, ops, twins=False) == harness.transcript(config, ops, twins=True)
 
 
 @budget(60)

@@ -14,12 +14,14 @@ peer connection (without size limits) must accept all of it.
 from __future__ import annotations
 
 import array
+import contextlib
+import sys
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsfast import _frames_py
+from wsfast import _frames_py, _kernels, _kernels_py, _random
 from wsfast.client import ClientConnection
 from wsfast.connection import Connection, State
 from wsfast.events import (
@@ -321,6 +323,67 @@ def deflate_bomb(size: int, fragments: int = 1) -> list[bytes]:
     return pieces
 
 
+#: Masking keys for a differential run: both implementations must draw the same ones.
+_FIXED_KEYS = bytes(range(256)) * 256
+
+
+@contextlib.contextmanager
+def python_twins() -> Iterator[None]:
+    """Within the block, every loaded wsfast module sees the pure-Python twins where it bound a C
+    kernel (the codec included), and masking keys come from a fixed pool; restored on exit.
+
+    With the C build absent it only fixes the keys: both runs are then the twins.
+    """
+    twins = {name: getattr(_frames_py if name in ("FrameDecoder", "encode_frame") else _kernels_py, name)
+             for name in _kernels.__all__ if callable(getattr(_kernels, name))}
+    by_identity = {id(getattr(_kernels, name)): twin for name, twin in twins.items()}
+    patched: list[tuple[Any, str, Any]] = []
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not module_name.startswith("wsfast") or module_name.startswith("wsfast._kernels"):
+            continue
+        for attribute, value in list(vars(module).items()):
+            twin = by_identity.get(id(value))
+            if twin is not None and twin is not value:
+                patched.append((module, attribute, value))
+                setattr(module, attribute, twin)
+    try:
+        with fixed_mask_keys():
+            yield
+    finally:
+        for module, attribute, value in patched:
+            setattr(module, attribute, value)
+
+
+@contextlib.contextmanager
+def fixed_mask_keys() -> Iterator[None]:
+    """Masking keys from a fixed pool within the block (a differential run's two sides draw the same)."""
+    saved = _random._pool, _random._position
+    _random._pool, _random._position = _FIXED_KEYS, 0
+    try:
+        yield
+    finally:
+        _random._pool, _random._position = saved
+
+
+def transcript(config: ConnectionConfig, ops: Sequence[tuple], twins: bool) -> list[tuple]:
+    """A session's snapshot after each operation, on the kernels chosen at import (``twins=False``)
+    or on the pure-Python twins, and once more after :meth:`ConnectionSession.finish`; masking keys
+    come from a fixed pool either way, so two runs compare. A known bug ends it with its message."""
+    with python_twins() if twins else fixed_mask_keys():
+        session = ConnectionSession(config)
+        result = []
+        for op in ops:
+            try:
+                session.apply(op)
+            except KnownBug as bug:
+                result.append(("known bug", str(bug)))
+                return result
+            result.append(session.snapshot())
+        session.finish()
+        result.append(session.snapshot())
+    return result
+
+
 @dataclass(frozen=True)
 class ConnectionConfig:
     """The connection under test: which side, what the handshake agrees, and its options.
@@ -456,8 +519,20 @@ class ConnectionSession:
         self.streamed = 0  # bytes of the streamed message being received
         self.model = _Model()
         self._delivered: list[Event] = []  # what on_data received during one receive_data
+        self.sent_frames: list[Frame] = []  # everything the side sent, unmasked
+        self.api_outcomes: list[Any] = []  # per API call: None or (exception type, message)
         if config.on_data:
             self.side.on_data = self._on_data
+
+    def snapshot(self) -> tuple:
+        """Everything an implementation decides, so far: where the side stands, what it delivered,
+        the frames it sent, what the peer received, and how each API call ended."""
+        side = self.side
+        failure = side.failure
+        return (side.state, side.close_code, side.close_reason, side.close_sent,
+                None if failure is None else (type(failure), str(failure), failure.close_code),
+                tuple(self.side_events), tuple(self.sent_frames), tuple(self.peer_events),
+                tuple(self.api_outcomes))  # fmt: skip
 
     def _on_data(self, data: Any, final: bool, text: bool) -> None:
         if self.config.stream_fragments:
@@ -661,6 +736,7 @@ class ConnectionSession:
         except ProtocolError as error:
             fail(f"the side sent invalid frames ({error!r}): {output!r}")
         require(self._side_wire.buffered == 0, "data_to_send() ended inside a frame")
+        self.sent_frames += frames
         for frame in frames:
             require(not self.close_sent, f"{frame!r} sent after the close frame")
             # Data frames are expected by the API model; control frames as they are, after
@@ -743,12 +819,14 @@ class ConnectionSession:
         try:
             call()
         except (InvalidState, ValueError) as error:
+            self.api_outcomes.append((type(error), str(error)))
             require(type(error) is expected, f"{name}{args!r} in {state.name} raised {error!r}, expected {expected}")
             require(side.data_to_send() == b"" and side.state is state, f"the failed {name} changed something")
             self._after()
             return
         except Exception as error:  # noqa: BLE001 - anything else is a finding
             fail(f"{name}{args!r} raised an undocumented {error!r}")
+        self.api_outcomes.append(None)
         require(expected is None, f"{name}{args!r} in {state.name} should have raised {expected}")
         frames = self._side_output_checked(name, args, state)
         if name == "close":
