@@ -138,7 +138,7 @@ def test_patch_functions_install_wsfast():
 
     compat_wsaccel.patch_autobahn()
     compat_wsaccel.patch_ws4py()
-    assert wsfast.accelerate.installed() == ("autobahn", "ws4py")
+    assert tuple(wsfast.accelerate.installed()) == ("autobahn", "ws4py")
 
 
 # ------------------------------------------------------------------------------------------- alias

@@ -30,7 +30,7 @@ def test_top_level_exports():
     assert wsfast.Utf8Validator is wsfast.kernels.Utf8Validator
 
 
-CODEC_NAMES = {"encode_frame", "FrameDecoder"}
+CODEC_NAMES = {"encode_frame", "FrameDecoder", "take_frame"}
 
 
 def test_kernel_exports():

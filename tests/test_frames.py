@@ -591,3 +591,74 @@ def test_c_and_python_feed_into_agree(c_kernels, data, cuts, masked, rsv, decode
         return log, decoder.buffered
 
     assert run(c_kernels) == run(_frames_py)
+
+
+# ---------------------------------------------------------------------------------- take_frame
+
+
+def _header(first: int, length: int, form: str, key: bytes | None) -> bytes:
+    mask_bit = 0x80 if key is not None else 0
+    if form == "64":
+        head = bytes([first, 127 | mask_bit]) + length.to_bytes(8, "big")
+    elif form == "16":
+        head = bytes([first, 126 | mask_bit]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([first, length | mask_bit])
+    return head + (key or b"")
+
+
+def test_take_frame_takes_one_whole_frame_out(codec):
+    """RFC 6455 §5.7's masked "Hello", then a binary frame; the buffer keeps what follows."""
+    buffer = bytearray(bytes.fromhex("818537fa213d7f9f4d5158") + b"\x02\x01z" + b"\x81")
+    assert codec.take_frame(buffer, True, None) == (1, True, False, False, False, b"Hello")
+    assert buffer == b"\x02\x01z\x81"
+    assert codec.take_frame(buffer, True, None) == -1  # the mask bit is not as asked
+    taken = codec.take_frame(buffer, False, 1, True)
+    assert taken == (2, False, False, False, False, bytearray(b"z")) and type(taken[5]) is bytearray
+    assert buffer == b"\x81" and codec.take_frame(buffer, False, None) == 0
+
+
+@pytest.mark.parametrize("form", ["minimal", "16", "64"])
+def test_take_frame_reads_every_length_form(codec, form):
+    """Non-minimal encodings are taken as the header says (websockets accepts them)."""
+    wire = _header(0x82, 5, form, b"\x01\x02\x03\x04") + bytes(b ^ k for b, k in zip(b"hello", b"\x01\x02\x03\x04\x01"))
+    for end in range(len(wire)):  # one byte short anywhere: more is needed, nothing is taken
+        partial = bytearray(wire[:end])
+        assert codec.take_frame(partial, True, None) == 0 and partial == wire[:end]
+    buffer = bytearray(wire)
+    assert codec.take_frame(buffer, True, None) == (2, True, False, False, False, b"hello") and buffer == b""
+
+
+@pytest.mark.parametrize("length", [(1 << 63) - 1, 1 << 63, (1 << 64) - 1])
+def test_take_frame_waits_on_huge_lengths_without_a_limit(codec, length):
+    buffer = bytearray(_header(0x82, length, "64", None) + bytes(100))
+    assert codec.take_frame(buffer, False, None) == 0
+    assert codec.take_frame(buffer, False, 1 << 62) == -1
+    assert codec.take_frame(buffer, False, 1 << 80) == 0  # a limit beyond any length
+
+
+def test_take_frame_leaves_what_the_header_refuses(codec):
+    for first in (0x83, 0x87, 0x8B, 0x8F):  # undefined opcodes
+        assert codec.take_frame(bytearray([first, 0]), False, None) == -1
+    assert codec.take_frame(bytearray(b"\x82\x05hello"), False, 4) == -1
+    assert codec.take_frame(bytearray(b"\x82\x05hello"), False, 5) == (2, True, False, False, False, b"hello")
+    assert codec.take_frame(bytearray(b"\x82\x00"), False, -1) == -1
+    assert codec.take_frame(bytearray(b"\x82\x00"), False, 1.5) == -1  # not an int: the caller decides
+    assert codec.take_frame(bytearray(b"\xf1\x00"), False, None) == (1, True, True, True, True, b"")
+    with pytest.raises(TypeError):
+        codec.take_frame(b"\x82\x00", False, None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.binary(max_size=300), masked=st.booleans(), limit=st.sampled_from([None, 0, 3, 126, 1 << 70, -2]),
+       as_bytearray=st.booleans())  # fmt: skip
+def test_c_and_python_take_frame_agree(c_kernels, data, masked, limit, as_bytearray):
+    def run(module):
+        buffer, seen = bytearray(data), []
+        while True:
+            taken = module.take_frame(buffer, masked, limit, as_bytearray)
+            seen.append(taken if type(taken) is int else (*taken, type(taken[5])))
+            if type(taken) is int:
+                return seen, bytes(buffer)
+
+    assert run(c_kernels) == run(_frames_py)

@@ -416,3 +416,67 @@ cdef class FrameDecoder:
                 PyBuffer_Release(&view)
             del self._buffer[:consumed]
         return frames
+
+
+cdef extern from "Python.h":
+    object PyByteArray_FromStringAndSize(const char *data, Py_ssize_t size)
+    int PySequence_DelSlice(object sequence, Py_ssize_t low, Py_ssize_t high) except -1
+
+
+def take_frame(bytearray buffer not None, bint masked, object max_size, bint bytearray_payload=False):
+    """Take the whole frame at the front of ``buffer`` out of it, as a parser that leaves every rule
+    but the header's to its caller reads one; see the pure-Python twin for the details.
+
+    Raises:
+        TypeError: ``buffer`` is not a bytearray.
+    """
+    cdef Py_ssize_t size = PyByteArray_GET_SIZE(buffer)
+    cdef const uint8_t *data = <const uint8_t *>PyByteArray_AS_STRING(buffer)
+    cdef uint64_t length, limit
+    cdef Py_ssize_t header, i
+    cdef int overflow = 0
+    cdef long long number
+    cdef uint8_t key[4]
+    if size < 2:
+        return 0
+    if _OPCODE_MEMBERS[data[0] & 0x0F] is None or ((data[1] & 0x80) != 0) != masked:
+        return -1
+    length = data[1] & 0x7F
+    header = 2
+    if length == 126:
+        if size < 4:
+            return 0
+        length = (<uint64_t>data[2] << 8) | data[3]
+        header = 4
+    elif length == 127:
+        if size < 10:
+            return 0
+        length = 0
+        for i in range(2, 10):
+            length = (length << 8) | data[i]
+        header = 10
+    if max_size is not None:
+        if type(max_size) is not int:
+            return -1
+        number = PyLong_AsLongLongAndOverflow(max_size, &overflow)
+        if overflow < 0 or (overflow == 0 and number < 0):
+            return -1
+        limit = UINT64_MAX if overflow > 0 else <uint64_t>number
+        if length > limit:
+            return -1
+    if masked:
+        header += 4
+    if size < header or <uint64_t>(size - header) < length:
+        return 0
+    if masked:
+        memcpy(key, data + header - 4, 4)
+        payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
+        _mask(<uint8_t *>PyBytes_AS_STRING(payload), data + header, <size_t>length, key, 0)
+    elif bytearray_payload:
+        payload = PyByteArray_FromStringAndSize(<const char *>data + header, <Py_ssize_t>length)
+    else:
+        payload = PyBytes_FromStringAndSize(<const char *>data + header, <Py_ssize_t>length)
+    first = data[0]
+    PySequence_DelSlice(buffer, 0, header + <Py_ssize_t>length)
+    return (first & 0x0F, first >= 0x80, (first & 0x40) != 0, (first & 0x20) != 0, (first & 0x10) != 0,
+            payload)

@@ -17,7 +17,7 @@ from .exceptions import PayloadTooBig, ProtocolError
 from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode, frame_header
 from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 
-__all__ = ["encode_frame", "FrameDecoder"]
+__all__ = ["encode_frame", "FrameDecoder", "take_frame"]
 
 # Opcode members by value; None for the reserved values 3-7 and 11-15.
 _OPCODES: tuple[Opcode | None, ...] = tuple(
@@ -321,3 +321,54 @@ class FrameDecoder:
         failure = self._check(header)
         self._in_message, self._message_size, self._message_limited, self._fragments = saved
         return failure
+
+
+#: The opcodes RFC 6455 defines (take_frame leaves the others to its caller).
+_DEFINED_OPCODES = frozenset(opcode.value for opcode in Opcode)
+
+
+def take_frame(buffer: bytearray, masked: bool, max_size: int | None,
+               bytearray_payload: bool = False) -> tuple[int, bool, bool, bool, bool, bytes | bytearray] | int:
+    """Take the whole frame at the front of ``buffer`` out of it, checking only what a header tells
+    as soon as it is in: the opcode is one RFC 6455 defines, the mask bit is ``masked``, and the
+    payload length is at most ``max_size`` (None: any; an int, else the caller decides).
+
+    For parsers that apply every other rule themselves, in their own order (wsfast.accelerate runs
+    websockets' parser on it). Non-minimal length encodings and lengths from 2**63 up are taken as
+    the header says.
+
+    Returns:
+        ``(opcode, fin, rsv1, rsv2, rsv3, payload)``, the payload unmasked (bytes; a bytearray
+        when unmasked and ``bytearray_payload``), once the whole frame is in ``buffer``, which then
+        starts at the next frame; ``0`` when more bytes are needed to tell; ``-1`` when the header
+        breaks one of the three rules (or ``max_size`` is not None nor an int), ``buffer`` untouched.
+
+    Raises:
+        TypeError: ``buffer`` is not a bytearray.
+    """
+    if type(buffer) is not bytearray:
+        raise TypeError(f"buffer must be a bytearray, not {type(buffer).__name__}")
+    size = len(buffer)
+    if size < 2:
+        return 0
+    first, second = buffer[0], buffer[1]
+    if first & 0x0F not in _DEFINED_OPCODES or (second >= 0x80) != bool(masked):
+        return -1
+    length, header = second & 0x7F, 2
+    if length >= 126:
+        extended = 2 if length == 126 else 8
+        if size < 2 + extended:
+            return 0
+        length, header = int.from_bytes(buffer[2 : 2 + extended], "big"), 2 + extended
+    if max_size is not None and (type(max_size) is not int or length > max_size):
+        return -1
+    if masked:
+        header += 4
+    if size < header + length:
+        return 0
+    if masked:
+        payload: bytes | bytearray = _xor(buffer[header : header + length], bytes(buffer[header - 4 : header]), 0)
+    else:
+        payload = buffer[header : header + length] if bytearray_payload else bytes(buffer[header : header + length])
+    del buffer[: header + length]
+    return (first & 0x0F, first >= 0x80, bool(first & 0x40), bool(first & 0x20), bool(first & 0x10), payload)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ._kernels_py import __all__ as _kernel_names
 
 # the same names, whichever implementation is chosen
-__all__ = [*_kernel_names, "encode_frame", "FrameDecoder"]
+__all__ = [*_kernel_names, "encode_frame", "FrameDecoder", "take_frame"]
 
 
 
@@ -61,6 +61,7 @@ if _c_kernels is not None:
     from ._kernels_c import (
         FrameDecoder,
         encode_frame,
+        take_frame,
         IMPLEMENTATION,
         SIMD,
         Utf8Validator,
@@ -72,7 +73,7 @@ if _c_kernels is not None:
         validate_utf8,
     )
 else:
-    from ._frames_py import FrameDecoder, encode_frame
+    from ._frames_py import FrameDecoder, encode_frame, take_frame
     from ._kernels_py import (
         IMPLEMENTATION,
         SIMD,

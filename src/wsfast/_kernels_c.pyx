@@ -39,6 +39,7 @@ __all__ = [
     "parse_http_head",
     "encode_frame",
     "FrameDecoder",
+    "take_frame",
 ]
 
 

@@ -9,6 +9,7 @@
 ``parse_http_head``       an HTTP/1.1 request or response head (RFC 9112)
 ``encode_frame``          one frame on the wire (also in ``wsfast.frames``)
 ``FrameDecoder``          bytes in, validated frames out (also in ``wsfast.frames``)
+``take_frame``            the whole frame at the front of a bytearray, checking only its header
 ``IMPLEMENTATION``        ``"c"`` or ``"python"``
 ``SIMD``                  the SIMD level chosen at import (None for Python)
 ``available_simd()``      the SIMD levels this CPU offers the C kernels
@@ -27,5 +28,6 @@ from ._kernels import (  # noqa: F401 - re-exported
     mask_into,
     parse_frame_header,
     parse_http_head,
+    take_frame,
     validate_utf8,
 )

@@ -6,15 +6,19 @@
 
     wsfast.accelerate.install()                 # every supported library that is installed
     wsfast.accelerate.install("wsproto")        # or just the ones named
-    wsfast.accelerate.installed()               # ("wsproto",)
+    wsfast.accelerate.installed()               # {"wsproto": "mask"}: what is replaced, per library
     wsfast.accelerate.uninstall()               # put every original back
 
-Each library's hot spots (masking, UTF-8 validation) are replaced by wrappers around the wsfast
-kernels, and nothing else:
+Each library's hot spots are replaced by wrappers around the wsfast kernels, and nothing else:
+websockets' frame loop and serializer, and elsewhere masking and UTF-8 validation:
 
 ====================  ==========================================================================
-``websockets``        ``websockets.frames.apply_mask``, ``websockets.legacy.framing.apply_mask``
-                      (the legacy module is patched when the application imports it)
+``websockets``        ``websockets.protocol.Protocol.parse`` (the frame loop of the Sans-I/O
+                      protocol under the asyncio, sync and trio implementations),
+                      ``websockets.frames.Frame.serialize``, ``websockets.frames.apply_mask``,
+                      ``websockets.legacy.framing.apply_mask`` (the legacy module is patched
+                      when the application imports it); checked at install time by running a
+                      few streams through the patched and the original parser
 ``wsproto``           ``wsproto.frame_protocol.XorMaskerSimple``
 ``tornado``           ``tornado.websocket._websocket_mask``
 ``aiohttp``           ``aiohttp._websocket.writer.websocket_mask``, and the pure-Python reader's
@@ -33,6 +37,7 @@ created earlier (a masker, a validator) keep their original class.
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
 
 from . import _aiohttp, _autobahn, _tornado, _websocket_client, _websockets, _ws4py, _wsproto
@@ -71,8 +76,9 @@ def install(*names: str) -> tuple[str, ...]:
     Raises:
         ValueError: a name is not in :data:`LIBRARIES`.
         ImportError: a named library is not installed or does not import.
-        UnsupportedVersion: (an ImportError) a named library lacks an attribute wsfast replaces;
-            :func:`install` without names skips such a library.
+        UnsupportedVersion: (an ImportError) a named library lacks an attribute wsfast replaces,
+            or fails the check made at install time; :func:`install` without names skips such a
+            library with a RuntimeWarning.
     """
     _check_names(names)
     with LOCK:
@@ -81,14 +87,35 @@ def install(*names: str) -> tuple[str, ...]:
             if name in _installed or name in prepared:
                 continue
             try:
-                prepared[name] = Installation.prepare(_REGISTRY[name].targets())
-            except ImportError:
+                prepared[name] = _prepare(_REGISTRY[name])
+            except ImportError as error:
                 if names:
                     for installation in prepared.values():
                         installation.undo()
                     raise
+                if isinstance(error, UnsupportedVersion):
+                    warnings.warn(f"wsfast.accelerate leaves {name} as it is: {error}", RuntimeWarning, stacklevel=2)
         _installed.update(prepared)
         return tuple(name for name in LIBRARIES if name in _installed and (name in names or not names))
+
+
+def _prepare(library: ModuleType) -> Installation:
+    """Apply one library's targets, then its own check of the result, if it has one.
+
+    Raises:
+        ImportError: the library does not import.
+        UnsupportedVersion: it lacks an attribute wsfast replaces, or fails the check (then
+            nothing of it stays replaced).
+    """
+    installation = Installation.prepare(library.targets())
+    verify = getattr(library, "verify", None)
+    if verify is not None:
+        try:
+            verify()
+        except BaseException:
+            installation.undo()
+            raise
+    return installation
 
 
 def uninstall(*names: str) -> tuple[str, ...]:
@@ -110,10 +137,12 @@ def uninstall(*names: str) -> tuple[str, ...]:
         return tuple(removed)
 
 
-def installed() -> tuple[str, ...]:
-    """The names of the libraries installed now, in the order of :data:`LIBRARIES`."""
+def installed() -> dict[str, str]:
+    """The libraries installed now, in the order of :data:`LIBRARIES`, each with what is replaced in
+    it: ``"frames"`` (websockets: the frame parser and serializer, and masking), ``"mask"``, or
+    ``"mask, utf8"``."""
     with LOCK:
-        return tuple(name for name in LIBRARIES if name in _installed)
+        return {name: _REGISTRY[name].LEVEL for name in LIBRARIES if name in _installed}
 
 
 def _installation(name: str) -> Installation | None:

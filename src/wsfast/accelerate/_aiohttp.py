@@ -17,9 +17,10 @@ from typing import Any
 from ..kernels import mask_into
 from ._patching import Target
 
-__all__ = ["NAME", "targets", "make_websocket_mask"]
+__all__ = ["NAME", "LEVEL", "targets", "make_websocket_mask"]
 
 NAME = "aiohttp"
+LEVEL = "mask"  # what is replaced: the masking function
 
 
 def make_websocket_mask(original: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:

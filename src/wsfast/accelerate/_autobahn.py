@@ -28,9 +28,10 @@ from ._maskers import NullMasker, PointerMasker
 from ._patching import Target
 from ._utf8 import HoehrmannValidator
 
-__all__ = ["NAME", "targets", "make_create_xor_masker", "make_utf8_validator"]
+__all__ = ["NAME", "LEVEL", "targets", "make_create_xor_masker", "make_utf8_validator"]
 
 NAME = "autobahn"
+LEVEL = "mask, utf8"  # what is replaced: masking and UTF-8 validation
 
 
 def make_create_xor_masker(original: Callable[..., Any]) -> Callable[..., PointerMasker]:

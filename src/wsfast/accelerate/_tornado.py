@@ -14,9 +14,10 @@ from typing import Any
 from ..kernels import mask as _mask
 from ._patching import Target
 
-__all__ = ["NAME", "targets", "make_websocket_mask"]
+__all__ = ["NAME", "LEVEL", "targets", "make_websocket_mask"]
 
 NAME = "tornado"
+LEVEL = "mask"  # what is replaced: the masking function
 
 
 def make_websocket_mask(original: Callable[[Any, Any], bytes]) -> Callable[[Any, Any], bytes]:

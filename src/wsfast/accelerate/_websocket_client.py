@@ -17,9 +17,10 @@ from typing import Any
 from ..kernels import Utf8Validator, mask, validate_utf8
 from ._patching import Target
 
-__all__ = ["NAME", "targets", "make_mask", "make_validate_utf8"]
+__all__ = ["NAME", "LEVEL", "targets", "make_mask", "make_validate_utf8"]
 
 NAME = "websocket-client"
+LEVEL = "mask, utf8"  # what is replaced: masking and UTF-8 validation
 
 
 def make_mask(original: Callable[[Any, Any], bytes]) -> Callable[[Any, Any], bytes]:

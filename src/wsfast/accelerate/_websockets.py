@@ -1,5 +1,10 @@
-"""websockets: ``apply_mask`` in the new (``websockets.frames``) and legacy (``websockets.legacy.framing``)
-protocol code.
+"""websockets: the frame loop of ``Protocol`` and ``Frame.serialize`` (see ``_websockets_codec``), which
+every implementation on websockets' Sans-I/O ``Protocol`` shares (asyncio, sync, trio), and
+``apply_mask`` in the new (``websockets.frames``) and legacy (``websockets.legacy.framing``) code.
+
+:func:`verify` runs at install time: a few streams through a patched ``Protocol`` and through the
+original ``parse`` must give the same frames, bytes to send, states and errors, or the installation
+is undone with :class:`UnsupportedVersion`.
 
 websockets' own C ``apply_mask`` takes bytes, bytearray and memoryview (non-contiguous ones too) and
 a 4-byte mask, and returns new bytes; its pure-Python fallback takes the same but not memoryviews of
@@ -13,11 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..kernels import mask as _mask
-from ._patching import Target
+from ._patching import Target, UnsupportedVersion
+from ._websockets_codec import make_parse, make_serialize
 
-__all__ = ["NAME", "targets", "make_apply_mask"]
+__all__ = ["NAME", "LEVEL", "targets", "verify", "make_apply_mask"]
 
 NAME = "websockets"
+LEVEL = "frames"  # the frame parser and serializer, and masking
 
 
 def make_apply_mask(original: Callable[[Any, Any], bytes]) -> Callable[[Any, Any], bytes]:
@@ -44,6 +51,78 @@ def make_apply_mask(original: Callable[[Any, Any], bytes]) -> Callable[[Any, Any
 def targets() -> tuple[Target, ...]:
     # websockets.legacy warns that it is deprecated when imported: never import it on the user's behalf
     return (
+        Target("websockets.protocol:Protocol.parse", make_parse),
+        Target("websockets.frames:Frame.serialize", make_serialize),
         Target("websockets.frames:apply_mask", make_apply_mask),
         Target("websockets.legacy.framing:apply_mask", make_apply_mask, lazy=True),
     )
+
+
+def _frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, key: bytes | None = None) -> bytes:
+    from ..kernels import encode_frame
+
+    return encode_frame(opcode, payload, fin=fin, rsv1=bool(rsv & 4), rsv2=bool(rsv & 2), rsv3=bool(rsv & 1),
+                        mask=key if key is not None else False)  # fmt: skip
+
+
+def _streams(masked: bool) -> list[list[bytes]]:
+    """Short streams, as chunks, of what websockets' parser must answer alike with and without wsfast."""
+    key = b"\x37\xfa\x21\x3d" if masked else None
+    text = _frame(1, "h\u00e9llo".encode(), key=key)
+    parts = _frame(2, b"ab", fin=False, key=key) + _frame(9, b"p", key=key) + _frame(0, b"cd", key=key)
+    close = _frame(8, b"\x03\xe8bye", key=key)
+    return [
+        [text + parts[:5], parts[5:] + close, _frame(1, b"after", key=key)],  # split frames, then a close
+        [_frame(1, b"x" * 300, key=key)[:7], _frame(1, b"x" * 300, key=key)[7:]],  # over max_size=200
+        [_frame(1, b"\xff", key=key)],  # invalid UTF-8 is websockets' own check, later
+        [_frame(2, b"z", rsv=2, key=key)],  # a reserved bit
+        [_frame(3, b"", key=key)],  # an undefined opcode
+        [_frame(2, b"z", key=None if masked else b"\x01\x02\x03\x04")],  # the wrong mask bit
+        [_frame(2, b"partial", key=key)[:-2], b""],  # EOF inside a frame ("" stands for EOF)
+    ]
+
+
+def _outcome(protocol: Any, chunks: list[bytes], client: bool) -> list[Any]:
+    """After each chunk: events, what is sent (a client's frames unmasked: its keys are random),
+    state, close frame received, parser error."""
+    from ..kernels import take_frame
+
+    seen: list[Any] = []
+    for chunk in chunks:
+        if chunk:
+            protocol.receive_data(chunk)
+        else:
+            protocol.receive_eof()
+        error = protocol.parser_exc
+        sent = [take_frame(bytearray(data), client, None) for data in protocol.data_to_send()]
+        seen.append((protocol.events_received(), sent, protocol.state, protocol.close_rcvd,
+                     None if error is None else (type(error), str(error))))  # fmt: skip
+    return seen
+
+
+def verify() -> None:
+    """Check, on the websockets that is imported, that the patched parser answers a few streams
+    exactly as websockets' own (run on the same class through the original ``parse``).
+
+    Raises:
+        UnsupportedVersion: they differ, or websockets' Protocol is not built as expected.
+    """
+    from websockets import protocol as module
+
+    parse = module.Protocol.parse
+    original = getattr(parse, "__wrapped__", None)
+    if original is None:
+        raise UnsupportedVersion("websockets.protocol.Protocol.parse is not wsfast's")
+    for side in (module.Side.SERVER, module.Side.CLIENT):
+        for chunks in _streams(masked=side is module.Side.SERVER):
+            try:
+                patched = module.Protocol(side, max_size=200)
+                reference = module.Protocol(side, max_size=200)
+                reference.parser = original(reference)
+                next(reference.parser)
+                client = side is module.Side.CLIENT
+                same = _outcome(patched, chunks, client) == _outcome(reference, chunks, client)
+            except Exception as error:  # noqa: BLE001 - any surprise means an unknown shape
+                raise UnsupportedVersion(f"websockets' Protocol is not built as wsfast expects: {error!r}") from None
+            if not same:
+                raise UnsupportedVersion("websockets' parser answers differently with wsfast's codec: not installed")

@@ -19,9 +19,10 @@ from ..kernels import mask_into
 from ._patching import Target
 from ._utf8 import HoehrmannValidator
 
-__all__ = ["NAME", "targets", "make_mask", "make_utf8_validator"]
+__all__ = ["NAME", "LEVEL", "targets", "make_mask", "make_utf8_validator"]
 
 NAME = "ws4py"
+LEVEL = "mask, utf8"  # what is replaced: masking and UTF-8 validation
 
 
 def make_mask(original: Callable[[Any, Any], bytearray]) -> Callable[[Any, Any], bytearray]:

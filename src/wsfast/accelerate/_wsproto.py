@@ -12,9 +12,10 @@ from typing import Any
 from ..kernels import mask_into
 from ._patching import Target
 
-__all__ = ["NAME", "targets", "XorMaskerSimple"]
+__all__ = ["NAME", "LEVEL", "targets", "XorMaskerSimple"]
 
 NAME = "wsproto"
+LEVEL = "mask"  # what is replaced: the masking function
 
 
 def _four_bytes(key: Any) -> bytes:

@@ -1,0 +1,342 @@
+"""wsfast.accelerate in websockets: the frame loop (``Protocol.parse``) and ``Frame.serialize`` on wsfast's
+codec, checked against websockets' own on the same streams.
+
+The differential checker: one stream of bytes (a websockets peer's messages, pings and closes,
+with or without permessage-deflate, mixed with hostile frames) is fed in the same chunks, with the
+same API calls in between, to a websockets ``Protocol`` without wsfast, then to one with
+``install("websockets")``. After every step both must show the same events (and payload types),
+bytes to send, state, close frames, ``parser_exc`` (type and message), exception from the call, and
+size accounting. Masking keys come from one counter in both runs, so a client's bytes compare too.
+Hypothesis shrinks a disagreement to a small stream, which the assertion prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wsfast.accelerate
+from wsfast import _frames_py
+from wsfast.accelerate import _websockets_codec
+
+import accelerate_support as support
+from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+
+protocol_module = support.require("websockets.protocol")
+frames_module = support.require("websockets.frames")
+deflate_module = support.require("websockets.extensions.permessage_deflate")
+
+Protocol, Side, State = protocol_module.Protocol, protocol_module.Side, protocol_module.State
+#: websockets 16 split max_size into max_message_size and max_fragment_size.
+SPLIT_LIMITS = hasattr(Protocol(Side.SERVER), "max_message_size")
+SIZE_ATTRIBUTE = "current_size" if SPLIT_LIMITS else "cur_size"
+LIMITS: list[Any] = [None, 0, 1, 125, 1000, 70000]
+if SPLIT_LIMITS:
+    LIMITS += [(1000, 100), (None, 125), (70000, None)]
+
+EOF = None  # a chunk that stands for the end of the stream
+
+
+@pytest.fixture(scope="module", params=["python", "c"])
+def codec(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The patched parser and serializer on the pure-Python twins, then on the C kernels."""
+    if request.param == "python":
+        with mock.patch.object(_websockets_codec, "take_frame", _frames_py.take_frame), \
+                mock.patch.object(_websockets_codec, "encode_frame", _frames_py.encode_frame):  # fmt: skip
+            yield "python"
+        return
+    kernels_c = pytest.importorskip("wsfast._kernels_c", reason="the C kernels are not built")
+    assert _websockets_codec.take_frame is kernels_c.take_frame
+    yield "c"
+
+
+@contextlib.contextmanager
+def counted_keys() -> Iterator[None]:
+    """secrets.token_bytes (websockets' masking keys) from a counter, the same in every run."""
+    count = iter(range(1, 1 << 30))
+    with mock.patch("secrets.token_bytes", lambda size: next(count).to_bytes(size, "big")):
+        yield
+
+
+# ---------------------------------------------------------------------------------- streams
+
+
+def raw_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool,
+              length_form: str = "minimal", claimed: int | None = None) -> bytes:
+    """A frame as an attacker writes it: any opcode and RSV bits, the mask bit as asked, the length
+    in any of its three forms (non-minimal ones included), or a ``claimed`` length with no payload."""
+    length = len(payload) if claimed is None else claimed
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    if length_form == "64" or length > 0xFFFF:
+        head = bytes([first, 127]) + length.to_bytes(8, "big")
+    elif length_form == "16" or length > 125:
+        head = bytes([first, 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([first, length])
+    if not masked:
+        return head + (payload if claimed is None else b"")
+    key = b"\x5a\xc3\x0f\x96"
+    body = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
+    return bytes([head[0], head[1] | 0x80]) + head[2:] + key + (body if claimed is None else b"")
+
+
+def deflate_bomb(size: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = compressor.compress(b"\x00" * size) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return data[:-4]  # RFC 7692 §7.2.1: the sender drops the final empty block's 00 00 ff ff
+
+
+PAYLOADS = st.binary(max_size=300) | st.sampled_from([b"", b"\xff", "é".encode(), b"\xe2\x82", b"x" * 126])
+TEXTS = st.text(max_size=120)
+
+PEER_ITEMS = st.one_of(
+    st.tuples(st.just("text"), TEXTS, st.lists(st.integers(0, 200), max_size=3)),
+    st.tuples(st.just("binary"), PAYLOADS, st.lists(st.integers(0, 400), max_size=3)),
+    st.tuples(st.sampled_from(["ping", "pong"]), st.binary(max_size=125)),
+)
+DEFINED = st.sampled_from([0, 1, 2, 8, 9, 10])
+FORMS = st.sampled_from(["minimal", "minimal", "16", "64"])  # non-minimal lengths too
+
+
+def _frames(opcode: Any, payload: Any = PAYLOADS, fin: Any = st.booleans(), rsv: Any = st.just(0),
+            right_mask: Any = st.just(True), form: Any = FORMS) -> Any:
+    return st.tuples(st.just("frame"), opcode, payload, fin, rsv, right_mask, form)
+
+
+HOSTILE_ITEMS = st.one_of(
+    _frames(st.sampled_from([3, 4, 5, 6, 7, 11, 12, 13, 14, 15])),  # reserved opcodes
+    _frames(DEFINED, rsv=st.integers(1, 7)),  # reserved bits (RSV1 is permessage-deflate's)
+    _frames(DEFINED, right_mask=st.just(False)),  # the wrong mask bit
+    _frames(st.sampled_from([8, 9, 10]), st.binary(min_size=120, max_size=130)),  # control frames over 125
+    _frames(DEFINED),  # continuations out of place, fragmented control frames, non-minimal lengths
+    _frames(st.integers(0, 15), rsv=st.integers(0, 7), right_mask=st.booleans()),  # anything
+    st.tuples(st.just("close"), st.sampled_from([b"", b"\x03", b"\x03\xe8", b"\x03\xe8bye", b"\x03\xe7",
+                                                 b"\x0b\xb8\xff", b"\x0f\xa0ok", b"\x03\xec"])),
+    st.tuples(st.just("claim"), st.sampled_from([126, 70000, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1])),
+    st.tuples(st.just("bomb"), st.sampled_from([1000, 100_000, 1 << 20])),
+    st.tuples(st.just("garbage"), st.binary(min_size=1, max_size=12)),
+)
+CALLS = st.one_of(
+    st.tuples(st.just("send_text"), TEXTS),
+    st.tuples(st.just("send_binary"), PAYLOADS),
+    st.tuples(st.just("send_ping"), st.binary(max_size=125)),
+    st.tuples(st.just("send_close"), st.sampled_from([None, 1000, 4000])),
+)
+
+
+def deflate_pair(params: tuple[bool, bool, int, int]) -> tuple[Any, Any]:
+    """permessage-deflate for the side under test and its peer, agreed on ``params``."""
+    side_nct, peer_nct, side_bits, peer_bits = params
+    make = deflate_module.PerMessageDeflate
+    return make(peer_nct, side_nct, peer_bits, side_bits), make(side_nct, peer_nct, side_bits, peer_bits)
+
+
+def build_stream(side: Any, deflate: tuple[bool, bool, int, int] | None, items: list[tuple]) -> bytes:
+    """The bytes a peer of ``side`` sends: its own messages (websockets' peer, unpatched) and the
+    hostile frames, in order."""
+    masked = side is Side.SERVER
+    peer = Protocol(Side.CLIENT if masked else Side.SERVER, max_size=None)
+    if deflate is not None:
+        peer.extensions = [deflate_pair(deflate)[1]]
+    out = bytearray()
+    for item in items:
+        kind = item[0]
+        if kind in ("text", "binary"):
+            data = item[1].encode() if kind == "text" else item[1]
+            cuts = sorted({cut % (len(data) + 1) for cut in item[2]})
+            pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])]
+            for index, piece in enumerate(pieces):
+                fin = index == len(pieces) - 1
+                if index == 0:
+                    (peer.send_text if kind == "text" else peer.send_binary)(piece, fin=fin)
+                else:
+                    peer.send_continuation(piece, fin=fin)
+        elif kind in ("ping", "pong"):
+            (peer.send_ping if kind == "ping" else peer.send_pong)(item[1])
+        elif kind == "frame":
+            _, opcode, payload, fin, rsv, right_mask, form = item
+            out += b"".join(peer.data_to_send())
+            out += raw_frame(opcode, payload, fin=fin, rsv=rsv, masked=masked == right_mask, length_form=form)
+        elif kind == "close":
+            out += b"".join(peer.data_to_send()) + raw_frame(8, item[1], masked=masked)
+        elif kind == "claim":
+            out += b"".join(peer.data_to_send()) + raw_frame(2, b"", masked=masked, claimed=item[1])
+        elif kind == "bomb":
+            out += b"".join(peer.data_to_send()) + raw_frame(2, deflate_bomb(item[1]), rsv=4, masked=masked)
+        else:
+            out += b"".join(peer.data_to_send()) + item[1]
+        out += b"".join(peer.data_to_send())
+    return bytes(out)
+
+
+def chunks_of(stream: bytes, how: str, cuts: list[int], eof: bool) -> list[bytes | None]:
+    if how == "whole":
+        pieces = [stream]
+    elif how == "bytes":
+        pieces = [stream[index : index + 1] for index in range(len(stream))]
+    else:
+        points = sorted({cut % (len(stream) + 1) for cut in cuts})
+        pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)])]
+    return [*pieces, EOF] if eof else pieces
+
+
+# ---------------------------------------------------------------------------------- one run
+
+
+def _error(error: BaseException | None) -> tuple | None:
+    return None if error is None else (type(error), str(error))
+
+
+def snapshot(protocol: Any, raised: BaseException | None) -> tuple:
+    events = protocol.events_received()
+    return (
+        [(frame, type(frame.data)) for frame in events],
+        protocol.data_to_send(),
+        protocol.state,
+        protocol.close_rcvd,
+        protocol.close_sent,
+        protocol.close_rcvd_then_sent,
+        _error(protocol.parser_exc),
+        _error(raised),
+        getattr(protocol, SIZE_ATTRIBUTE),
+    )
+
+
+def run(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple]) -> list[tuple]:
+    """A fresh Protocol through ``steps`` (("data", bytes), ("eof",) or an API call): its snapshots."""
+    protocol = Protocol(side, max_size=limit)
+    if deflate is not None:
+        protocol.extensions = [deflate_pair(deflate)[0]]
+    seen = []
+    with counted_keys():
+        for step in steps:
+            raised = None
+            try:
+                if step[0] == "data":
+                    protocol.receive_data(step[1])
+                elif step[0] == "eof":
+                    protocol.receive_eof()
+                elif step[0] == "send_close":
+                    protocol.send_close(step[1])
+                else:
+                    getattr(protocol, step[0])(step[1])
+            except Exception as error:  # noqa: BLE001 - compared, not judged
+                raised = error
+            seen.append(snapshot(protocol, raised))
+    return seen
+
+
+def differential(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple]) -> None:
+    wsfast.accelerate.uninstall("websockets")
+    expected = run(side, limit, deflate, steps)
+    wsfast.accelerate.install("websockets")
+    try:
+        got = run(side, limit, deflate, steps)
+    finally:
+        wsfast.accelerate.uninstall("websockets")
+    for index, (mine, theirs) in enumerate(zip(got, expected)):
+        assert mine == theirs, f"step {index} ({steps[index][0]}): with wsfast {mine!r}, without {theirs!r}"
+    assert len(got) == len(expected)
+
+
+DEFLATE = st.none() | st.tuples(st.booleans(), st.booleans(), st.integers(9, 15), st.integers(9, 15))
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    server=st.booleans(),
+    limit=st.sampled_from(LIMITS),
+    deflate=DEFLATE,
+    items=st.lists(st.one_of(PEER_ITEMS, PEER_ITEMS, HOSTILE_ITEMS), max_size=8),
+    how=st.sampled_from(["whole", "bytes", "splits", "splits"]),
+    cuts=st.lists(st.integers(0, 1 << 16), max_size=6),
+    eof=st.booleans(),
+    calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS), max_size=3),
+)
+def test_same_as_websockets_own(codec, server, limit, deflate, items, how, cuts, eof, calls):
+    side = Side.SERVER if server else Side.CLIENT
+    stream = build_stream(side, deflate, items)
+    if how == "bytes" and len(stream) > 2000:
+        how = "splits"  # byte by byte, but bounded in time
+    steps: list[tuple] = [("data", chunk) if chunk is not None else ("eof",)
+                          for chunk in chunks_of(stream, how, cuts, eof)]  # fmt: skip
+    for position, call in calls:
+        steps.insert(position % (len(steps) + 1), call)
+    differential(side, limit, deflate, steps)
+
+
+@pytest.mark.parametrize("server", [True, False], ids=["server", "client"])
+@pytest.mark.parametrize("deflate", [None, (False, False, 15, 15)], ids=["plain", "deflate"])
+def test_a_conversation_byte_by_byte(codec, server, deflate):
+    """Every kind of traffic, one byte per call: waiting mid-header, mid-key and mid-payload."""
+    side = Side.SERVER if server else Side.CLIENT
+    items = [("text", "héllo wörld " * 20, [5, 100]), ("ping", b"p"), ("binary", b"\x00" * 70000, []),
+             ("pong", b""), ("close", b"\x03\xe8bye"), ("text", "late", [])]  # fmt: skip
+    stream = build_stream(side, deflate, items)
+    steps: list[tuple] = [("data", stream[index : index + 1]) for index in range(len(stream))]
+    differential(side, 1 << 20, deflate, [*steps[:40], ("send_text", "between"), *steps[40:], ("eof",)])
+
+
+@pytest.mark.parametrize("claim", [(1 << 63) - 1, 1 << 63, (1 << 64) - 1])
+@pytest.mark.parametrize("limit", [None, 1 << 20])
+def test_huge_lengths(codec, claim, limit):
+    """A 64-bit length websockets either refuses at once (over the limit) or waits on (no limit)."""
+    stream = raw_frame(2, b"", masked=True, claimed=claim) + b"\x00" * 100
+    differential(Side.SERVER, limit, None, [("data", stream[:5]), ("data", stream[5:]), ("eof",)])
+
+
+def test_a_deflate_bomb_is_refused_alike(codec):
+    stream = raw_frame(2, deflate_bomb(1 << 22), rsv=4, masked=True)
+    differential(Side.SERVER, 1 << 20, (False, False, 15, 15), [("data", stream)])
+
+
+def test_the_data_types_are_websockets_own(codec):
+    """A client's unmasked payloads come out of websockets' reader as bytearray (14 and later) or
+    bytes (13); the patch hands out the same type."""
+    stream = raw_frame(2, b"abc", masked=False)
+    wsfast.accelerate.uninstall("websockets")
+    expected = run(Side.CLIENT, None, None, [("data", stream)])
+    wsfast.accelerate.install("websockets")
+    got = run(Side.CLIENT, None, None, [("data", stream)])
+    assert got == expected
+    assert got[0][0][0][1] in (bytes, bytearray)
+
+
+def test_install_checks_websockets_shape(monkeypatch):
+    """A websockets whose parse() reads differently is refused by name, and skipped with a warning."""
+    from wsfast.accelerate import _websockets
+
+    def broken_verify() -> None:
+        raise wsfast.accelerate.UnsupportedVersion("not as expected")
+
+    monkeypatch.setattr(_websockets, "verify", broken_verify)
+    original = Protocol.parse
+    with pytest.raises(wsfast.accelerate.UnsupportedVersion):
+        wsfast.accelerate.install("websockets")
+    assert Protocol.parse is original and "websockets" not in wsfast.accelerate.installed()
+    with pytest.warns(RuntimeWarning, match="leaves websockets as it is"):
+        wsfast.accelerate.install()
+    assert Protocol.parse is original and "websockets" not in wsfast.accelerate.installed()
+
+
+def test_an_unknown_parse_is_refused():
+    def parse(self: Any) -> Iterator[None]:
+        yield
+
+    with pytest.raises(wsfast.accelerate.UnsupportedVersion):
+        _websockets_codec.make_parse(parse)
+
+
+def test_installed_names_the_level():
+    wsfast.accelerate.install("websockets")
+    assert wsfast.accelerate.installed() == {"websockets": "frames"}
+    assert Protocol.parse.__wrapped__ is not None and frames_module.Frame.serialize.__wrapped__ is not None
+    wsfast.accelerate.uninstall("websockets")
+    assert not hasattr(Protocol.parse, "__wrapped__")
