@@ -14,7 +14,10 @@
                              process's CPU time for the batch, and whether the last echo equals the message
           quit               closes the connection (closing handshake) and exits
 
-IMPL is one of wsfast, websockets, aiohttp, picows, picows-stdlib, tcp, tcp-buffered, tcp-aiofastnet.
+IMPL is one of wsfast, websockets, aiohttp, picows, picows-stdlib, tcp, tcp-buffered, tcp-aiofastnet;
+"websockets+wsfast" and "aiohttp+wsfast" are those libraries after ``wsfast.accelerate.install()`` of
+them (before anything is imported). With ``--text`` a client sends text messages of SIZE ASCII
+characters (and expects str back) instead of binary ones.
 "tcp" is the ceiling: an asyncio.Protocol that writes back whatever it reads, and a Protocol client that
 sends, per round trip, as many bytes as a client's SIZE-byte binary frame (masked: header + 4-byte key +
 payload) and waits until that many bytes have come back. "tcp-buffered" is the same with
@@ -37,6 +40,8 @@ import time
 from typing import Any
 
 IMPLS = ("wsfast", "wsfast-callback", "wsfast-callback-fastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task")
+#: Libraries that also run with wsfast.accelerate installed in them, as "<name>+wsfast".
+ACCELERATED = ("websockets", "aiohttp")
 #: Message and frame size limit on every side: room for the largest message (2 MB) with margin.
 LIMIT = 8 * 1024 * 1024
 VERIFY_MESSAGES = 8
@@ -501,14 +506,18 @@ CLIENTS = {"wsfast": WsfastClient, "wsfast-callback": WsfastCallbackClient, "web
            "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient, "tcp-task": TcpBufferedClient}
 
 
-def message(impl: str, size: int, seed: int) -> bytes:
-    """What a client sends per round trip: ``size`` random bytes, or for tcp a frame-sized blob."""
+def message(impl: str, size: int, seed: int, text: bool = False) -> bytes | str:
+    """What a client sends per round trip: ``size`` random bytes (``size`` random ASCII letters with
+    ``text``), or for tcp a frame-sized blob."""
     import random
 
-    return random.Random(seed * 7919 + size).randbytes(frame_size(size) if impl.startswith("tcp") else size)
+    generator = random.Random(seed * 7919 + size)
+    if text:
+        return "".join(generator.choices("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", k=size))
+    return generator.randbytes(frame_size(size) if impl.startswith("tcp") else size)
 
 
-def run_client(impl: str, loop_kind: str, port: int) -> int:
+def run_client(impl: str, loop_kind: str, port: int, text: bool = False) -> int:
     loop = new_loop(loop_kind)
     asyncio.set_event_loop(loop)
     client = CLIENTS[impl]()
@@ -526,10 +535,10 @@ def run_client(impl: str, loop_kind: str, port: int) -> int:
             if words[0] == "verify":
                 problem = None
                 for seed in range(1, VERIFY_MESSAGES + 1):
-                    sent = message(impl, size, seed)
+                    sent = message(impl, size, seed, text)
                     echo = loop.run_until_complete(asyncio.wait_for(client.roundtrips(sent, 1), TIMEOUT))
-                    if type(echo) is not bytes:
-                        problem = f"echo #{seed} is {type(echo).__name__}, not bytes"
+                    if type(echo) is not type(sent):
+                        problem = f"echo #{seed} is {type(echo).__name__}, not {type(sent).__name__}"
                     elif echo != sent:
                         problem = f"echo #{seed} differs ({len(echo)} bytes back for {len(sent)} sent)"
                     if problem:
@@ -537,7 +546,7 @@ def run_client(impl: str, loop_kind: str, port: int) -> int:
                 print(f"FAIL {problem}" if problem else f"OK {VERIFY_MESSAGES} echoes of {size} B equal", flush=True)
             elif words[0] == "run":
                 count = int(words[2])
-                payload = payloads.get(size) or payloads.setdefault(size, message(impl, size, 0))
+                payload = payloads.get(size) or payloads.setdefault(size, message(impl, size, 0, text))
                 times, cpu, wall = os.times(), time.process_time(), time.perf_counter()
                 echo = loop.run_until_complete(asyncio.wait_for(client.roundtrips(payload, count), TIMEOUT))
                 wall, cpu, after = time.perf_counter() - wall, time.process_time() - cpu, os.times()
@@ -557,16 +566,22 @@ def run_client(impl: str, loop_kind: str, port: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("role", choices=("server", "client"))
-    parser.add_argument("impl", choices=IMPLS)
+    parser.add_argument("impl", choices=IMPLS + tuple(f"{name}+wsfast" for name in ACCELERATED))
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio")
     parser.add_argument("--port", type=int)
+    parser.add_argument("--text", action="store_true", help="a client sends text messages")
     args = parser.parse_args(argv)
     warm_allocator()
+    impl, _, accelerated = args.impl.partition("+")
+    if accelerated:
+        import wsfast.accelerate
+
+        wsfast.accelerate.install(impl)
     if args.role == "server":
-        return run_server(args.impl, args.loop)
+        return run_server(impl, args.loop)
     if args.port is None:
         parser.error("a client needs --port")
-    return run_client(args.impl, args.loop, args.port)
+    return run_client(impl, args.loop, args.port, args.text)
 
 
 if __name__ == "__main__":

@@ -98,9 +98,10 @@ def _pin() -> None:
 class Worker:
     """A client or server process of ``_echo_peers.py``, talked to line by line over pipes."""
 
-    def __init__(self, role: str, impl: str, loop: str, port: int | None, logdir: Path) -> None:
+    def __init__(self, role: str, impl: str, loop: str, port: int | None, logdir: Path,
+                 options: tuple[str, ...] = ()) -> None:
         self.role, self.impl, self.loop = role, impl, loop
-        command = [sys.executable, str(PEERS_SCRIPT), role, impl, "--loop", loop]
+        command = [sys.executable, str(PEERS_SCRIPT), role, impl, "--loop", loop, *options]
         if port is not None:
             command += ["--port", str(port)]
         self.log = Path(tempfile.mkstemp(prefix=f"{loop}-{role}-{impl}-", suffix=".log", dir=logdir)[1])
@@ -218,7 +219,8 @@ class Bench:
     threshold), for instance after 2 MB messages. Fresh processes per size keep that state the same for
     every cell: the default at 256 B to 100 KB, raised during the 2 MB cells' checks."""
 
-    def __init__(self, loop: str, logdir: Path, cells: list[Cell], size: int) -> None:
+    def __init__(self, loop: str, logdir: Path, cells: list[Cell], size: int,
+                 client_options: tuple[str, ...] = ()) -> None:
         self.loop, self.size = loop, size
         self.servers: dict[str, Worker | str] = {}  # a Worker, or why it could not start
         self.cells = cells
@@ -241,7 +243,7 @@ class Bench:
                 self.fail(cell, host)
                 continue
             try:
-                cell.worker = Worker("client", cell.client, loop, host.port, logdir)
+                cell.worker = Worker("client", cell.client, loop, host.port, logdir, client_options)
             except Exception as error:  # noqa: BLE001
                 self.fail(cell, f"client did not start ({error})")
         for cell in cells:

@@ -340,3 +340,44 @@ def test_installed_names_the_level():
     assert Protocol.parse.__wrapped__ is not None and frames_module.Frame.serialize.__wrapped__ is not None
     wsfast.accelerate.uninstall("websockets")
     assert not hasattr(Protocol.parse, "__wrapped__")
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_websockets_asyncio_and_sync_echo_with_it_installed(compression):
+    """websockets' own asyncio server, and its asyncio and sync clients, all on the patched Protocol:
+    every message comes back as sent, at every length form, compressed or not."""
+    import asyncio
+
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import serve
+    from websockets.sync.client import connect as sync_connect
+
+    from conftest import run_async
+
+    wsfast.accelerate.install("websockets")
+    assert hasattr(Protocol.parse, "__wrapped__")
+    messages = ["", "é" * 40, "x" * 126, b"\x00" * 65536, b"\xab" * (1 << 20) + b"!", "z" * 70000]
+
+    async def main() -> None:
+        async def echo(websocket: Any) -> None:
+            async for message in websocket:
+                await websocket.send(message)
+
+        async with serve(echo, "127.0.0.1", 0, compression=compression, max_size=None) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            async with connect(f"ws://127.0.0.1:{port}", compression=compression, max_size=None) as client:
+                for message in messages:
+                    await client.send(message)
+                    assert await client.recv() == message
+
+            def sync_client() -> list[Any]:
+                with sync_connect(f"ws://127.0.0.1:{port}", compression=compression, max_size=None) as ws:
+                    echoes = []
+                    for message in messages:
+                        ws.send(message)
+                        echoes.append(ws.recv(timeout=10))
+                    return echoes
+
+            assert await asyncio.to_thread(sync_client) == messages
+
+    run_async(main(), timeout=60)

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Echo round trips of other libraries' servers and clients, with and without ``wsfast.accelerate``:
+CPU per round trip of the side under test, with a PASS/FAIL per target.
+
+    python benchmarks/report_accelerate_echo.py                  # Markdown on stdout, progress on stderr
+    python benchmarks/report_accelerate_echo.py --output benchmarks/RESULTS-accelerate-echo.md
+    python benchmarks/report_accelerate_echo.py --quick          # fewer, shorter rounds (smoke run)
+
+The processes, the measurement and its controls are report_echo.py's (``Bench``, ``_echo_peers.py``):
+one client process and one server process per cell, one connection over 127.0.0.1, one round trip at a
+time, every process pinned to the same CPU and started with glibc's allocator warm, fresh processes for
+every size and kind, every cell checked with 8 distinct messages before it is timed, interleaved rounds,
+medians. A library "+wsfast" is the same library in a process that called
+``wsfast.accelerate.install(<library>)`` first.
+
+- servers: wsfast's callback client drives the library's echo server, without and with wsfast: the
+  server process's CPU per round trip;
+- clients: the library's client drives wsfast's callback server: the client process's CPU.
+
+Kinds: binary messages, and text messages of ASCII letters (the same size in bytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import report as rp  # noqa: E402
+import report_echo as re_  # noqa: E402
+
+KIB = 1024
+SIZES = (256, 8 * KIB, 1024 * KIB)
+LABELS = {256: "256 B", 8 * KIB: "8 KiB", 1024 * KIB: "1 MiB"}
+KINDS = ("binary", "text")
+LIBRARIES = ("websockets",)
+DRIVER = "wsfast-callback"
+#: (library, size, kind) -> the least CPU ratio (without / with wsfast) issue 12 asks, server and client.
+TARGETS = {
+    ("websockets", 256, "binary"): 1.3,
+    ("websockets", 8 * KIB, "binary"): 1.3,
+    ("websockets", 8 * KIB, "text"): 1.2,
+    ("websockets", 1024 * KIB, "binary"): 1.35,
+}
+
+
+def cells_for(library: str) -> dict[tuple[str, str], re_.Cell]:
+    """(side, variant) -> cell: the library's server or client, plain or "+wsfast"."""
+    cells = {}
+    for variant in (library, f"{library}+wsfast"):
+        cells[("server", variant)] = re_.Cell(DRIVER, variant)
+        cells[("client", variant)] = re_.Cell(variant, DRIVER)
+    return cells
+
+
+def run(libraries: tuple[str, ...], sizes: tuple[int, ...], kinds: tuple[str, ...], rounds: int, repeats: int,
+        sample_s: float, logdir: Path, progress: object) -> dict[tuple[str, int, str], dict[tuple[str, str], re_.Cell]]:
+    results = {}
+    for kind in kinds:
+        for size in sizes:
+            re_.LABELS.setdefault(size, LABELS[size])
+            cells = {(library, key): cell for library in libraries for key, cell in cells_for(library).items()}
+            every = list(cells.values())
+            for repeat in range(repeats):
+                progress(f"{kind} {LABELS[size]}: {len(every)} cells x {rounds} rounds, process set {repeat + 1}/{repeats}")  # type: ignore[operator]
+                options = ("--text",) if kind == "text" else ()
+                with re_.Bench("asyncio", logdir, [c for c in every if size not in c.notes], size, options) as bench:
+                    bench.measure(bench.cells, rounds, sample_s)
+            for library in libraries:
+                results[(library, size, kind)] = {key: cell for (name, key), cell in cells.items() if name == library}
+    return results
+
+
+def cpu(cell: re_.Cell, size: int, side: str) -> rp.Stats | None:
+    return cell.stats(size, side)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output", type=Path, help="also write the report to this Markdown file")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 0.06 s samples, one process set")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per process set (default 7)")
+    parser.add_argument("--repeats", type=int, default=3, help="sets of fresh processes per size (default 3)")
+    parser.add_argument("--sample", type=float, default=0.15, help="seconds per sample (default 0.15)")
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 if a target fails")
+    args = parser.parse_args(argv)
+    rounds, sample_s, repeats = (3, 0.06, 1) if args.quick else (max(1, args.rounds), args.sample, max(1, args.repeats))
+
+    from wsfast import kernels
+
+    if kernels.IMPLEMENTATION != "c":
+        parser.error("the C kernels are not loaded: rebuild with `pip install .`")
+    load_before = rp._load()
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="wsfast-accelerate-echo-") as tmp:
+        results = run(LIBRARIES, SIZES, KINDS, rounds, repeats, sample_s, Path(tmp), progress)
+    elapsed = time.perf_counter() - started
+
+    lines = rp.report_header("wsfast.accelerate: other libraries' echo servers and clients, without and with it",
+                             "report_accelerate_echo.py", argv, args.quick, elapsed, load_before)  # fmt: skip
+    lines += [
+        "- peers: " + "; ".join(f"{name} {rp._dist_version(name)}" for name in LIBRARIES),
+        f"- method: report_echo.py's processes and controls (see the script's docstring): {rounds} interleaved "
+        f"rounds of about {sample_s:g} s on each of {repeats} sets of fresh processes per size and kind, every "
+        f"process pinned to CPU {re_.PIN_CPU} and started with the allocator warm. The driver on the other end "
+        f"is wsfast's callback API. Figures: medians of CPU µs per round trip of the side under test; ± is "
+        "half the interquartile range; speedup = CPU without / CPU with wsfast, from this one run.",
+        "",
+    ]
+    checks: list[rp.Check] = []
+    rows = []
+    for (library, size, kind), cells in results.items():
+        for side in ("server", "client"):
+            plain, fast = cells[(side, library)], cells[(side, f"{library}+wsfast")]
+            a, b = cpu(plain, size, side), cpu(fast, size, side)
+            note = plain.notes.get(size) or fast.notes.get(size) or ""
+            speedup = a.median / b.median if a and b else None
+            rows.append([library, side, f"{LABELS[size]} {kind}", re_.fmt_us(a), re_.fmt_us(b),
+                         f"{speedup:.2f}×" if speedup else f"– {note}"])
+            limit = TARGETS.get((library, size, kind))
+            if limit is not None:
+                group = {library: a, f"{library}+wsfast": b} if a and b else None
+                checks.append(rp.ratio_check(f"{library} {side} CPU", f"{LABELS[size]} {kind}", group,
+                                             f"{library}+wsfast", library, limit, speedup=True,
+                                             skip=None if group else note or "not measured"))
+    lines += ["## CPU per round trip", ""]
+    lines += rp.table(["library", "side", "message", "without wsfast", "with wsfast", "speedup"], rows)
+    lines += ["", "## Targets (issue 12)", ""]
+    lines += rp.table(["target", "where", "with wsfast", "without", "ratio", "limit", "noise", "result"],
+                      [check.row() for check in checks])
+    failed = any(check.passed is False for check in checks)
+    return rp.publish(lines, args.output, failed=failed, strict=args.strict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
