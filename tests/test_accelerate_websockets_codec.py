@@ -13,6 +13,7 @@ Hypothesis shrinks a disagreement to a small stream, which the assertion prints.
 from __future__ import annotations
 
 import contextlib
+import reprlib
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -23,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wsfast.accelerate
-from wsfast import _frames_py
+from wsfast import _frames_py, _kernels_py, kernels
 from wsfast.accelerate import _websockets_codec
 
 import accelerate_support as support
@@ -37,9 +38,9 @@ Protocol, Side, State = protocol_module.Protocol, protocol_module.Side, protocol
 #: websockets 16 split max_size into max_message_size and max_fragment_size.
 SPLIT_LIMITS = hasattr(Protocol(Side.SERVER), "max_message_size")
 SIZE_ATTRIBUTE = "current_size" if SPLIT_LIMITS else "cur_size"
-LIMITS: list[Any] = [None, 0, 1, 125, 1000, 70000]
+LIMITS: list[Any] = [None, 0, 1, 125, 1000, 70000, 1 << 20]
 if SPLIT_LIMITS:
-    LIMITS += [(1000, 100), (None, 125), (70000, None)]
+    LIMITS += [(1000, 100), (None, 125), (70000, None), (1 << 20, 100_000)]
 
 EOF = None  # a chunk that stands for the end of the stream
 
@@ -49,11 +50,14 @@ def codec(request: pytest.FixtureRequest) -> Iterator[str]:
     """The patched parser and serializer on the pure-Python twins, then on the C kernels."""
     if request.param == "python":
         with mock.patch.object(_websockets_codec, "take_frame", _frames_py.take_frame), \
+                mock.patch.object(_websockets_codec, "PayloadFill", _frames_py.PayloadFill), \
+                mock.patch.object(_websockets_codec, "parse_frame_header", _kernels_py.parse_frame_header), \
                 mock.patch.object(_websockets_codec, "encode_frame", _frames_py.encode_frame):  # fmt: skip
             yield "python"
         return
-    kernels_c = pytest.importorskip("wsfast._kernels_c", reason="the C kernels are not built")
-    assert _websockets_codec.take_frame is kernels_c.take_frame
+    if kernels.IMPLEMENTATION != "c":
+        pytest.skip("the C kernels are not in use (not built, or WSFAST_NO_EXTENSIONS=1)")
+    assert _websockets_codec.take_frame is kernels.take_frame and kernels.take_frame is not _frames_py.take_frame
     yield "c"
 
 
@@ -100,6 +104,9 @@ PEER_ITEMS = st.one_of(
     st.tuples(st.just("text"), TEXTS, st.lists(st.integers(0, 200), max_size=3)),
     st.tuples(st.just("binary"), PAYLOADS, st.lists(st.integers(0, 400), max_size=3)),
     st.tuples(st.sampled_from(["ping", "pong"]), st.binary(max_size=125)),
+    # large enough to be read straight into its payload (PayloadFill), whole or in fragments
+    st.tuples(st.just("binary"), st.integers(65536, 140_000).map(lambda n: b"\x5a" * n),
+              st.lists(st.integers(0, 140_000), max_size=2)),
 )
 DEFINED = st.sampled_from([0, 1, 2, 8, 9, 10])
 FORMS = st.sampled_from(["minimal", "minimal", "16", "64"])  # non-minimal lengths too
@@ -179,6 +186,9 @@ def build_stream(side: Any, deflate: tuple[bool, bool, int, int] | None, items: 
 def chunks_of(stream: bytes, how: str, cuts: list[int], eof: bool) -> list[bytes | None]:
     if how == "whole":
         pieces = [stream]
+    elif how == "reads":  # as a socket reads: fixed-size pieces, the first cut's size
+        size = 1000 + (cuts[0] if cuts else 0) % 20_000
+        pieces = [stream[index : index + size] for index in range(0, len(stream), size)]
     elif how == "bytes":
         pieces = [stream[index : index + 1] for index in range(len(stream))]
     else:
@@ -233,6 +243,14 @@ def run(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple]) -> lis
     return seen
 
 
+def _short(value: Any) -> str:
+    """A snapshot for a failure message, long payloads elided."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 160
+    short.maxlist = short.maxtuple = 12
+    return short.repr(value)
+
+
 def differential(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple]) -> None:
     wsfast.accelerate.uninstall("websockets")
     expected = run(side, limit, deflate, steps)
@@ -242,7 +260,7 @@ def differential(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple
     finally:
         wsfast.accelerate.uninstall("websockets")
     for index, (mine, theirs) in enumerate(zip(got, expected)):
-        assert mine == theirs, f"step {index} ({steps[index][0]}): with wsfast {mine!r}, without {theirs!r}"
+        assert mine == theirs, f"step {index} ({steps[index][0]}): with wsfast {_short(mine)}, without {_short(theirs)}"
     assert len(got) == len(expected)
 
 
@@ -255,14 +273,17 @@ DEFLATE = st.none() | st.tuples(st.booleans(), st.booleans(), st.integers(9, 15)
     limit=st.sampled_from(LIMITS),
     deflate=DEFLATE,
     items=st.lists(st.one_of(PEER_ITEMS, PEER_ITEMS, HOSTILE_ITEMS), max_size=8),
-    how=st.sampled_from(["whole", "bytes", "splits", "splits"]),
+    how=st.sampled_from(["whole", "bytes", "splits", "splits", "reads"]),
     cuts=st.lists(st.integers(0, 1 << 16), max_size=6),
     eof=st.booleans(),
+    truncate=st.none() | st.integers(0, 1 << 18),
     calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS), max_size=3),
 )
-def test_same_as_websockets_own(codec, server, limit, deflate, items, how, cuts, eof, calls):
+def test_same_as_websockets_own(codec, server, limit, deflate, items, how, cuts, eof, truncate, calls):
     side = Side.SERVER if server else Side.CLIENT
     stream = build_stream(side, deflate, items)
+    if truncate is not None:
+        stream = stream[: truncate % (len(stream) + 1)]
     if how == "bytes" and len(stream) > 2000:
         how = "splits"  # byte by byte, but bounded in time
     steps: list[tuple] = [("data", chunk) if chunk is not None else ("eof",)
@@ -290,6 +311,42 @@ def test_huge_lengths(codec, claim, limit):
     """A 64-bit length websockets either refuses at once (over the limit) or waits on (no limit)."""
     stream = raw_frame(2, b"", masked=True, claimed=claim) + b"\x00" * 100
     differential(Side.SERVER, limit, None, [("data", stream[:5]), ("data", stream[5:]), ("eof",)])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    server=st.booleans(),
+    limit=st.sampled_from([None, 100_000, 1 << 20] + ([(1 << 20, 80_000)] if SPLIT_LIMITS else [])),
+    deflate=st.none() | st.just((False, False, 15, 15)),
+    # mostly sizes whose larger fragment is read straight into its payload (from 65,536 bytes)
+    sizes=st.lists(st.integers(100_000, 300_000) | st.integers(100_000, 300_000) | st.integers(0, 100_000),
+                   min_size=1, max_size=3),
+    read=st.integers(500, 40_000),
+    truncate=st.none() | st.integers(0, 1 << 19),
+    eof=st.booleans(),
+)
+def test_large_frames_in_reads(codec, server, limit, deflate, sizes, read, truncate, eof):
+    """Large messages (some over the limit) in socket-sized reads, possibly cut short: the frames
+    read straight into their payloads must be websockets' own, and so must every error."""
+    side = Side.SERVER if server else Side.CLIENT
+    items = [("binary", bytes(range(256)) * (size // 256) + b"\x01" * (size % 256), [size // 3]) for size in sizes]
+    stream = build_stream(side, deflate, items)
+    if truncate is not None:
+        stream = stream[: truncate % (len(stream) + 1)]
+    steps: list[tuple] = [("data", stream[index : index + read]) for index in range(0, len(stream), read)]
+    differential(side, limit, deflate, [*steps, ("eof",)] if eof else steps)
+
+
+@pytest.mark.parametrize("server", [True, False], ids=["server", "client"])
+@pytest.mark.parametrize("end", [0, 1, 4, 10, 14, 30_000, 70_000, 140_013, None])
+def test_a_large_frame_cut_anywhere(codec, server, end):
+    """A 140,000-byte frame in 7,000-byte reads, ending at EOF anywhere: in its header, before a
+    quarter of it is in (gathered in the buffer), or after (read straight into its payload)."""
+    side = Side.SERVER if server else Side.CLIENT
+    stream = raw_frame(2, bytes(range(256)) * 546 + b"tail", masked=server, length_form="64")[:end]
+    steps: list[tuple] = [("data", stream[index : index + 7000]) for index in range(0, len(stream), 7000)]
+    differential(side, 1 << 20, None, [*steps, ("eof",)])
+    differential(side, 1 << 20, None, steps)
 
 
 def test_a_deflate_bomb_is_refused_alike(codec):

@@ -662,3 +662,45 @@ def test_c_and_python_take_frame_agree(c_kernels, data, masked, limit, as_bytear
                 return seen, bytes(buffer)
 
     assert run(c_kernels) == run(_frames_py)
+
+
+# ---------------------------------------------------------------------------------- PayloadFill
+
+
+def test_payload_fill_takes_pieces_until_the_payload_is_whole(codec):
+    key = b"\x37\xfa\x21\x3d"
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(b"Hello, world"))
+    fill = codec.PayloadFill(12, key)
+    first = bytearray(masked[:5])
+    assert fill.take(first) is None and first == b"" and fill.received == 5
+    rest = bytearray(masked[5:] + b"\x81\x00")  # the next frame's bytes stay
+    assert fill.take(rest) == b"Hello, world" and rest == b"\x81\x00"
+    with pytest.raises(ValueError, match="returned already"):
+        fill.take(bytearray(b"x"))
+    plain = codec.PayloadFill(3, None, True)
+    payload = plain.take(bytearray(b"abcdef"))
+    assert payload == b"abc" and type(payload) is bytearray
+    assert codec.PayloadFill(0).take(bytearray()) == b""
+    with pytest.raises(ValueError):
+        codec.PayloadFill(-1)
+    with pytest.raises(ValueError):
+        codec.PayloadFill(4, b"abc")
+    with pytest.raises(TypeError):
+        codec.PayloadFill(4).take(b"abcd")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=3000), length=st.integers(0, 3000), key=st.none() | st.binary(min_size=4, max_size=4),
+       cuts=st.lists(st.integers(0, 3000), max_size=6), as_bytearray=st.booleans())  # fmt: skip
+def test_c_and_python_payload_fill_agree(c_kernels, data, length, key, cuts, as_bytearray):
+    def run(module):
+        fill, seen = module.PayloadFill(length, key, as_bytearray), []
+        for piece in chunked(data, cuts):
+            buffer = bytearray(piece)
+            payload = fill.take(buffer)
+            seen.append((fill.received, bytes(buffer), payload, type(payload)))
+            if payload is not None:
+                break
+        return seen
+
+    assert run(c_kernels) == run(_frames_py)

@@ -480,3 +480,66 @@ def take_frame(bytearray buffer not None, bint masked, object max_size, bint byt
     PySequence_DelSlice(buffer, 0, header + <Py_ssize_t>length)
     return (first & 0x0F, first >= 0x80, (first & 0x40) != 0, (first & 0x20) != 0, (first & 0x10) != 0,
             payload)
+
+
+cdef class PayloadFill:
+    """A frame's payload read straight into the object it ends up in; see the pure-Python twin.
+
+    Raises:
+        ValueError: ``length`` is negative, or ``key`` is not 4 bytes.
+    """
+
+    cdef object _payload  # bytes or bytearray of the payload's length, written up to _filled
+    cdef Py_ssize_t _length
+    cdef Py_ssize_t _filled
+    cdef bint _masked
+    cdef uint8_t _key[4]
+
+    def __cinit__(self, Py_ssize_t length, key=None, bint as_bytearray=False):
+        if length < 0:
+            raise ValueError(f"length must be non-negative, not {length}")
+        self._masked = key is not None
+        if self._masked:
+            _load_key(key, self._key)
+        self._length = length
+        self._filled = 0
+        if as_bytearray:
+            self._payload = PyByteArray_FromStringAndSize(NULL, length)
+        else:
+            self._payload = PyBytes_FromStringAndSize(NULL, length)
+
+    @property
+    def received(self):
+        """Payload bytes taken so far."""
+        return self._filled
+
+    def take(self, bytearray buffer not None):
+        """Move payload bytes from the front of ``buffer`` into the payload (unmasked).
+
+        Returns:
+            The payload once complete (then this object is spent), else None.
+
+        Raises:
+            TypeError: ``buffer`` is not a bytearray.
+            ValueError: the payload was returned already.
+        """
+        cdef Py_ssize_t count
+        cdef uint8_t *target
+        if self._payload is None:
+            raise ValueError("the payload was returned already")
+        count = min(PyByteArray_GET_SIZE(buffer), self._length - self._filled)
+        if type(self._payload) is bytes:
+            target = <uint8_t *>PyBytes_AS_STRING(self._payload) + self._filled
+        else:
+            target = <uint8_t *>PyByteArray_AS_STRING(self._payload) + self._filled
+        if self._masked:
+            _mask(target, <const uint8_t *>PyByteArray_AS_STRING(buffer), <size_t>count, self._key,
+                  <unsigned>(self._filled & 3))
+        else:
+            memcpy(target, PyByteArray_AS_STRING(buffer), <size_t>count)
+        PySequence_DelSlice(buffer, 0, count)
+        self._filled += count
+        if self._filled < self._length:
+            return None
+        payload, self._payload = self._payload, None
+        return payload

@@ -17,7 +17,7 @@ from .exceptions import PayloadTooBig, ProtocolError
 from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode, frame_header
 from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 
-__all__ = ["encode_frame", "FrameDecoder", "take_frame"]
+__all__ = ["encode_frame", "FrameDecoder", "take_frame", "PayloadFill"]
 
 # Opcode members by value; None for the reserved values 3-7 and 11-15.
 _OPCODES: tuple[Opcode | None, ...] = tuple(
@@ -372,3 +372,57 @@ def take_frame(buffer: bytearray, masked: bool, max_size: int | None,
         payload = buffer[header : header + length] if bytearray_payload else bytes(buffer[header : header + length])
     del buffer[: header + length]
     return (first & 0x0F, first >= 0x80, bool(first & 0x40), bool(first & 0x20), bool(first & 0x10), payload)
+
+
+class PayloadFill:
+    """A frame's payload read straight into the object it ends up in, a piece at a time, for a
+    parser that has read the header of a large frame and would otherwise gather the whole frame in
+    its buffer and copy it out (the C build writes each piece, unmasked, into the final bytes).
+
+    Args:
+        length: the payload's length.
+        key: the 4-byte masking key, or None for an unmasked frame.
+        as_bytearray: hand out the payload as a bytearray instead of bytes.
+
+    Raises:
+        ValueError: ``length`` is negative, or ``key`` is not 4 bytes.
+    """
+
+    def __init__(self, length: int, key: Any = None, as_bytearray: bool = False) -> None:
+        if length < 0:
+            raise ValueError(f"length must be non-negative, not {length}")
+        self._key = None if key is None else mask_key(key)
+        self._length = length
+        self._as_bytearray = as_bytearray
+        self._parts: bytearray | None = bytearray()
+
+    @property
+    def received(self) -> int:
+        """Payload bytes taken so far."""
+        return self._length if self._parts is None else len(self._parts)
+
+    def take(self, buffer: bytearray) -> bytes | bytearray | None:
+        """Move payload bytes from the front of ``buffer`` into the payload (unmasked).
+
+        Returns:
+            The payload once complete (then this object is spent), else None.
+
+        Raises:
+            TypeError: ``buffer`` is not a bytearray.
+            ValueError: the payload was returned already.
+        """
+        if type(buffer) is not bytearray:
+            raise TypeError(f"buffer must be a bytearray, not {type(buffer).__name__}")
+        parts = self._parts
+        if parts is None:
+            raise ValueError("the payload was returned already")
+        count = min(len(buffer), self._length - len(parts))
+        parts += buffer[:count]
+        del buffer[:count]
+        if len(parts) < self._length:
+            return None
+        self._parts = None
+        payload = parts if self._key is None else _xor(parts, self._key, 0)
+        if self._as_bytearray:
+            return payload if type(payload) is bytearray else bytearray(payload)
+        return bytes(payload)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ._kernels_py import __all__ as _kernel_names
 
 # the same names, whichever implementation is chosen
-__all__ = [*_kernel_names, "encode_frame", "FrameDecoder", "take_frame"]
+__all__ = [*_kernel_names, "encode_frame", "FrameDecoder", "take_frame", "PayloadFill"]
 
 
 
@@ -62,6 +62,7 @@ if _c_kernels is not None:
         FrameDecoder,
         encode_frame,
         take_frame,
+        PayloadFill,
         IMPLEMENTATION,
         SIMD,
         Utf8Validator,
@@ -73,7 +74,7 @@ if _c_kernels is not None:
         validate_utf8,
     )
 else:
-    from ._frames_py import FrameDecoder, encode_frame, take_frame
+    from ._frames_py import FrameDecoder, PayloadFill, encode_frame, take_frame
     from ._kernels_py import (
         IMPLEMENTATION,
         SIMD,

@@ -40,6 +40,7 @@ __all__ = [
     "encode_frame",
     "FrameDecoder",
     "take_frame",
+    "PayloadFill",
 ]
 
 

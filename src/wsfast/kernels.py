@@ -10,6 +10,7 @@
 ``encode_frame``          one frame on the wire (also in ``wsfast.frames``)
 ``FrameDecoder``          bytes in, validated frames out (also in ``wsfast.frames``)
 ``take_frame``            the whole frame at the front of a bytearray, checking only its header
+``PayloadFill``           a large frame's payload read, unmasked, straight into its final object
 ``IMPLEMENTATION``        ``"c"`` or ``"python"``
 ``SIMD``                  the SIMD level chosen at import (None for Python)
 ``available_simd()``      the SIMD levels this CPU offers the C kernels
@@ -29,5 +30,6 @@ from ._kernels import (  # noqa: F401 - re-exported
     parse_frame_header,
     parse_http_head,
     take_frame,
+    PayloadFill,
     validate_utf8,
 )

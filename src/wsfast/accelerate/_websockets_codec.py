@@ -4,7 +4,8 @@ websockets reads frames with a generator, ``Protocol.parse``, that pulls each he
 payload out of its ``StreamReader`` with ``read_exact`` (a generator and two slices per read) and
 passes each frame to ``recv_frame``. The replacement takes each whole frame at the front of the
 reader's buffer in one C call (:func:`wsfast.kernels.take_frame`: the header, the length, the
-unmasking) and hands websockets' own ``Frame`` to websockets' own code, in websockets' order: the
+unmasking; a large frame is read straight into its payload, :class:`wsfast.kernels.PayloadFill`,
+once its header and a quarter of it are in) and hands websockets' own ``Frame`` to websockets' own code, in websockets' order: the
 extensions' ``decode`` (with the same ``max_size``), ``Frame.check``, ``recv_frame``. What a header
 alone decides (an undefined opcode, a wrong mask bit, a length over the limit) and a frame cut
 short by EOF go to websockets' own ``Frame.parse``, which raises as it always did. So the events,
@@ -29,10 +30,16 @@ import sys
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ..kernels import encode_frame, take_frame
+from ..exceptions import ProtocolError as _HeaderError
+from ..kernels import PayloadFill, encode_frame, parse_frame_header, take_frame
 from ._patching import UnsupportedVersion
 
 __all__ = ["make_parse", "make_serialize"]
+
+#: From this payload length up, a frame whose header is in is read straight into its payload
+#: (PayloadFill) instead of being gathered in the reader's buffer and copied out, once a quarter of
+#: it has arrived: what a peer makes us allocate stays within 4 times what it sent.
+FILL_SIZE = 65536
 
 #: What the replacement takes from the globals of websockets.protocol, as the original does.
 _NAMES = ("Frame", "SERVER", "CloseCode", "ProtocolError", "PayloadTooBig")
@@ -115,7 +122,8 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
     frame_class, server = namespace["Frame"], namespace["SERVER"]
     close_code, protocol_error, payload_too_big = namespace["CloseCode"], namespace["ProtocolError"], namespace["PayloadTooBig"]
     opcodes = _opcode_table(sys.modules[frame_class.__module__])
-    bytearray_payload = _reader_payload_is_bytearray(namespace["StreamReader"])
+    reader_class = namespace["StreamReader"]
+    bytearray_payload = _reader_payload_is_bytearray(reader_class)
 
     def parse(self: Any) -> Generator[None, None, None]:
         """Parse incoming data into frames (websockets' ``Protocol.parse``, on wsfast's codec)."""
@@ -133,15 +141,18 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
                     continue
                 max_size = limit_of(self)
                 taken = take_frame(buffer, masked, max_size, bytearray_payload)
+                if type(taken) is not tuple and taken == 0 and not reader.eof:
+                    fill = _fill_for(buffer, bytearray_payload)
+                    if fill is None:
+                        yield
+                        continue
+                    taken = yield from _filled(reader, fill, reader_class)
                 if type(taken) is tuple:
                     code, fin, rsv1, rsv2, rsv3, data = taken
                     frame = frame_class(opcodes[code], data, fin, rsv1, rsv2, rsv3)
                     for extension in reversed(self.extensions):
                         frame = extension.decode(frame, max_size=max_size)
                     frame.check()
-                elif taken == 0 and not reader.eof:
-                    yield
-                    continue
                 else:  # what the header alone decides, or a frame cut short: websockets' own parser
                     frame = yield from frame_class.parse(reader.read_exact, mask=masked, max_size=max_size,
                                                          extensions=self.extensions)
@@ -178,6 +189,47 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
     parse.__qualname__ = "Protocol.parse"
     parse.__wrapped__ = original  # type: ignore[attr-defined]
     return parse
+
+
+def _fill_for(buffer: bytearray, bytearray_payload: bool) -> tuple[tuple, Any] | None:
+    """For a frame at the front of ``buffer`` whose header take_frame accepted but whose payload is
+    not all in: the header and a PayloadFill with what is in, if the frame is large and a quarter
+    of it has arrived; else None (the bytes stay in the buffer)."""
+    if len(buffer) < FILL_SIZE // 4:
+        return None
+    try:
+        header = parse_frame_header(buffer)
+    except _HeaderError:  # a length from 2**63 up: websockets waits for it, and so do we
+        return None
+    if header is None:
+        return None
+    length, key, header_length = header[6], header[7], header[8]
+    if length < FILL_SIZE or 4 * (len(buffer) - header_length) < length:
+        return None
+    del buffer[:header_length]
+    return header, PayloadFill(length, key, bytearray_payload and key is None)
+
+
+def _filled(reader: Any, started: tuple[tuple, Any], reader_class: Any) -> Generator[None, None, tuple]:
+    """Read the rest of the frame ``_fill_for`` started, yielding while more is needed; at EOF,
+    websockets' own reader raises what it would have (the header was read, the payload was not).
+
+    Returns:
+        ``(opcode, fin, rsv1, rsv2, rsv3, payload)``, as take_frame.
+    """
+    header, fill = started
+    while True:
+        payload = fill.take(reader.buffer)
+        if payload is not None:
+            fin, rsv1, rsv2, rsv3, opcode = header[:5]
+            return opcode, fin, rsv1, rsv2, rsv3, payload
+        if reader.eof:
+            stand_in = reader_class()
+            stand_in.feed_data(bytes(fill.received))
+            stand_in.feed_eof()
+            yield from stand_in.read_exact(header[6])  # raises EOFError, worded by websockets
+            raise AssertionError("websockets' reader read past its end")
+        yield
 
 
 def _opcode_table(frames_module: Any) -> tuple[Any, ...]:
