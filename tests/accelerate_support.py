@@ -7,7 +7,9 @@ import contextlib
 import importlib
 import importlib.util
 import platform
+import reprlib
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -173,3 +175,39 @@ def _nothing_installed() -> Iterator[None]:
     wsfast.accelerate.uninstall()
     yield
     wsfast.accelerate.uninstall()
+
+
+# ---------------------------------------------------------------------------------- streams
+
+
+def raw_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool,
+              length_form: str = "minimal", claimed: int | None = None) -> bytes:
+    """A frame as an attacker writes it: any opcode and RSV bits, the mask bit as asked, the length
+    in any of its three forms (non-minimal ones included), or a ``claimed`` length with no payload."""
+    length = len(payload) if claimed is None else claimed
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    if length_form == "64" or length > 0xFFFF:
+        head = bytes([first, 127]) + length.to_bytes(8, "big")
+    elif length_form == "16" or length > 125:
+        head = bytes([first, 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([first, length])
+    if not masked:
+        return head + (payload if claimed is None else b"")
+    key = b"\x5a\xc3\x0f\x96"
+    body = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
+    return bytes([head[0], head[1] | 0x80]) + head[2:] + key + (body if claimed is None else b"")
+
+
+def deflate_bomb(size: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = compressor.compress(b"\x00" * size) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    return data[:-4]  # RFC 7692 §7.2.1: the sender drops the final empty block's 00 00 ff ff
+
+
+def short(value: Any) -> str:
+    """A snapshot for a failure message, long payloads elided."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = 160
+    short.maxlist = short.maxtuple = 12
+    return short.repr(value)

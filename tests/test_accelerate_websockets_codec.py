@@ -13,8 +13,6 @@ Hypothesis shrinks a disagreement to a small stream, which the assertion prints.
 from __future__ import annotations
 
 import contextlib
-import reprlib
-import zlib
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -70,31 +68,6 @@ def counted_keys() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------------------------- streams
-
-
-def raw_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool,
-              length_form: str = "minimal", claimed: int | None = None) -> bytes:
-    """A frame as an attacker writes it: any opcode and RSV bits, the mask bit as asked, the length
-    in any of its three forms (non-minimal ones included), or a ``claimed`` length with no payload."""
-    length = len(payload) if claimed is None else claimed
-    first = (0x80 if fin else 0) | rsv << 4 | opcode
-    if length_form == "64" or length > 0xFFFF:
-        head = bytes([first, 127]) + length.to_bytes(8, "big")
-    elif length_form == "16" or length > 125:
-        head = bytes([first, 126]) + length.to_bytes(2, "big")
-    else:
-        head = bytes([first, length])
-    if not masked:
-        return head + (payload if claimed is None else b"")
-    key = b"\x5a\xc3\x0f\x96"
-    body = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
-    return bytes([head[0], head[1] | 0x80]) + head[2:] + key + (body if claimed is None else b"")
-
-
-def deflate_bomb(size: int) -> bytes:
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    data = compressor.compress(b"\x00" * size) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    return data[:-4]  # RFC 7692 §7.2.1: the sender drops the final empty block's 00 00 ff ff
 
 
 PAYLOADS = st.binary(max_size=300) | st.sampled_from([b"", b"\xff", "é".encode(), b"\xe2\x82", b"x" * 126])
@@ -170,13 +143,13 @@ def build_stream(side: Any, deflate: tuple[bool, bool, int, int] | None, items: 
         elif kind == "frame":
             _, opcode, payload, fin, rsv, right_mask, form = item
             out += b"".join(peer.data_to_send())
-            out += raw_frame(opcode, payload, fin=fin, rsv=rsv, masked=masked == right_mask, length_form=form)
+            out += support.raw_frame(opcode, payload, fin=fin, rsv=rsv, masked=masked == right_mask, length_form=form)
         elif kind == "close":
-            out += b"".join(peer.data_to_send()) + raw_frame(8, item[1], masked=masked)
+            out += b"".join(peer.data_to_send()) + support.raw_frame(8, item[1], masked=masked)
         elif kind == "claim":
-            out += b"".join(peer.data_to_send()) + raw_frame(2, b"", masked=masked, claimed=item[1])
+            out += b"".join(peer.data_to_send()) + support.raw_frame(2, b"", masked=masked, claimed=item[1])
         elif kind == "bomb":
-            out += b"".join(peer.data_to_send()) + raw_frame(2, deflate_bomb(item[1]), rsv=4, masked=masked)
+            out += b"".join(peer.data_to_send()) + support.raw_frame(2, support.deflate_bomb(item[1]), rsv=4, masked=masked)
         else:
             out += b"".join(peer.data_to_send()) + item[1]
         out += b"".join(peer.data_to_send())
@@ -243,14 +216,6 @@ def run(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple]) -> lis
     return seen
 
 
-def _short(value: Any) -> str:
-    """A snapshot for a failure message, long payloads elided."""
-    short = reprlib.Repr()
-    short.maxstring = short.maxother = 160
-    short.maxlist = short.maxtuple = 12
-    return short.repr(value)
-
-
 def differential(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple]) -> None:
     wsfast.accelerate.uninstall("websockets")
     expected = run(side, limit, deflate, steps)
@@ -260,7 +225,7 @@ def differential(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple
     finally:
         wsfast.accelerate.uninstall("websockets")
     for index, (mine, theirs) in enumerate(zip(got, expected)):
-        assert mine == theirs, f"step {index} ({steps[index][0]}): with wsfast {_short(mine)}, without {_short(theirs)}"
+        assert mine == theirs, f"step {index} ({steps[index][0]}): with wsfast {support.short(mine)}, without {support.short(theirs)}"
     assert len(got) == len(expected)
 
 
@@ -309,7 +274,7 @@ def test_a_conversation_byte_by_byte(codec, server, deflate):
 @pytest.mark.parametrize("limit", [None, 1 << 20])
 def test_huge_lengths(codec, claim, limit):
     """A 64-bit length websockets either refuses at once (over the limit) or waits on (no limit)."""
-    stream = raw_frame(2, b"", masked=True, claimed=claim) + b"\x00" * 100
+    stream = support.raw_frame(2, b"", masked=True, claimed=claim) + b"\x00" * 100
     differential(Side.SERVER, limit, None, [("data", stream[:5]), ("data", stream[5:]), ("eof",)])
 
 
@@ -343,21 +308,21 @@ def test_a_large_frame_cut_anywhere(codec, server, end):
     """A 140,000-byte frame in 7,000-byte reads, ending at EOF anywhere: in its header, before a
     quarter of it is in (gathered in the buffer), or after (read straight into its payload)."""
     side = Side.SERVER if server else Side.CLIENT
-    stream = raw_frame(2, bytes(range(256)) * 546 + b"tail", masked=server, length_form="64")[:end]
+    stream = support.raw_frame(2, bytes(range(256)) * 546 + b"tail", masked=server, length_form="64")[:end]
     steps: list[tuple] = [("data", stream[index : index + 7000]) for index in range(0, len(stream), 7000)]
     differential(side, 1 << 20, None, [*steps, ("eof",)])
     differential(side, 1 << 20, None, steps)
 
 
 def test_a_deflate_bomb_is_refused_alike(codec):
-    stream = raw_frame(2, deflate_bomb(1 << 22), rsv=4, masked=True)
+    stream = support.raw_frame(2, support.deflate_bomb(1 << 22), rsv=4, masked=True)
     differential(Side.SERVER, 1 << 20, (False, False, 15, 15), [("data", stream)])
 
 
 def test_the_data_types_are_websockets_own(codec):
     """A client's unmasked payloads come out of websockets' reader as bytearray (14 and later) or
     bytes (13); the patch hands out the same type."""
-    stream = raw_frame(2, b"abc", masked=False)
+    stream = support.raw_frame(2, b"abc", masked=False)
     wsfast.accelerate.uninstall("websockets")
     expected = run(Side.CLIENT, None, None, [("data", stream)])
     wsfast.accelerate.install("websockets")

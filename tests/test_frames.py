@@ -649,14 +649,27 @@ def test_take_frame_leaves_what_the_header_refuses(codec):
         codec.take_frame(b"\x82\x00", False, None)
 
 
+@pytest.mark.parametrize(("wire", "taken"), [
+    (b"\x82\x00", True), (b"\x89\x00", True), (b"\x82\x7e\x00\x7e" + bytes(126), True),
+    (b"\xc2\x00", False), (b"\x92\x00", False), (b"\x82\x7e\x00\x7d" + bytes(125), False),  # RSV1, RSV3, 16-bit 125
+    (b"\x82\x7f" + (65535).to_bytes(8, "big") + bytes(65535), False), (b"\x09\x00", False),  # 64-bit 65535, fragmented ping
+    (b"\x8a\x7e\x00\x80" + bytes(128), False), (b"\x82\x7f" + (1 << 63).to_bytes(8, "big"), False),
+])  # fmt: skip
+def test_take_frame_strict_takes_only_frames_with_a_lawful_header(codec, wire, taken):
+    """strict: the header rules of RFC 6455 §5.2/§5.5 without extensions (wsproto's, at header time)."""
+    assert type(codec.take_frame(bytearray(wire), False, None)) is tuple or wire.startswith(b"\x82\x7f\x80")
+    result = codec.take_frame(bytearray(wire), False, None, False, True)
+    assert (type(result) is tuple) if taken else result == -1
+
+
 @settings(max_examples=500, deadline=None)
 @given(data=st.binary(max_size=300), masked=st.booleans(), limit=st.sampled_from([None, 0, 3, 126, 1 << 70, -2]),
-       as_bytearray=st.booleans())  # fmt: skip
-def test_c_and_python_take_frame_agree(c_kernels, data, masked, limit, as_bytearray):
+       as_bytearray=st.booleans(), strict=st.booleans())  # fmt: skip
+def test_c_and_python_take_frame_agree(c_kernels, data, masked, limit, as_bytearray, strict):
     def run(module):
         buffer, seen = bytearray(data), []
         while True:
-            taken = module.take_frame(buffer, masked, limit, as_bytearray)
+            taken = module.take_frame(buffer, masked, limit, as_bytearray, strict)
             seen.append(taken if type(taken) is int else (*taken, type(taken[5])))
             if type(taken) is int:
                 return seen, bytes(buffer)

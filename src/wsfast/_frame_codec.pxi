@@ -423,7 +423,8 @@ cdef extern from "Python.h":
     int PySequence_DelSlice(object sequence, Py_ssize_t low, Py_ssize_t high) except -1
 
 
-def take_frame(bytearray buffer not None, bint masked, object max_size, bint bytearray_payload=False):
+def take_frame(bytearray buffer not None, bint masked, object max_size, bint bytearray_payload=False,
+               bint strict=False):
     """Take the whole frame at the front of ``buffer`` out of it, as a parser that leaves every rule
     but the header's to its caller reads one; see the pure-Python twin for the details.
 
@@ -442,12 +443,16 @@ def take_frame(bytearray buffer not None, bint masked, object max_size, bint byt
     if _OPCODE_MEMBERS[data[0] & 0x0F] is None or ((data[1] & 0x80) != 0) != masked:
         return -1
     length = data[1] & 0x7F
+    if strict and (data[0] & 0x70 or (data[0] & 0x08 and (not data[0] & 0x80 or length > 125))):
+        return -1
     header = 2
     if length == 126:
         if size < 4:
             return 0
         length = (<uint64_t>data[2] << 8) | data[3]
         header = 4
+        if strict and length < 126:
+            return -1
     elif length == 127:
         if size < 10:
             return 0
@@ -455,6 +460,8 @@ def take_frame(bytearray buffer not None, bint masked, object max_size, bint byt
         for i in range(2, 10):
             length = (length << 8) | data[i]
         header = 10
+        if strict and (length < 65536 or length >> 63):
+            return -1
     if max_size is not None:
         if type(max_size) is not int:
             return -1

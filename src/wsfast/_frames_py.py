@@ -327,15 +327,17 @@ class FrameDecoder:
 _DEFINED_OPCODES = frozenset(opcode.value for opcode in Opcode)
 
 
-def take_frame(buffer: bytearray, masked: bool, max_size: int | None,
-               bytearray_payload: bool = False) -> tuple[int, bool, bool, bool, bool, bytes | bytearray] | int:
+def take_frame(buffer: bytearray, masked: bool, max_size: int | None, bytearray_payload: bool = False,
+               strict: bool = False) -> tuple[int, bool, bool, bool, bool, bytes | bytearray] | int:
     """Take the whole frame at the front of ``buffer`` out of it, checking only what a header tells
     as soon as it is in: the opcode is one RFC 6455 defines, the mask bit is ``masked``, and the
     payload length is at most ``max_size`` (None: any; an int, else the caller decides).
 
     For parsers that apply every other rule themselves, in their own order (wsfast.accelerate runs
     websockets' parser on it). Non-minimal length encodings and lengths from 2**63 up are taken as
-    the header says.
+    the header says; with ``strict``, the header must also keep every rule RFC 6455 §5 gives it
+    without extensions (no reserved bit set, a control frame final and at most 125 bytes, the
+    length in its shortest form with the most significant bit clear), else ``-1``.
 
     Returns:
         ``(opcode, fin, rsv1, rsv2, rsv3, payload)``, the payload unmasked (bytes; a bytearray
@@ -355,11 +357,15 @@ def take_frame(buffer: bytearray, masked: bool, max_size: int | None,
     if first & 0x0F not in _DEFINED_OPCODES or (second >= 0x80) != bool(masked):
         return -1
     length, header = second & 0x7F, 2
+    if strict and (first & 0x70 or (first & 0x08 and (first < 0x80 or length > 125))):
+        return -1
     if length >= 126:
         extended = 2 if length == 126 else 8
         if size < 2 + extended:
             return 0
         length, header = int.from_bytes(buffer[2 : 2 + extended], "big"), 2 + extended
+        if strict and (length < (126 if extended == 2 else 65536) or length >> 63):
+            return -1
     if max_size is not None and (type(max_size) is not int or length > max_size):
         return -1
     if masked:

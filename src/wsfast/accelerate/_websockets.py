@@ -19,6 +19,7 @@ from typing import Any
 
 from ..kernels import mask as _mask
 from ._patching import Target, UnsupportedVersion
+from ._samples import frame, sample_streams
 from ._websockets_codec import make_parse, make_serialize
 
 __all__ = ["NAME", "LEVEL", "targets", "verify", "make_apply_mask"]
@@ -58,28 +59,9 @@ def targets() -> tuple[Target, ...]:
     )
 
 
-def _frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, key: bytes | None = None) -> bytes:
-    from ..kernels import encode_frame
-
-    return encode_frame(opcode, payload, fin=fin, rsv1=bool(rsv & 4), rsv2=bool(rsv & 2), rsv3=bool(rsv & 1),
-                        mask=key if key is not None else False)  # fmt: skip
-
-
 def _streams(masked: bool) -> list[list[bytes]]:
     """Short streams, as chunks, of what websockets' parser must answer alike with and without wsfast."""
-    key = b"\x37\xfa\x21\x3d" if masked else None
-    text = _frame(1, "h\u00e9llo".encode(), key=key)
-    parts = _frame(2, b"ab", fin=False, key=key) + _frame(9, b"p", key=key) + _frame(0, b"cd", key=key)
-    close = _frame(8, b"\x03\xe8bye", key=key)
-    return [
-        [text + parts[:5], parts[5:] + close, _frame(1, b"after", key=key)],  # split frames, then a close
-        [_frame(1, b"x" * 300, key=key)[:7], _frame(1, b"x" * 300, key=key)[7:]],  # over max_size=200
-        [_frame(1, b"\xff", key=key)],  # invalid UTF-8 is websockets' own check, later
-        [_frame(2, b"z", rsv=2, key=key)],  # a reserved bit
-        [_frame(3, b"", key=key)],  # an undefined opcode
-        [_frame(2, b"z", key=None if masked else b"\x01\x02\x03\x04")],  # the wrong mask bit
-        [_frame(2, b"partial", key=key)[:-2], b""],  # EOF inside a frame ("" stands for EOF)
-    ]
+    return [*sample_streams(masked), [frame(2, b"z", masked=not masked)]]  # and the wrong mask bit
 
 
 def _outcome(protocol: Any, chunks: list[bytes], client: bool) -> list[Any]:

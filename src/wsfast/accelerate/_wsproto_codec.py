@@ -1,0 +1,97 @@
+"""wsproto's frame decoder and serializer on wsfast's codec, where that is exactly what wsproto does.
+
+``FrameDecoder.process_buffer`` reads a header field by field through its ``Buffer`` (a slice per
+field, ``struct``, a rollback when short) and hands out data frames piece by piece as they arrive.
+The replacement takes the case that is most of the traffic: at a frame boundary, without
+extensions, a whole frame at the front of the buffer whose header keeps every rule wsproto checks
+(:func:`wsfast.kernels.take_frame` with ``strict``: a defined opcode, no reserved bit, a control
+frame final and at most 125 bytes, the shortest length form, the mask bit the side expects). One C
+call takes it out of the buffer, unmasked, and it becomes the ``Frame`` wsproto would have made.
+Everything else goes to wsproto's own code: a frame still arriving (which wsproto then owns until
+its end, handing out its pieces), a header wsproto refuses (its exception, its message), and
+connections with permessage-deflate.
+
+``FrameProtocol._serialize_frame`` without extensions writes the frame with
+:func:`wsfast.kernels.encode_frame` (the key from ``os.urandom(4)``, as wsproto) and returns it as
+the bytearray wsproto returns; other payload types, oversized control frames and extensions go to
+the original.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ..kernels import encode_frame, take_frame
+from ._patching import UnsupportedVersion
+
+__all__ = ["make_process_buffer", "make_serialize_frame"]
+
+
+def _opcodes(namespace: dict[str, Any]) -> tuple[Any, Any]:
+    """(Opcode, its members by value) from wsproto.frame_protocol's globals.
+
+    Raises:
+        UnsupportedVersion: there is no Opcode of RFC 6455's six, or no Frame.
+    """
+    opcode = namespace.get("Opcode")
+    members = getattr(opcode, "_value2member_map_", None)
+    if not isinstance(members, dict) or sorted(members) != [0, 1, 2, 8, 9, 10] or "Frame" not in namespace:
+        raise UnsupportedVersion("wsproto.frame_protocol has no Opcode of RFC 6455's six opcodes, or no Frame")
+    return opcode, tuple(members.get(value) for value in range(16))
+
+
+def make_process_buffer(original: Any) -> Callable[[Any], Any]:
+    """wsproto's ``FrameDecoder.process_buffer`` taking whole lawful frames in one call (see the module).
+
+    Raises:
+        UnsupportedVersion: wsproto.frame_protocol is not shaped as expected.
+    """
+    namespace = original.__globals__
+    _, opcodes = _opcodes(namespace)
+    frame_class = namespace["Frame"]
+
+    def process_buffer(self: Any) -> Any:
+        """The next frame (or piece of a data frame), or None when more bytes are needed.
+
+        Raises:
+            ParseFailed: as wsproto's own.
+        """
+        if self.header is None and not self.extensions:
+            buffer = self.buffer
+            if not buffer.bytes_used:
+                taken = take_frame(buffer.buffer, not self.client, None, False, True)
+                if type(taken) is tuple:
+                    return frame_class(opcodes[taken[0]], taken[5], True, taken[1])
+        return original(self)
+
+    process_buffer.__qualname__ = "FrameDecoder.process_buffer"
+    process_buffer.__wrapped__ = original  # type: ignore[attr-defined]
+    return process_buffer
+
+
+def make_serialize_frame(original: Any) -> Callable[..., bytearray]:
+    """wsproto's ``FrameProtocol._serialize_frame`` on :func:`encode_frame` (see the module).
+
+    Raises:
+        UnsupportedVersion: wsproto.frame_protocol is not shaped as expected.
+    """
+    opcode_class, _ = _opcodes(original.__globals__)
+
+    def _serialize_frame(self: Any, opcode: Any, payload: Any = b"", fin: bool = True) -> bytearray:
+        """One frame on the wire, as a new bytearray.
+
+        Raises:
+            ValueError: a control frame's payload is over 125 bytes (wsproto's own error).
+        """
+        kind = type(payload)
+        if (self.extensions or type(opcode) is not opcode_class or (kind is not bytes and kind is not bytearray)
+                or (len(payload) > 125 and opcode.iscontrol())):  # fmt: skip
+            return original(self, opcode, payload, fin)  # type: ignore[no-any-return]
+        key = os.urandom(4) if self.client else False
+        return bytearray(encode_frame(opcode, payload, fin=fin, mask=key))
+
+    _serialize_frame.__qualname__ = "FrameProtocol._serialize_frame"
+    _serialize_frame.__wrapped__ = original  # type: ignore[attr-defined]
+    return _serialize_frame

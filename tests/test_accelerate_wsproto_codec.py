@@ -1,0 +1,186 @@
+"""wsfast.accelerate in wsproto: the frame decoder's whole-frame case and the serializer on wsfast's codec,
+checked against wsproto's own on the same streams.
+
+The differential checker: one stream of bytes (valid messages whole and fragmented, control frames,
+and hostile frames) is fed in the same chunks, with the same sends in between, to a wsproto
+``Connection`` without wsfast, then to one with ``install("wsproto")``. After every step both must
+show the same events (and payload types), state, bytes returned by ``send`` and exception.
+Masking keys (``os.urandom(4)``) come from one counter in both runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wsfast.accelerate
+from wsfast import _frames_py, kernels
+from wsfast.accelerate import _wsproto_codec
+
+import accelerate_support as support
+from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+
+connection_module = support.require("wsproto.connection")
+events_module = support.require("wsproto.events")
+frame_protocol = support.require("wsproto.frame_protocol")
+deflate_module = support.require("wsproto.extensions")
+
+Connection, ConnectionType = connection_module.Connection, connection_module.ConnectionType
+
+
+@pytest.fixture(scope="module", params=["python", "c"])
+def codec(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The patched decoder and serializer on the pure-Python twins, then on the C kernels."""
+    if request.param == "python":
+        with mock.patch.object(_wsproto_codec, "take_frame", _frames_py.take_frame), \
+                mock.patch.object(_wsproto_codec, "encode_frame", _frames_py.encode_frame):  # fmt: skip
+            yield "python"
+        return
+    if kernels.IMPLEMENTATION != "c":
+        pytest.skip("the C kernels are not in use (not built, or WSFAST_NO_EXTENSIONS=1)")
+    yield "c"
+
+
+@contextlib.contextmanager
+def counted_keys() -> Iterator[None]:
+    """os.urandom (wsproto's masking keys) from a counter, the same in every run."""
+    count = iter(range(1, 1 << 30))
+    with mock.patch("os.urandom", lambda size: next(count).to_bytes(size, "big")):
+        yield
+
+
+def connection(server: bool, deflate: bool) -> Any:
+    extensions = []
+    if deflate:
+        extension = deflate_module.PerMessageDeflate()
+        if server:
+            extension.accept("permessage-deflate")
+        else:
+            extension.finalize("permessage-deflate")
+        extensions = [extension]
+    return Connection(ConnectionType.SERVER if server else ConnectionType.CLIENT, extensions=extensions)
+
+
+def run(server: bool, deflate: bool, steps: list[tuple]) -> list[tuple]:
+    """A fresh connection through ``steps`` (("data", bytes), ("eof",), ("send", event)): snapshots."""
+    protocol = connection(server, deflate)
+    seen = []
+    with counted_keys():
+        for step in steps:
+            result: Any = None
+            try:
+                if step[0] == "data":
+                    protocol.receive_data(step[1])
+                elif step[0] == "eof":
+                    protocol.receive_data(None)
+                else:
+                    result = protocol.send(step[1])
+                events = [(event, type(getattr(event, "data", None))) for event in protocol.events()]
+            except Exception as error:  # noqa: BLE001 - compared, not judged
+                events, result = [], (type(error), str(error))
+            seen.append((events, result, protocol.state))
+    return seen
+
+
+def differential(server: bool, deflate: bool, steps: list[tuple]) -> None:
+    wsfast.accelerate.uninstall("wsproto")
+    expected = run(server, deflate, steps)
+    wsfast.accelerate.install("wsproto")
+    try:
+        got = run(server, deflate, steps)
+    finally:
+        wsfast.accelerate.uninstall("wsproto")
+    for index, (mine, theirs) in enumerate(zip(got, expected)):
+        assert mine == theirs, f"step {index} ({steps[index][0]}): with wsfast {support.short(mine)}, without {support.short(theirs)}"
+    assert len(got) == len(expected)
+
+
+PAYLOADS = st.binary(max_size=300) | st.sampled_from([b"", b"\xff", "é".encode(), b"\xe2\x82", b"x" * 126])
+ITEMS = st.one_of(
+    # lawful frames: messages whole or in fragments, control frames, closes (any opcode order)
+    st.tuples(st.sampled_from([0, 1, 2, 8, 9, 10]), PAYLOADS, st.booleans(), st.just(0), st.just(True), st.just("minimal")),
+    st.tuples(st.just(1), st.text(max_size=80).map(str.encode), st.just(True), st.just(0), st.just(True), st.just("minimal")),
+    st.tuples(st.just(2), st.integers(60_000, 140_000).map(lambda n: b"\x5a" * n), st.booleans(), st.just(0),
+              st.just(True), st.just("minimal")),
+    # what wsproto refuses at header time: opcodes, RSV bits, control frames, lengths, the mask bit
+    st.tuples(st.integers(0, 15), PAYLOADS, st.booleans(), st.integers(0, 7), st.booleans(),
+              st.sampled_from(["minimal", "16", "64"])),
+)
+CALLS = st.one_of(
+    st.builds(events_module.TextMessage, data=st.text(max_size=100)),
+    st.builds(events_module.BytesMessage, data=PAYLOADS, message_finished=st.booleans()),
+    st.builds(events_module.Ping, payload=st.binary(max_size=125)),
+    st.builds(events_module.CloseConnection, code=st.sampled_from([1000, 1001, 4000])),
+)
+
+
+def stream_of(server: bool, items: list[tuple]) -> bytes:
+    return b"".join(support.raw_frame(opcode, payload, fin=fin, rsv=rsv, masked=server == right_mask, length_form=form)
+                    for opcode, payload, fin, rsv, right_mask, form in items)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    server=st.booleans(),
+    deflate=st.booleans(),
+    items=st.lists(ITEMS, max_size=8),
+    how=st.sampled_from(["whole", "splits", "reads"]),
+    cuts=st.lists(st.integers(0, 1 << 17), max_size=6),
+    eof=st.booleans(),
+    calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS), max_size=3),
+)
+def test_same_as_wsprotos_own(codec, server, deflate, items, how, cuts, eof, calls):
+    stream = stream_of(server, items)
+    if how == "whole":
+        pieces = [stream]
+    elif how == "reads":
+        size = 1000 + (cuts[0] if cuts else 0) % 20_000
+        pieces = [stream[index : index + size] for index in range(0, len(stream), size)]
+    else:
+        points = sorted({cut % (len(stream) + 1) for cut in cuts})
+        pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)])]
+    steps: list[tuple] = [("data", piece) for piece in pieces] + ([("eof",)] if eof else [])
+    for position, call in calls:
+        steps.insert(position % (len(steps) + 1), ("send", call))
+    differential(server, deflate, steps)
+
+
+@pytest.mark.parametrize("server", [True, False], ids=["server", "client"])
+def test_a_conversation_byte_by_byte(codec, server):
+    """Every kind of frame, one byte per call: wsproto's own code takes each frame that arrives in
+    pieces, and hands out the pieces of data frames."""
+    items = [(1, "héllo wörld".encode() * 20, False, 0, True, "minimal"), (9, b"p", True, 0, True, "minimal"),
+             (0, b"more", True, 0, True, "minimal"), (2, b"\x00" * 3000, True, 0, True, "minimal"),
+             (8, b"\x03\xe8bye", True, 0, True, "minimal")]  # fmt: skip
+    stream = stream_of(server, items)
+    steps: list[tuple] = [("data", stream[index : index + 1]) for index in range(len(stream))]
+    differential(server, False, [*steps[:40], ("send", events_module.TextMessage(data="between")), *steps[40:]])
+
+
+@pytest.mark.parametrize("wire", [
+    b"\x83\x80" + b"abcd",  # reserved opcode
+    b"\x09\x80" + b"abcd",  # fragmented ping
+    b"\x89\xfe\x00\x7e" + b"abcd" + bytes(126),  # ping over 125
+    b"\x82\xfe\x00\x05" + b"abcd" + bytes(5),  # non-minimal 16-bit length
+    b"\x82\xff" + (5).to_bytes(8, "big") + b"abcd" + bytes(5),  # non-minimal 64-bit length
+    b"\x82\xff" + (1 << 63).to_bytes(8, "big"),  # most significant bit set
+    b"\xc2\x80" + b"abcd",  # RSV1 without an extension
+    b"\x82\x00",  # unmasked, to a server
+])  # fmt: skip
+def test_what_wsproto_refuses_is_refused_alike(codec, wire):
+    differential(True, False, [("data", wire)])
+    differential(True, False, [("data", wire[index : index + 1]) for index in range(len(wire))])
+
+
+def test_installed_names_the_level():
+    wsfast.accelerate.install("wsproto")
+    assert wsfast.accelerate.installed() == {"wsproto": "frames"}
+    assert frame_protocol.FrameDecoder.process_buffer.__wrapped__ is not None
+    wsfast.accelerate.uninstall("wsproto")
+    assert not hasattr(frame_protocol.FrameDecoder.process_buffer, "__wrapped__")
