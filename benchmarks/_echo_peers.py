@@ -15,7 +15,7 @@
           quit               closes the connection (closing handshake) and exits
 
 IMPL is one of wsfast, websockets, aiohttp, picows, picows-stdlib, tcp, tcp-buffered, tcp-aiofastnet;
-"websockets+wsfast" and "aiohttp+wsfast" are those libraries after ``wsfast.accelerate.install()`` of
+"websockets+wsfast", "wsproto+wsfast" and "aiohttp+wsfast" are those libraries after ``wsfast.accelerate.install()`` of
 them (before anything is imported). With ``--text`` a client sends text messages of SIZE ASCII
 characters (and expects str back) instead of binary ones.
 "tcp" is the ceiling: an asyncio.Protocol that writes back whatever it reads, and a Protocol client that
@@ -39,9 +39,9 @@ import sys
 import time
 from typing import Any
 
-IMPLS = ("wsfast", "wsfast-callback", "wsfast-callback-fastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task")
+IMPLS = ("wsproto", "wsfast", "wsfast-callback", "wsfast-callback-fastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task")
 #: Libraries that also run with wsfast.accelerate installed in them, as "<name>+wsfast".
-ACCELERATED = ("websockets", "aiohttp")
+ACCELERATED = ("websockets", "wsproto", "aiohttp")
 #: Message and frame size limit on every side: room for the largest message (2 MB) with margin.
 LIMIT = 8 * 1024 * 1024
 VERIFY_MESSAGES = 8
@@ -238,7 +238,44 @@ async def serve_tcp(aiofastnet: bool = False, buffered: bool = False, task: bool
     return server.sockets[0].getsockname()[1], server
 
 
-SERVERS = {"wsfast": serve_wsfast, "wsfast-callback": serve_wsfast_callback, "wsfast-callback-fastnet": serve_wsfast_callback_fastnet, "websockets": serve_websockets, "aiohttp": serve_aiohttp,
+class _WsprotoEcho(asyncio.Protocol):
+    """wsproto has no I/O of its own: an asyncio.Protocol around its sans-IO WSConnection, as its
+    examples do; a message's pieces are joined and it is sent back whole, as its type came."""
+
+    def connection_made(self, transport: Any) -> None:
+        from wsproto import ConnectionType, WSConnection
+
+        self.transport = transport
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self.parts: list[Any] = []
+
+    def data_received(self, data: bytes) -> None:
+        from wsproto.events import AcceptConnection, CloseConnection, Message, Ping, Request
+
+        ws, write = self.ws, self.transport.write
+        ws.receive_data(data)
+        for event in ws.events():
+            if isinstance(event, Message):
+                self.parts.append(event.data)
+                if event.message_finished:
+                    parts, self.parts = self.parts, []
+                    whole = parts[0] if len(parts) == 1 else ("" if isinstance(parts[0], str) else b"").join(parts)
+                    write(ws.send(type(event)(data=whole)))
+            elif isinstance(event, Ping):
+                write(ws.send(event.response()))
+            elif isinstance(event, Request):
+                write(ws.send(AcceptConnection()))
+            elif isinstance(event, CloseConnection):
+                write(ws.send(event.response()))
+                self.transport.close()
+
+
+async def serve_wsproto() -> tuple[int, Any]:
+    server = await asyncio.get_running_loop().create_server(_WsprotoEcho, "127.0.0.1", 0)
+    return server.sockets[0].getsockname()[1], server
+
+
+SERVERS = {"wsproto": serve_wsproto, "wsfast": serve_wsfast, "wsfast-callback": serve_wsfast_callback, "wsfast-callback-fastnet": serve_wsfast_callback_fastnet, "websockets": serve_websockets, "aiohttp": serve_aiohttp,
            "picows": serve_picows, "picows-stdlib": lambda: serve_picows(False), "tcp": serve_tcp,
            "tcp-buffered": lambda: serve_tcp(buffered=True), "tcp-aiofastnet": lambda: serve_tcp(aiofastnet=True), "tcp-task": lambda: serve_tcp(task=True)}
 
@@ -489,6 +526,75 @@ class TcpClient(Client):
         self.protocol.transport.close()
 
 
+class _WsprotoClientProtocol(asyncio.Protocol):
+    def __init__(self, owner: WsprotoClient) -> None:
+        from wsproto import ConnectionType, WSConnection
+
+        self.owner = owner
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.parts: list[Any] = []
+
+    def connection_made(self, transport: Any) -> None:
+        from wsproto.events import Request
+
+        self.transport = transport
+        transport.write(self.ws.send(Request(host="127.0.0.1", target="/")))
+
+    def data_received(self, data: bytes) -> None:
+        from wsproto.events import AcceptConnection, CloseConnection, Message, Ping
+
+        ws, owner = self.ws, self.owner
+        ws.receive_data(data)
+        for event in ws.events():
+            if isinstance(event, Message):
+                self.parts.append(event.data)
+                if event.message_finished:
+                    parts, self.parts = self.parts, []
+                    whole = parts[0] if len(parts) == 1 else ("" if isinstance(parts[0], str) else b"").join(parts)
+                    owner.waiter.set_result(whole)
+            elif isinstance(event, AcceptConnection):
+                owner.waiter.set_result(None)
+            elif isinstance(event, Ping):
+                self.transport.write(ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.owner.waiter is not None and not self.owner.waiter.done():
+            self.owner.waiter.set_exception(ConnectionError("connection lost"))
+
+
+class WsprotoClient(Client):
+    """wsproto's sans-IO client in an asyncio.Protocol; a round trip awaits a future resolved by
+    the protocol once the echo's last piece is in."""
+
+    async def open(self, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self.waiter: asyncio.Future[Any] | None = loop.create_future()
+        _, self.protocol = await loop.create_connection(lambda: _WsprotoClientProtocol(self), "127.0.0.1", port)
+        await self.waiter
+
+    async def roundtrips(self, payload: Any, count: int) -> Any:
+        from wsproto.events import BytesMessage, TextMessage
+
+        create_future = asyncio.get_running_loop().create_future
+        protocol = self.protocol
+        send, write = protocol.ws.send, protocol.transport.write
+        kind = TextMessage if isinstance(payload, str) else BytesMessage
+        echo = None
+        for _ in range(count):
+            self.waiter = waiter = create_future()
+            write(send(kind(data=payload)))
+            echo = await waiter
+        return echo
+
+    async def close(self) -> None:
+        from wsproto.events import CloseConnection
+
+        self.protocol.transport.write(self.protocol.ws.send(CloseConnection(code=1000)))
+        self.protocol.transport.close()
+
+
 class PicowsStdlibClient(PicowsClient):
     use_aiofastnet = False
 
@@ -501,7 +607,7 @@ class TcpBufferedClient(TcpClient):
     factory = _TcpBufferedClientProtocol
 
 
-CLIENTS = {"wsfast": WsfastClient, "wsfast-callback": WsfastCallbackClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
+CLIENTS = {"wsproto": WsprotoClient, "wsfast": WsfastClient, "wsfast-callback": WsfastCallbackClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
            "picows": PicowsClient, "picows-stdlib": PicowsStdlibClient, "tcp": TcpClient,
            "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient, "tcp-task": TcpBufferedClient}
 

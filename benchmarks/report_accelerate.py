@@ -76,7 +76,10 @@ def _resolve(path: str) -> Any:
     import importlib
 
     module, _, attribute = path.partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    found: Any = importlib.import_module(module)
+    for part in attribute.split("."):  # "Class.method" too
+        found = getattr(found, part)
+    return found
 
 
 def measure(workload: aw.Workload, rounds: int, sample: float, clock: Any) -> dict[str, Any]:

@@ -14,7 +14,8 @@ medians. A library "+wsfast" is the same library in a process that called
 ``wsfast.accelerate.install(<library>)`` first.
 
 - servers: wsfast's callback client drives the library's echo server, without and with wsfast: the
-  server process's CPU per round trip;
+  server process's CPU per round trip (wsproto, which has no I/O of its own, in an asyncio.Protocol
+  as its examples do: ``_echo_peers.py``);
 - clients: the library's client drives wsfast's callback server: the client process's CPU.
 
 Kinds: binary messages, and text messages of ASCII letters (the same size in bytes).
@@ -37,7 +38,7 @@ KIB = 1024
 SIZES = (256, 8 * KIB, 1024 * KIB)
 LABELS = {256: "256 B", 8 * KIB: "8 KiB", 1024 * KIB: "1 MiB"}
 KINDS = ("binary", "text")
-LIBRARIES = ("websockets",)
+LIBRARIES = ("websockets", "wsproto")
 DRIVER = "wsfast-callback"
 #: (library, size, kind) -> the least CPU ratio (without / with wsfast) issue 12 asks, server and client.
 TARGETS = {
@@ -45,6 +46,10 @@ TARGETS = {
     ("websockets", 8 * KIB, "binary"): 1.3,
     ("websockets", 8 * KIB, "text"): 1.2,
     ("websockets", 1024 * KIB, "binary"): 1.35,
+    ("wsproto", 8 * KIB, "binary"): 2.0,
+    ("wsproto", 8 * KIB, "text"): 2.0,
+    ("wsproto", 1024 * KIB, "binary"): 2.0,
+    ("wsproto", 1024 * KIB, "text"): 2.0,
 }
 
 
@@ -86,8 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per process set (default 7)")
     parser.add_argument("--repeats", type=int, default=3, help="sets of fresh processes per size (default 3)")
     parser.add_argument("--sample", type=float, default=0.15, help="seconds per sample (default 0.15)")
+    parser.add_argument("--sizes", help="comma-separated subset of 256,8192,1048576")
+    parser.add_argument("--kinds", help="comma-separated subset of binary,text")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if a target fails")
     args = parser.parse_args(argv)
+    sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else SIZES
+    kinds = tuple(args.kinds.split(",")) if args.kinds else KINDS
     rounds, sample_s, repeats = (3, 0.06, 1) if args.quick else (max(1, args.rounds), args.sample, max(1, args.repeats))
 
     from wsfast import kernels
@@ -101,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="wsfast-accelerate-echo-") as tmp:
-        results = run(LIBRARIES, SIZES, KINDS, rounds, repeats, sample_s, Path(tmp), progress)
+        results = run(LIBRARIES, sizes, kinds, rounds, repeats, sample_s, Path(tmp), progress)
     elapsed = time.perf_counter() - started
 
     lines = rp.report_header("wsfast.accelerate: other libraries' echo servers and clients, without and with it",
