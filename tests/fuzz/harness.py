@@ -334,7 +334,7 @@ def python_twins() -> Iterator[None]:
 
     With the C build absent it only fixes the keys: both runs are then the twins.
     """
-    twins = {name: getattr(_frames_py if name in ("FrameDecoder", "encode_frame") else _kernels_py, name)
+    twins = {name: getattr(_frames_py if name in _frames_py.__all__ else _kernels_py, name)
              for name in _kernels.__all__ if callable(getattr(_kernels, name))}
     by_identity = {id(getattr(_kernels, name)): twin for name, twin in twins.items()}
     patched: list[tuple[Any, str, Any]] = []
