@@ -6,8 +6,8 @@
     python tests/thirdparty/run.py --json results.json
 
 The suites (suites.py): wsproto, tornado, autobahn, websocket-client, ws4py, aiohttp's WebSocket
-tests, websockets' (as of three releases, and the newest release), each with
-``wsfast.accelerate.install(<library>)``, and wsaccel's own tests against ``wsfast.compat.wsaccel``. Each runs once as a control (wsfast cannot even be imported) and once
+tests, each with ``wsfast.accelerate.install(<library>)``, and wsaccel's own tests against
+``wsfast.compat.wsaccel``. Each runs once as a control (wsfast cannot even be imported) and once
 accelerated; a library passes when both runs give every test the same outcome, nothing failed (but
 the control failures listed, with their reason, in suites.py), and the start-up hook's reports show
 the patch in place from start to exit, on the very library files the tests imported.
@@ -16,15 +16,12 @@ Where things come from:
 
 - an environment of its own (environment.py): a virtual environment of this Python with requirements.txt installed
   (the libraries pinned, and what their suites need), made once and kept in the cache folder under a
-  key of the requirements and the Python version; wsaccel is installed apart (requirements-wsaccel.txt),
-  and so are the older websockets releases whose tests run (suites.py's ``apart``);
+  key of the requirements and the Python version; wsaccel is installed apart (requirements-wsaccel.txt);
 - wsfast: the one this script runs with (``import wsfast`` here), made visible to the accelerated runs
   only, through a folder holding a link to its package; the kernels follow the usual switches
   (``WSFAST_NO_EXTENSIONS=1`` runs the accelerated suites on the pure-Python twins);
 - the tests: ``pip download --no-binary`` of the sdist of the installed version of each library, or
-  the installed package itself where the tests ship inside it (tornado, autobahn), or for websockets,
-  whose sdist has none, a store kept outside the repository (``$WSFAST_WEBSOCKETS_TESTS``, else
-  ``shared/thirdparty/websockets-tests`` beside the repository; without it those suites are skipped);
+  the installed package itself where the tests ship inside it (tornado, autobahn);
 - the patch: ``site/sitecustomize.py`` on ``PYTHONPATH``, in every process the suite starts.
 
 Needs network access to the package index the first time (pip). Exit status: 0 when every library
@@ -36,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.metadata
 import json
 import os
 import platform
@@ -55,9 +51,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from environment import (  # noqa: E402
-    Environment, SetupError, copy_tests, extract_tests, fetch_sdist, find_store, install_apart, make_environment, progress,
-)  # fmt: skip
+from environment import Environment, SetupError, extract_tests, fetch_sdist, make_environment, progress  # noqa: E402
 from suites import SUITES, Suite, by_id  # noqa: E402
 
 ROOT = HERE.parents[1]
@@ -117,14 +111,11 @@ class Run:
         return next((report for report in self.reports if report.get("pid") == self.main_pid), None)
 
 
-#: The worse outcome wins where a test has several (setup and teardown, subtests).
-_RANK = {"passed": 0, "skipped": 1, "xfailed": 1, "failed": 2, "error": 3}
-
-
 def parse_junit(path: Path) -> dict[str, str]:
     """Outcome per test id from pytest's JUnit XML (an error in setup or teardown counts as error)."""
     if not path.exists():
         return {}
+    rank = {"passed": 0, "skipped": 1, "xfailed": 1, "failed": 2, "error": 3}
     outcomes: dict[str, str] = {}
     for case in ET.parse(path).getroot().iter("testcase"):
         test = f"{case.get('classname', '')}::{case.get('name', '')}"
@@ -136,15 +127,13 @@ def parse_junit(path: Path) -> dict[str, str]:
                 outcome = "failed"
             elif child.tag == "skipped" and outcome == "passed":
                 outcome = "xfailed" if child.get("type") == "pytest.xfail" else "skipped"
-        if test not in outcomes or _RANK[outcome] > _RANK[outcomes[test]]:
+        if test not in outcomes or rank[outcome] > rank[outcomes[test]]:
             outcomes[test] = outcome
     return outcomes
 
 
-# ``name (id) ... ok``, its docstring's first line, if any, before the `` ... ``; a subtest's result is
-# indented, with the subtest's parameters after the id (and the test itself then has no line of its own).
 _UNITTEST_LINE = re.compile(
-    r"^(?P<subtest>  )?(?P<name>\w+) \((?P<id>[\w.]+)\)(?(subtest) [^\n]*?)(?:\n(?!\s*\w+ \().*)?? \.\.\. "
+    r"^(?P<name>\w+) \((?P<id>[\w.]+)\)(?:\n(?!\w+ \().*)?? \.\.\. "
     r"(?P<result>ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$",
     re.MULTILINE,
 )
@@ -153,14 +142,11 @@ _UNITTEST_RESULTS = {"ok": "passed", "FAIL": "failed", "ERROR": "error", "expect
 
 
 def parse_unittest(text: str) -> dict[str, str]:
-    """Outcome per test id from a verbose unittest run (``name (id) ... ok``); a test with subtests
-    gets the worst of theirs (a skipped subtest makes it skipped, as in the JUnit counts)."""
-    outcomes: dict[str, str] = {}
+    """Outcome per test id from a verbose unittest run (``name (id) ... ok``)."""
+    outcomes = {}
     for match in _UNITTEST_LINE.finditer(text):
         result = match["result"]
-        outcome = "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
-        if _RANK[outcome] >= _RANK[outcomes.get(match["id"], "passed")]:
-            outcomes[match["id"]] = outcome
+        outcomes[match["id"]] = "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
     ran = re.search(r"^Ran (\d+) tests? in", text, re.MULTILINE)
     if ran and int(ran[1]) != len(outcomes):
         # a test whose line the pattern missed: keep the count honest rather than the names
@@ -218,8 +204,6 @@ def command(suite: Suite, env: Environment, work: Path, junit: Path) -> list[str
     python = str(env.python)
     if suite.runner == "tornado":
         return [python, "-m", "tornado.test.runtests", "--verbose", *suite.args]
-    if suite.runner == "unittest":
-        return [python, "-m", "unittest", "-v", "-b", *suite.options, *suite.args]
     if suite.pytest_ini:
         ini = work / "wsfast-pytest.ini"
         ini.write_text(drop_ini_option((work / suite.pytest_ini).read_text(encoding="utf-8"), "addopts"), encoding="utf-8")
@@ -231,10 +215,8 @@ def command(suite: Suite, env: Environment, work: Path, junit: Path) -> list[str
             *suite.options, *suite.args]  # fmt: skip
 
 
-def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, extra_env: dict[str, str],
-              apart: Path | None = None) -> Run:
-    """One run of ``suite`` in ``mode``, in its work folder, with its log and reports under ``out``,
-    with ``apart`` (the suite's release installed apart, if any) ahead of the environment."""
+def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, extra_env: dict[str, str]) -> Run:
+    """One run of ``suite`` in ``mode``, in its work folder, with its log and reports under ``out``."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     paths = [str(SITE)]
@@ -242,8 +224,6 @@ def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, 
         paths.append(str(env.overlay))
     elif suite.name == "wsaccel" or mode == "wsaccel":
         paths.append(str(env.wsaccel_dir))  # the real wsaccel: wsaccel's control run, or --wsaccel
-    if apart is not None:
-        paths.append(str(apart))
     environ = {**_clean_environ(), **suite.env, **extra_env, "PYTHONPATH": os.pathsep.join(paths),
                "WSFAST_THIRDPARTY_MODE": mode, "WSFAST_THIRDPARTY_LIB": suite.name,
                "WSFAST_THIRDPARTY_MODULES": ",".join(suite.modules), "WSFAST_THIRDPARTY_REPORT": str(out / "reports")}
@@ -260,7 +240,7 @@ def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, 
             _kill_group(process)
     seconds = time.perf_counter() - started
     text = log.read_text(encoding="utf-8", errors="replace")
-    outcomes = parse_junit(junit) if suite.runner == "pytest" else parse_unittest(text)
+    outcomes = parse_unittest(text) if suite.runner == "tornado" else parse_junit(junit)
     reports = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((out / "reports").glob("*.json"))]
     return Run(mode, outcomes, returncode, seconds, log, reports, process.pid)
 
@@ -307,14 +287,13 @@ def _under(path: str | None, folder: Path) -> bool:
     return path is not None and os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
 
 
-def check_reports(suite: Suite, run: Run, env: Environment, apart: Path | None = None) -> list[str]:
-    """What the start-up hook's reports of ``run`` show wrong (nothing, when the run was as it should be);
-    ``apart``: where the suite's release is installed apart, if it is."""
+def check_reports(suite: Suite, run: Run, env: Environment) -> list[str]:
+    """What the start-up hook's reports of ``run`` show wrong (nothing, when the run was as it should be)."""
     report = run.main_report
     if report is None:
         return [f"{run.mode}: the start-up hook wrote no report for the test process (is sitecustomize shadowed?)"]
     problems = [f"{run.mode}: start-up error:\n{error}" for error in report["errors"]]
-    home = env.wsaccel_dir if suite.name == "wsaccel" and run.mode == "control" else apart or env.purelib
+    home = env.wsaccel_dir if suite.name == "wsaccel" and run.mode == "control" else env.purelib
     for name, path in report["modules"].items():
         if suite.name == "wsaccel" and run.mode == "accelerated":
             continue  # checked below: wsfast serves the name
@@ -348,7 +327,7 @@ def check_reports(suite: Suite, run: Run, env: Environment, apart: Path | None =
     return problems
 
 
-def judge(suite: Suite, control: Run, accelerated: Run, env: Environment, apart: Path | None = None) -> list[str]:
+def judge(suite: Suite, control: Run, accelerated: Run, env: Environment) -> list[str]:
     problems = []
     for run in (control, accelerated):
         if run.returncode is None:
@@ -357,7 +336,7 @@ def judge(suite: Suite, control: Run, accelerated: Run, env: Environment, apart:
             problems.append(f"{run.mode}: the runner exited with {run.returncode} (log: {run.log})")
         if not run.outcomes:
             problems.append(f"{run.mode}: no test ran (log: {run.log})")
-        problems += check_reports(suite, run, env, apart)
+        problems += check_reports(suite, run, env)
     bad = ("failed", "error")
     unexplained = sorted(test for test, outcome in control.outcomes.items()
                          if outcome in bad and test not in suite.known_control_failures)  # fmt: skip
@@ -373,39 +352,14 @@ def judge(suite: Suite, control: Run, accelerated: Run, env: Environment, apart:
     return problems
 
 
-def _outside_tests(suite: Suite) -> tuple[Path | None, str]:
-    """The folder that ``suite.outside`` names, or None and why it is missing."""
-    store, folder = suite.outside.split("/", 1)
-    root, looked = find_store(store)
-    if root is None:
-        return None, f"{suite.dist}'s tests are kept outside the repository and were not found: looked for {looked}"
-    if not (root / folder).is_dir():
-        return None, f"{root} has no folder {folder}"
-    return root / folder, ""
-
-
-def _apart_version(folder: Path, dist: str) -> str | None:
-    """The version of ``dist`` installed in ``folder`` (by install_apart)."""
-    found = list(importlib.metadata.distributions(name=dist, path=[str(folder)]))
-    return found[0].version if found else None
-
-
 def run_library(suite: Suite, env: Environment, cache: Path, with_wsaccel: bool = False) -> Result:
-    outside = None
-    if suite.outside:
-        outside, missing = _outside_tests(suite)
-        if outside is None:
-            return Result(suite, None, {}, [], skip=missing)
-    apart = install_apart(env, suite.apart) if suite.apart else None
-    version = _apart_version(apart, suite.dist) if apart else env.version(suite.dist)
+    version = env.version(suite.dist)
     if version is None:
         return Result(suite, None, {}, [], skip=f"{suite.dist} does not install on this Python")
     work = cache / "work" / suite.id
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    if outside:
-        copy_tests(outside, suite.copy, work)
-    elif suite.copy:
+    if suite.copy:
         extract_tests(fetch_sdist(env, cache, suite.dist, version), suite.copy, work)
     extra_env: dict[str, str] = {}
     server = EchoServer(env, work, cache / "runs" / suite.id / "echo-server.log") if suite.echo_server else None
@@ -415,13 +369,13 @@ def run_library(suite: Suite, env: Environment, cache: Path, with_wsaccel: bool 
         runs = {}
         for mode in MODES + (("wsaccel",) if with_wsaccel and suite.name in WSACCEL_USERS else ()):
             progress(f"{suite.id} {version}: {mode} run")
-            runs[mode] = run_suite(suite, env, work, cache / "runs" / suite.id / mode, mode, extra_env, apart)
+            runs[mode] = run_suite(suite, env, work, cache / "runs" / suite.id / mode, mode, extra_env)
             progress(f"{suite.id} {version}: {mode} run: {runs[mode].summary()} "
                      f"(passed/failed/skipped/errors) in {runs[mode].seconds:.1f} s")
     finally:
         if server:
             server.close()
-    result = Result(suite, version, runs, judge(suite, runs["control"], runs["accelerated"], env, apart))
+    result = Result(suite, version, runs, judge(suite, runs["control"], runs["accelerated"], env))
     report = runs["accelerated"].main_report or {}
     result.replacements = [item["attribute"] for item in report.get("replacements", [])]
     if suite.name == "wsaccel" and report.get("wsaccel_module"):

@@ -7,17 +7,11 @@ from there and need no sdist; for the others only the test files are copied out 
 installed version, into a folder that holds no copy of the library (sdist roots and websocket-client's
 ``websocket/`` would otherwise come first on ``sys.path``). The start-up hook records the file of every
 library module the tests imported, and run.py checks that it lies in the environment.
-
-websockets publishes no tests in its sdist: its test folders, as of three releases, are kept outside
-the repository (``Suite.outside``), and each of those releases is installed apart from the
-environment's websockets (``Suite.apart``), which stays the newest release: websocket-client's echo
-server runs on it, and so does the suite websockets-latest, with the newest tests kept.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 __all__ = ["SUITES", "Suite", "by_id"]
 
@@ -32,23 +26,11 @@ class Suite:
             the suite's id is then ``name-variant``.
         dist: the distribution on PyPI, whose installed version picks the sdist.
         modules: the library's top-level import names (their files are checked after the run).
-        copy: paths inside the sdist (below its top folder), or inside the ``outside`` folder, copied
-            into the work folder; empty when the tests ship with the installed package.
-        outside: for tests that no sdist ships: ``"<store>/<folder>"``, a folder of a store of
-            third-party tests kept outside the repository, which ``copy`` is taken from instead (the
-            store is found by environment.find_store: ``$WSFAST_<STORE>``, else
-            ``shared/thirdparty/<store>`` beside the repository, else
-            ``/work/shared/thirdparty/<store>``). Without it the suite is skipped, saying where it looked.
-        apart: requirements installed apart from the environment (``pip install --target`` into a
-            folder of the cache, once per environment), ahead of it on ``PYTHONPATH`` in both runs:
-            the release under test, where it is not the environment's. The library's modules must
-            then be imported from that folder, and the version reported is the one installed there.
-        runner: ``"pytest"``, ``"tornado"`` (tornado's own unittest runner, ``tornado.test.runtests``)
-            or ``"unittest"`` (``python -m unittest -v -b`` in the work folder: verbose, for the
-            outcome of each test, and buffered, so that what a test prints cannot break those lines).
-        args: what the runner is given after its options: test paths below the work folder,
-            ``--pyargs`` names for tests inside the installed package, or unittest's test names
-            (none: ``discover`` from the work folder, where ``tests`` is the package).
+        copy: paths inside the sdist (below its top folder) copied into the work folder; empty when
+            the tests ship with the installed package and no sdist is needed.
+        runner: ``"pytest"`` or ``"tornado"`` (tornado's own unittest runner, ``tornado.test.runtests``).
+        args: what the runner is given after its options: test paths below the work folder, or
+            ``--pyargs`` names for tests inside the installed package.
         pytest_ini: a pytest.ini inside the sdist to run with (its ``addopts``, meant for the
             project's own CI, dropped); by default an empty one, so that no configuration around
             the work folder (such as wsfast's own pyproject.toml) applies.
@@ -57,9 +39,9 @@ class Suite:
         echo_server: websocket-client's ``tests/echo-server.py`` (websockets, never accelerated) is
             started and its port passed as ``LOCAL_WS_SERVER_PORT``, which enables the tests that
             talk to a live peer.
-        known_control_failures: test id (as in JUnit: ``module.Class::name``; for the unittest
-            runners unittest's ``package.module.Class.name``) -> why it fails without wsfast too
-            (environment, Python version); such a failure must then be the same in the accelerated run.
+        known_control_failures: test id (as in JUnit: ``module.Class::name``) -> why it fails
+            without wsfast too (environment, Python version); such a failure must then be the same
+            in the accelerated run.
         known_patch_losses: pytest node id -> why wsfast's replacements are gone after that test
             (the start-up hook installs them again, so the later tests still run accelerated).
     """
@@ -69,8 +51,6 @@ class Suite:
     modules: tuple[str, ...]
     variant: str = ""
     copy: tuple[str, ...] = ()
-    outside: str = ""
-    apart: tuple[str, ...] = ()
     runner: str = "pytest"
     args: tuple[str, ...] = ()
     pytest_ini: str | None = None
@@ -95,18 +75,6 @@ _AIOHTTP = Suite(
     # as aiohttp's pytest.ini selects by default; pytest-mock for the mocker fixture
     options=("-m", "not dev_mode and not autobahn and not internal", "-p", "pytest_mock"),
 )
-
-
-
-def _websockets(variant: str, tests: str, release: str | None = None, **options: Any) -> Suite:
-    """websockets' own tests as of the release ``tests`` (from the store websockets-tests), run
-    against ``release`` installed apart, or (None) against the environment's newest release;
-    ``options``: further Suite fields."""
-    return Suite(
-        "websockets", "websockets", ("websockets",), variant=variant, copy=("tests",),
-        outside=f"websockets-tests/{tests}", apart=(f"websockets=={release}",) if release else (),
-        runner="unittest", **options,
-    )
 
 
 SUITES: tuple[Suite, ...] = (
@@ -134,11 +102,6 @@ SUITES: tuple[Suite, ...] = (
     # aiohttp's pure-Python reader and writer, where wsfast also replaces the reader's unmasking
     replace(_AIOHTTP, variant="no-extensions", env={"AIOHTTP_NO_EXTENSIONS": "1"}),
     Suite("wsaccel", "wsaccel", ("wsaccel",), copy=("tests",), args=("tests",)),
-    _websockets("13.1", "13.1", "13.1"),
-    _websockets("15.0.1", "15.0.1", "15.0.1"),
-    _websockets("17.0.1", "17.0.1", "17.0.1"),
-    # the newest release, as requirements.txt pins it, with the newest tests kept
-    _websockets("latest", "17.0.1"),
 )
 
 

@@ -66,17 +66,6 @@ def _accelerate() -> None:
         _install()
 
 
-def _track_late() -> None:
-    """Add to what is checked the replacements made after install(): a lazy target's, applied when the
-    tests first imported its module (websockets.legacy.framing)."""
-    import wsfast.accelerate
-
-    installation = wsfast.accelerate._installation(LIB)
-    for owner, name, _, new in [] if installation is None else installation.applied:
-        if not any(owner is known and name == known_name for known, known_name, _ in _applied):
-            _applied.append((owner, name, new))
-
-
 def check(after: str) -> None:
     """If a replacement is no longer in place (a test reloaded the module, or restored the original),
     record which, and ``after`` what (a test id), then install again so that the rest of the suite
@@ -84,7 +73,6 @@ def check(after: str) -> None:
     """
     if not PATCHING:
         return
-    _track_late()
     lost = [_attribute(owner, name) for owner, name, new in _applied if vars(owner).get(name) is not new]
     if lost:
         import wsfast.accelerate
