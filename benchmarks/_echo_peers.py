@@ -238,7 +238,21 @@ async def serve_tcp(aiofastnet: bool = False, buffered: bool = False, task: bool
     return server.sockets[0].getsockname()[1], server
 
 
-class _WsprotoEcho(asyncio.Protocol):
+class _WsprotoMessages:
+    """wsproto hands a message out in pieces as they arrive: gather them until its end."""
+
+    parts: list[Any]
+
+    def _gathered(self, event: Any) -> Any:
+        """The whole message once ``event`` (a wsproto Message) ends it, else None."""
+        self.parts.append(event.data)
+        if not event.message_finished:
+            return None
+        parts, self.parts = self.parts, []
+        return parts[0] if len(parts) == 1 else ("" if isinstance(parts[0], str) else b"").join(parts)
+
+
+class _WsprotoEcho(_WsprotoMessages, asyncio.Protocol):
     """wsproto has no I/O of its own: an asyncio.Protocol around its sans-IO WSConnection, as its
     examples do; a message's pieces are joined and it is sent back whole, as its type came."""
 
@@ -256,10 +270,8 @@ class _WsprotoEcho(asyncio.Protocol):
         ws.receive_data(data)
         for event in ws.events():
             if isinstance(event, Message):
-                self.parts.append(event.data)
-                if event.message_finished:
-                    parts, self.parts = self.parts, []
-                    whole = parts[0] if len(parts) == 1 else ("" if isinstance(parts[0], str) else b"").join(parts)
+                whole = self._gathered(event)
+                if whole is not None:
                     write(ws.send(type(event)(data=whole)))
             elif isinstance(event, Ping):
                 write(ws.send(event.response()))
@@ -526,7 +538,7 @@ class TcpClient(Client):
         self.protocol.transport.close()
 
 
-class _WsprotoClientProtocol(asyncio.Protocol):
+class _WsprotoClientProtocol(_WsprotoMessages, asyncio.Protocol):
     def __init__(self, owner: WsprotoClient) -> None:
         from wsproto import ConnectionType, WSConnection
 
@@ -547,10 +559,8 @@ class _WsprotoClientProtocol(asyncio.Protocol):
         ws.receive_data(data)
         for event in ws.events():
             if isinstance(event, Message):
-                self.parts.append(event.data)
-                if event.message_finished:
-                    parts, self.parts = self.parts, []
-                    whole = parts[0] if len(parts) == 1 else ("" if isinstance(parts[0], str) else b"").join(parts)
+                whole = self._gathered(event)
+                if whole is not None:
                     owner.waiter.set_result(whole)
             elif isinstance(event, AcceptConnection):
                 owner.waiter.set_result(None)
