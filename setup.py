@@ -36,11 +36,36 @@ def extensions():
         # An optional extension that fails to compile is skipped with a warning; "yes" makes it fatal.
         optional=MODE != "yes",
     )
-    return cythonize(
+    kernels = cythonize(
         [kernels],
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True},
     )
+    compiled = [Extension(f"wsfast.{name}_c", sources=[compiled_copy(name)], optional=MODE != "yes")
+                for name in ("_openpath", "asyncio.messages")]
+    return kernels + cythonize(
+        compiled,
+        language_level=3,
+        # Plain Python semantics (annotations are documentation, indexing as in Python): the same
+        # file runs as the pure-Python twin.
+        compiler_directives={"annotation_typing": False, "binding": False},
+    )
+
+
+def compiled_copy(module: str) -> str:
+    """Copy wsfast's MODULE (dotted, below wsfast) and its .pxd to build/, named MODULE_c: Cython
+    compiles a .py file with the .pxd of the same name, and the compiled module must not shadow
+    the pure-Python twin, which is the .py file itself."""
+    *package, name = module.split(".")
+    source = Path("src", "wsfast", *package)
+    target = Path("build", "cython", "wsfast", *package)
+    target.mkdir(parents=True, exist_ok=True)
+    for suffix in (".py", ".pxd"):
+        original = (source / name).with_suffix(suffix)
+        copy = target / f"{name}_c{suffix}"
+        if not copy.exists() or copy.read_bytes() != original.read_bytes():
+            copy.write_bytes(original.read_bytes())
+    return str(target / f"{name}_c.py")
 
 
 setup(ext_modules=extensions())

@@ -46,6 +46,9 @@ from wsfast.connection import Connection, Role, State
 from wsfast.events import BinaryMessage
 from wsfast.exceptions import PayloadTooBig, ProtocolError
 from wsfast.handshake import parse_request
+from wsfast.server import ServerConnection
+
+from conftest import C_AVAILABLE
 
 _FUZZ_DIR = Path(__file__).with_name("fuzz")
 
@@ -587,3 +590,18 @@ def test_regression_c_decoder_enforces_int_subclass_limits(c_kernels, option, li
         _frames_py.FrameDecoder(**{option: limit}).feed(wire)
     with pytest.raises(PayloadTooBig):
         c_kernels.FrameDecoder(**{option: limit}).feed(wire)
+
+
+def test_the_twin_runs_rebuild_the_connections_on_the_pure_python_hot_path():
+    """The differential runs compare the compiled hot path with its twin, not with itself."""
+    from wsfast import _openpath
+
+    with harness.python_twins():
+        for cls in (harness.ServerConnection, harness.ClientConnection):
+            assert _openpath.ConnectionCore in cls.__mro__
+            assert not any(base.__module__.endswith("_c") for base in cls.__mro__)
+    assert harness.ServerConnection is ServerConnection
+    if C_AVAILABLE:
+        assert ServerConnection.__mro__[-2].__module__ == "wsfast._openpath_c"
+    with harness.python_twins():  # the classes were rebuilt once, and are again the twins
+        assert harness.ServerConnection is not ServerConnection or not C_AVAILABLE

@@ -108,3 +108,39 @@ def test_selector_exports_the_chosen_module():
         else:
             chosen = _frames_py if name in _frames_py.__all__ else _kernels_py
         assert getattr(kernels, name) is getattr(chosen, name), name
+
+
+HOT_PATH = ("import wsfast.connection as c, wsfast.asyncio.protocol as p, wsfast.asyncio.connection as a; "
+            "print(c.ConnectionCore.__module__, p.ProtocolCore.__module__, a.MessageQueue.__module__)")
+COMPILED = ["wsfast._openpath_c", "wsfast._openpath_c", "wsfast.asyncio.messages_c"]
+TWINS = ["wsfast._openpath", "wsfast._openpath", "wsfast.asyncio.messages"]
+
+
+def test_the_hot_path_is_chosen_as_the_kernels_are():
+    """The compiled OPEN-state path (_openpath_c, messages_c) comes with the C kernels, and the
+    same files as plain Python come with the twins."""
+    result = run_python(HOT_PATH, WSFAST_NO_EXTENSIONS="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == TWINS
+    if C_AVAILABLE:
+        result = run_python(HOT_PATH, WSFAST_REQUIRE_EXTENSIONS="1")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == COMPILED
+
+
+BLOCK_HOT_PATH = "import sys; sys.modules['wsfast._openpath_c'] = None; "
+
+
+@c_only
+def test_missing_compiled_hot_path_is_an_import_error_when_required():
+    result = run_python(BLOCK_HOT_PATH + HOT_PATH, WSFAST_REQUIRE_EXTENSIONS="1")
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr and "_openpath_c does not load" in result.stderr
+
+
+@c_only
+def test_missing_compiled_hot_path_falls_back_with_a_warning():
+    result = run_python("import warnings; warnings.simplefilter('always'); " + BLOCK_HOT_PATH + HOT_PATH)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [TWINS[0], TWINS[1], COMPILED[2]]
+    assert "RuntimeWarning" in result.stderr and "without its compiled build" in result.stderr

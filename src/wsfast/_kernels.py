@@ -13,9 +13,11 @@ Interpreters other than CPython always get the pure-Python twins.
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import warnings
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ._kernels_py import __all__ as _kernel_names
@@ -86,3 +88,21 @@ else:
         parse_http_head,
         validate_utf8,
     )
+
+
+def compiled_twin(name: str) -> ModuleType:
+    """The module ``wsfast.NAME`` as the kernels are chosen: its compiled build ``wsfast.NAME_c``
+    (the same source, built with the declarations of ``NAME.pxd``) beside the C kernels, else the
+    pure-Python file itself.
+
+    Raises:
+        ImportError: ``WSFAST_REQUIRE_EXTENSIONS=1`` and the compiled build does not load.
+    """
+    if _c_kernels is not None:
+        try:
+            return importlib.import_module(f"{__package__}.{name}_c")
+        except ImportError as error:
+            if REQUIRE_EXTENSIONS:
+                raise ImportError(f"WSFAST_REQUIRE_EXTENSIONS=1, but {name}_c does not load: {error}") from error
+            warnings.warn(f"wsfast runs {name} without its compiled build ({error})", RuntimeWarning, stacklevel=2)
+    return importlib.import_module(f"{__package__}.{name}")

@@ -14,11 +14,10 @@ States (every transition happens in ``_set_state``)::
 from __future__ import annotations
 
 import codecs
-import enum
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .events import BinaryFragment, BinaryMessage, Close, Event, Ping, Pong, TextFragment, TextMessage
+from .events import Close, Event, Ping, Pong
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -35,40 +34,22 @@ from .frames import (
     Frame,
     FrameDecoder,
     Opcode,
-    encode_frame,
-    frame_header,
     parse_close,
     serialize_close,
 )
-from .kernels import Utf8Validator, validate_utf8
+from ._kernels import compiled_twin
+from ._states import Role, State
+from .kernels import Utf8Validator
 from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 
 __all__ = ["Role", "State", "Connection"]
 
-
-class Role(enum.Enum):
-    """Which end of the connection this is; it decides who masks (RFC 6455 §5.3)."""
-
-    CLIENT = "client"
-    SERVER = "server"
-
-
-class State(enum.IntEnum):
-    """The connection's state (RFC 6455 §4, §7)."""
-
-    CONNECTING = 0
-    OPEN = 1
-    CLOSING = 2
-    CLOSED = 3
+# the hot path (receiving, delivering, sending a whole message), compiled beside the C kernels
+ConnectionCore = compiled_twin("_openpath").ConnectionCore
 
 
 _REASON_LIMIT = MAX_CONTROL_PAYLOAD - 2
-# The two opcodes of the short path, as module globals: looking a member up on the Enum class
-# costs more than the rest of the test.
-_BINARY, _TEXT = Opcode.BINARY, Opcode.TEXT
 _OPEN = State.OPEN
-#: From this size an unmasked payload is sent behind its header as it is, not copied into a frame.
-_SPLIT_SIZE = 65536
 
 
 def _truncate_reason(reason: str) -> str:
@@ -79,7 +60,7 @@ def _truncate_reason(reason: str) -> str:
     return encoded[:_REASON_LIMIT].decode("utf-8", "ignore")
 
 
-class Connection:
+class Connection(ConnectionCore):
     """One WebSocket connection, after (or during, in the subclasses) the opening handshake.
 
     Args:
@@ -182,11 +163,6 @@ class Connection:
 
     # -------------------------------------------------------------------------------- state
 
-    @property
-    def state(self) -> State:
-        """CONNECTING, OPEN, CLOSING or CLOSED."""
-        return self._state
-
     def _set_state(self, state: State) -> None:
         # The only place the state changes: it never goes back.
         if state > self._state:
@@ -206,50 +182,6 @@ class Connection:
 
     # -------------------------------------------------------------------------------- receiving
 
-    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
-        """Process bytes received from the peer; new events wait in :meth:`events_received`.
-
-        ``data`` may be any bytes-like object; it is not kept, so the caller may reuse its buffer.
-        """
-        state = self._state
-        if state is not _OPEN:
-            if state is State.CONNECTING:
-                self._receive_handshake(data)
-                return
-            if state is State.CLOSED:
-                return  # after the close handshake, nothing more is read
-        if self.failure is not None:
-            return  # nor after a failure
-        try:
-            if self._plain:
-                # Whole messages are handed on from inside the decoder, checked: to on_data, or
-                # made events; what comes back is the rest, from the first frame that needs more.
-                on_data = self.on_data
-                frames = self._decoder.feed_into(data, self._deliver if on_data is None else on_data, self.decode_text)
-            else:
-                frames = self._decoder.feed(data)
-            failure = None
-        except ProtocolError as error:
-            frames, failure = error.frames, error
-        try:
-            for frame in frames:
-                opcode = frame.opcode
-                if (opcode is _BINARY or opcode is _TEXT) and frame.fin and self._plain:
-                    # the common case, kept short: a whole message in one frame, already checked
-                    # against the size limits by the decoder, nothing to transform
-                    if opcode is _BINARY:
-                        self._deliver(frame.payload, True, False)
-                    else:
-                        self._deliver(self._checked_text(frame.payload), True, True)
-                    continue
-                self._receive_frame(frame)
-                if self._state is State.CLOSED:
-                    return
-        except ProtocolError as error:
-            failure = error
-        if failure is not None:
-            self.fail(failure)
-
     def _receive_handshake(self, data: bytes | bytearray | memoryview) -> None:
         """Read the opening handshake; the client and server connections know how.
 
@@ -264,11 +196,6 @@ class Connection:
         if self.close_code is None:
             self.close_code, self.close_reason = CloseCode.ABNORMAL_CLOSURE, ""
         self._set_state(State.CLOSED)
-
-    def events_received(self) -> list[Event]:
-        """The events since the last call, in order."""
-        events, self._events = self._events, []
-        return events
 
     def _receive_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -326,31 +253,6 @@ class Connection:
         if frame.fin:
             self._receiving = None
 
-    def _deliver(self, data: str | bytes, final: bool, text: bool) -> None:
-        """Hand on a message, or a fragment of one when fragments are streamed."""
-        on_data = self.on_data
-        if on_data is not None:
-            on_data(data, final, text)
-        elif self.stream_fragments:
-            self._events.append(TextFragment(data, final) if text else BinaryFragment(data, final))  # type: ignore[arg-type]
-        else:
-            self._events.append(TextMessage(data) if text else BinaryMessage(data))  # type: ignore[arg-type]
-
-    def _checked_text(self, payload: bytes) -> str | bytes:
-        """A whole text message's payload, decoded or (``decode_text=False``) only checked.
-
-        Raises:
-            InvalidPayload: it is not UTF-8 (close code 1007).
-        """
-        if not self.decode_text:
-            if not validate_utf8(payload):
-                raise InvalidPayload("invalid UTF-8 in a text message")
-            return payload
-        try:
-            return payload.decode("utf-8")  # checks and decodes in one pass
-        except UnicodeDecodeError:
-            raise InvalidPayload("invalid UTF-8 in a text message") from None
-
     def _receive_close(self, payload: bytes) -> None:
         code, reason = parse_close(payload)  # ProtocolError / InvalidPayload fail the connection
         self.close_code, self.close_reason = code, reason
@@ -393,24 +295,6 @@ class Connection:
         if pong is not None and self._state is State.OPEN:
             self._send_frame(Opcode.PONG, pong)
 
-    def data_to_send(self) -> bytes:
-        """The bytes to write to the peer since the last call."""
-        output, self._output = self._output, []
-        return output[0] if len(output) == 1 else b"".join(output)
-
-    def chunks_to_send(self) -> list[bytes]:
-        """The same bytes as :meth:`data_to_send`, as the pieces they were made in: an unmasked
-        payload of 64 KiB or more is a piece of its own behind its frame header, never copied,
-        for I/O that writes pieces (``transport.write`` each, ``writelines``, ``sendmsg``)."""
-        output, self._output = self._output, []
-        return output
-
-    def _send_frame(self, opcode: Opcode, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
-        if not self._masked and len(payload) >= _SPLIT_SIZE and type(payload) is bytes:
-            self._output += (frame_header(opcode, len(payload), fin=fin, rsv1=rsv1), payload)
-        else:
-            self._output.append(encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=self._masked))
-
     def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
         if self._state is not State.OPEN:
             raise InvalidState(f"cannot send data when the connection is {self._state.name}")
@@ -427,34 +311,6 @@ class Connection:
             self._sending = opcode
         if fin:
             self._sending = None
-
-    def send_text(self, data: str | bytes, *, fin: bool = True) -> None:
-        """Send a text message, or its first fragment when ``fin`` is False.
-
-        ``data`` as bytes must be UTF-8 (it is sent as it is).
-
-        Raises:
-            InvalidState: the connection is not OPEN, or a fragmented message is being sent.
-        """
-        self._send_message(_TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
-
-    def send_binary(self, data: bytes, *, fin: bool = True) -> None:
-        """Send a binary message, or its first fragment when ``fin`` is False.
-
-        Raises:
-            InvalidState: the connection is not OPEN, or a fragmented message is being sent.
-        """
-        self._send_message(_BINARY, data, fin)
-
-    def _send_message(self, opcode: Opcode, data: bytes, fin: bool) -> None:
-        if fin and self._plain and self._state is _OPEN and self._sending is None:
-            # the common case, kept short: one whole frame, nothing to transform
-            if self._masked or len(data) < _SPLIT_SIZE:
-                self._output.append(encode_frame(opcode, data, mask=self._masked))
-            else:
-                self._send_frame(opcode, data)
-            return
-        self._send_data(opcode, data, fin)
 
     @property
     def sending_fragments(self) -> bool:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import array
 import contextlib
+import importlib
 import sys
+import types
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -338,6 +340,12 @@ def python_twins() -> Iterator[None]:
              for name in _kernels.__all__ if callable(getattr(_kernels, name))}
     by_identity = {id(getattr(_kernels, name)): twin for name, twin in twins.items()}
     patched: list[tuple[Any, str, Any]] = []
+    # The sans-IO classes derive from the compiled hot path (_openpath_c): the harness' own names
+    # for them become the same classes rebuilt on its pure-Python twin.
+    this_module = sys.modules[__name__]
+    for name in ("ClientConnection", "ServerConnection"):
+        patched.append((this_module, name, getattr(this_module, name)))
+        setattr(this_module, name, _on_twin_cores(getattr(this_module, name)))
     for module_name, module in list(sys.modules.items()):
         if module is None or not module_name.startswith("wsfast") or module_name.startswith("wsfast._kernels"):
             continue
@@ -352,6 +360,39 @@ def python_twins() -> Iterator[None]:
     finally:
         for module, attribute, value in patched:
             setattr(module, attribute, value)
+
+
+_twin_classes: dict[type, type] = {}
+
+
+def _on_twin_cores(cls: type) -> type:
+    """``cls`` rebuilt, once, with every base class from a compiled module (``wsfast.X_c``)
+    replaced by its pure-Python twin (``wsfast.X``), and the classes between rebuilt too; ``cls``
+    itself when none of its bases is compiled."""
+    if cls in _twin_classes:
+        return _twin_classes[cls]
+    module = cls.__module__
+    if module.startswith("wsfast.") and module.endswith("_c") and module != "wsfast._kernels_c":
+        twin = getattr(importlib.import_module(module[:-2]), cls.__name__)
+    else:
+        bases = tuple(_on_twin_cores(base) for base in cls.__bases__)
+        if bases == cls.__bases__:
+            twin = cls
+        else:
+            namespace = {key: value for key, value in vars(cls).items() if key not in ("__dict__", "__weakref__")}
+            twin = type(cls)(cls.__name__, bases, namespace)
+            for key, value in namespace.items():
+                # zero-argument super() reads the class from a closure cell: the copy's own
+                if isinstance(value, types.FunctionType) and "__class__" in value.__code__.co_freevars:
+                    cells = tuple(types.CellType(twin) if name == "__class__" else cell for name, cell
+                                  in zip(value.__code__.co_freevars, value.__closure__ or ()))  # fmt: skip
+                    copy = types.FunctionType(value.__code__, value.__globals__, value.__name__,
+                                              value.__defaults__, cells)  # fmt: skip
+                    copy.__kwdefaults__, copy.__qualname__, copy.__doc__ = (value.__kwdefaults__,
+                                                                            value.__qualname__, value.__doc__)  # fmt: skip
+                    setattr(twin, key, copy)
+    _twin_classes[cls] = twin
+    return twin
 
 
 @contextlib.contextmanager

@@ -30,11 +30,10 @@ from typing import Any, ClassVar
 from ..client import ClientConnection
 from ..connection import Connection as SansIOConnection
 from ..connection import State
-from ..exceptions import InvalidState
 from ..server import ServerConnection
 from . import client as await_client
 from . import server as await_server
-from .protocol import WebSocketProtocol
+from .protocol import ProtocolCore, WebSocketProtocol
 
 __all__ = ["Handler", "CallbackConnection", "serve", "connect"]
 
@@ -122,34 +121,13 @@ class CallbackConnection(WebSocketProtocol):
         """Bytes waiting in the transport's write buffer."""
         return 0 if self.transport is None else self.transport.get_write_buffer_size()
 
-    def send(self, message: Data, text: bool | None = None) -> None:
-        """Send a message at once: str as text, bytes-like as binary; ``text=True`` sends bytes
-        (UTF-8, sent as they are) as text and ``text=False`` a str as binary. Never waits: what
-        the peer does not take yet stays in the write buffer (see ``on_write_paused``).
-
-        Raises:
-            ConnectionClosed: the connection is closed or closing.
-            TypeError: ``message`` is neither str nor bytes-like.
-        """
-        kind = type(message)
-        protocol = self.protocol
-        try:
-            if kind is bytes and not text:
-                protocol.send_binary(message)  # type: ignore[arg-type]
-            elif kind is str and text is not False:
-                protocol.send_text(message)  # type: ignore[arg-type]
-            elif isinstance(message, (str, bytes, bytearray, memoryview)):
-                data = message.encode() if isinstance(message, str) else bytes(message)
-                if text:
-                    protocol.send_text(data)
-                else:
-                    protocol.send_binary(data)
-            else:
-                raise TypeError(f"cannot send {kind.__name__}: str or bytes")
-        except InvalidState:
-            raise protocol.closed_error() from None
-        if not self._in_read:  # else buffer_updated writes it, with whatever else it sends
-            self._flush()
+    #: ``send(message, text=None)``: send a message at once: str as text, bytes-like as binary;
+    #: ``text=True`` sends bytes (UTF-8, sent as they are) as text and ``text=False`` a str as
+    #: binary. Never waits: what the peer does not take yet stays in the write buffer (see
+    #: ``on_write_paused``). Raises ConnectionClosed when the connection is closed or closing, and
+    #: TypeError for a message neither str nor bytes-like. It is the compiled core's method itself,
+    #: so that a handler's call reaches it without a Python frame between.
+    send = ProtocolCore._send
 
     def ping(self, data: bytes | None = None) -> Any:
         """Send a ping (4 random bytes when ``data`` is None). Returns a future that resolves to
@@ -191,18 +169,13 @@ class CallbackConnection(WebSocketProtocol):
         protocol = self.protocol
         protocol.decode_text = handler.decode_text
         protocol.stream_fragments = handler.receive_fragments
+        self._on_message = handler.on_message  # what the core's _deliver_message calls
         protocol.on_data = self._deliver_fragment if handler.receive_fragments else self._deliver_message
         self._call("on_open")
 
     def _deliver_first(self, data: Data, final: bool, text: bool) -> None:
         self._start_application()
         self.protocol.on_data(data, final, text)  # type: ignore[misc]
-
-    def _deliver_message(self, data: Data, final: bool, text: bool) -> None:
-        try:
-            self.handler.on_message(data, text)  # type: ignore[union-attr]
-        except Exception:  # noqa: BLE001 - the application's failure closes its connection
-            self._application_failed("on_message")
 
     def _deliver_fragment(self, data: Data, final: bool, text: bool) -> None:
         try:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._facts import ConnectionFacts
+from .._kernels import compiled_twin
 from ..connection import Connection as SansIOConnection
 from ..connection import State
 from ..events import Close, Event, Ping, Pong
@@ -30,9 +31,11 @@ from ..exceptions import ProtocolError
 
 __all__ = ["WebSocketProtocol"]
 
+# the hot path (buffer_updated, the writes, sending a message), compiled beside the C kernels
+ProtocolCore = compiled_twin("_openpath").ProtocolCore
+
 logger = logging.getLogger("wsfast")
 
-_OPEN, _CONNECTING = State.OPEN, State.CONNECTING  # globals: cheaper than Enum lookups per read
 _READ_BUFFER_SIZE = 262144  # what the stdlib loop asks for when it reads without a buffer
 _thread_local = threading.local()
 
@@ -47,7 +50,7 @@ def _read_buffer() -> memoryview:
         return _thread_local.read_buffer  # type: ignore[no-any-return]
 
 
-class WebSocketProtocol(ConnectionFacts, asyncio.BufferedProtocol):
+class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol):
     """One WebSocket connection's I/O (client or server side).
 
     Args:
@@ -179,27 +182,6 @@ class WebSocketProtocol(ConnectionFacts, asyncio.BufferedProtocol):
         self.transport.set_write_buffer_limits(high=self.write_limit)  # type: ignore[union-attr]
         self._flush()  # a client's upgrade request
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._read_view
-
-    def buffer_updated(self, nbytes: int) -> None:
-        if self.ping_interval is not None:
-            self._last_received = time.monotonic()
-        protocol = self.protocol
-        state = protocol.state
-        self._in_read = True  # what is sent from here on is written once, at the end
-        protocol.receive_data(self._read_view[:nbytes])
-        if state is _CONNECTING:
-            if protocol.state is _CONNECTING:
-                self._handshake_pending()
-            else:
-                self._handshake_done()
-        events = protocol.events_received()
-        if events or protocol.state is not _OPEN:  # else only data came, and it is handed on already
-            self._process_events(events)
-        self._in_read = False
-        self._flush()
-
     def eof_received(self) -> bool | None:
         self.protocol.receive_eof()
         self._process_events()
@@ -283,25 +265,6 @@ class WebSocketProtocol(ConnectionFacts, asyncio.BufferedProtocol):
                 self._on_ping(event.payload)  # type: ignore[attr-defined]
         if self.protocol.state is State.CLOSED:
             self._receiving_ended()
-
-    def _flush(self) -> None:
-        protocol = self.protocol
-        chunks = protocol.chunks_to_send()
-        if not chunks and protocol.state is _OPEN:
-            return
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            return
-        # One write per piece: a large payload goes to the transport as it is, never joined with
-        # its header into a copy (the pieces are one or two but for a few control frames).
-        for chunk in chunks:
-            transport.write(chunk)
-        if protocol.state is State.OPEN:
-            return
-        if protocol.should_close_transport:
-            transport.close()
-        elif protocol.state is State.CLOSING or protocol.state is State.CLOSED:
-            self._arm_close_timer()
 
     def _arm_close_timer(self) -> None:
         """Drop the connection if the closing handshake does not finish in time."""

@@ -1,0 +1,269 @@
+"""The OPEN state's hot path, one source for both implementations.
+
+A read in the OPEN state goes from the bytes the event loop read to the message handed on (to the
+application's callback, or to the queue ``recv()`` reads), and a message sent goes from
+``send(str | bytes)`` to ``transport.write``. This module holds that path and the state it
+touches, as two base classes:
+
+- :class:`ConnectionCore`, under the sans-IO :class:`wsfast.connection.Connection`: receiving
+  data, the whole-message delivery from inside the frame decoder, and sending a message as one
+  frame;
+- :class:`ProtocolCore`, under the asyncio :class:`wsfast.asyncio.protocol.WebSocketProtocol`:
+  ``buffer_updated``, the write of what the core made, and the conversion of what the
+  application sends.
+
+Everything else (handshake, control frames, fragments, extensions, failures, closing) stays in the
+subclasses and is called from here by name, so a subclass can change it.
+
+This file is the pure-Python twin. The build compiles the same file, as ``_openpath_c``, with the
+declarations of ``_openpath.pxd`` (typed fields, C-level calls between these methods): one
+source, so the two cannot drift apart. ``_kernels.core_module`` chooses between them exactly as
+the kernels are chosen.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .events import BinaryFragment, BinaryMessage, TextFragment, TextMessage
+from .exceptions import InvalidPayload, InvalidState, ProtocolError
+from .frames import Opcode, encode_frame, frame_header
+from ._states import State
+from .kernels import validate_utf8
+
+__all__ = ["ConnectionCore", "ProtocolCore"]
+
+# Module globals, not Enum lookups: these are tested on every message.
+_BINARY, _TEXT = Opcode.BINARY, Opcode.TEXT
+_CONNECTING, _OPEN, _CLOSING, _CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
+#: From this size an unmasked payload is sent behind its header as it is, not copied into a frame.
+_SPLIT_SIZE = 65536
+_monotonic = time.monotonic
+
+
+class ConnectionCore:
+    """The receiving and sending state of a sans-IO connection in the OPEN state, and its fast
+    paths. Its fields are set by :class:`wsfast.connection.Connection`, which documents them."""
+
+    # -------------------------------------------------------------------------------- state
+
+    @property
+    def state(self) -> Any:
+        """CONNECTING, OPEN, CLOSING or CLOSED."""
+        return self._state
+
+    # -------------------------------------------------------------------------------- receiving
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Process bytes received from the peer; new events wait in :meth:`events_received`.
+
+        ``data`` may be any bytes-like object; it is not kept, so the caller may reuse its buffer.
+        """
+        self._receive_data(data)
+
+    def _receive_data(self, data: Any) -> None:
+        state = self._state
+        if state is not _OPEN:
+            if state is _CONNECTING:
+                self._receive_handshake(data)
+                return
+            if state is _CLOSED:
+                return  # after the close handshake, nothing more is read
+        if self.failure is not None:
+            return  # nor after a failure
+        try:
+            if self._plain:
+                # Whole messages are handed on from inside the decoder, checked: to on_data, or
+                # made events; what comes back is the rest, from the first frame that needs more.
+                on_data = self.on_data
+                frames = self._decoder.feed_into(data, self._deliver if on_data is None else on_data, self.decode_text)
+            else:
+                frames = self._decoder.feed(data)
+            failure = None
+        except ProtocolError as error:
+            frames, failure = error.frames, error
+        try:
+            for frame in frames:
+                opcode = frame.opcode
+                if (opcode is _BINARY or opcode is _TEXT) and frame.fin and self._plain:
+                    # the common case, kept short: a whole message in one frame, already checked
+                    # against the size limits by the decoder, nothing to transform
+                    if opcode is _BINARY:
+                        self._deliver(frame.payload, True, False)
+                    else:
+                        self._deliver(self._checked_text(frame.payload), True, True)
+                    continue
+                self._receive_frame(frame)
+                if self._state is _CLOSED:
+                    return
+        except ProtocolError as error:
+            failure = error
+        if failure is not None:
+            self.fail(failure)
+
+    def events_received(self) -> list[Any]:
+        """The events since the last call, in order."""
+        events = self._events
+        self._events = []
+        return events
+
+    def _deliver(self, data: Any, final: bool, text: bool) -> None:
+        """Hand on a message, or a fragment of one when fragments are streamed."""
+        on_data = self.on_data
+        if on_data is not None:
+            on_data(data, final, text)
+        elif self.stream_fragments:
+            self._events.append(TextFragment(data, final) if text else BinaryFragment(data, final))
+        else:
+            self._events.append(TextMessage(data) if text else BinaryMessage(data))
+
+    def _checked_text(self, payload: bytes) -> Any:
+        """A whole text message's payload, decoded or (``decode_text=False``) only checked.
+
+        Raises:
+            InvalidPayload: it is not UTF-8 (close code 1007).
+        """
+        if not self.decode_text:
+            if not validate_utf8(payload):
+                raise InvalidPayload("invalid UTF-8 in a text message")
+            return payload
+        try:
+            return payload.decode("utf-8")  # checks and decodes in one pass
+        except UnicodeDecodeError:
+            raise InvalidPayload("invalid UTF-8 in a text message") from None
+
+    # -------------------------------------------------------------------------------- sending
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the peer since the last call."""
+        output = self._output
+        self._output = []
+        return output[0] if len(output) == 1 else b"".join(output)
+
+    def chunks_to_send(self) -> list[bytes]:
+        """The same bytes as :meth:`data_to_send`, as the pieces they were made in: an unmasked
+        payload of 64 KiB or more is a piece of its own behind its frame header, never copied,
+        for I/O that writes pieces (``transport.write`` each, ``writelines``, ``sendmsg``)."""
+        output = self._output
+        self._output = []
+        return output
+
+    def send_text(self, data: str | bytes, *, fin: bool = True) -> None:
+        """Send a text message, or its first fragment when ``fin`` is False.
+
+        ``data`` as bytes must be UTF-8 (it is sent as it is).
+
+        Raises:
+            InvalidState: the connection is not OPEN, or a fragmented message is being sent.
+        """
+        self._send_message(_TEXT, data.encode("utf-8") if isinstance(data, str) else data, fin)
+
+    def send_binary(self, data: bytes, *, fin: bool = True) -> None:
+        """Send a binary message, or its first fragment when ``fin`` is False.
+
+        Raises:
+            InvalidState: the connection is not OPEN, or a fragmented message is being sent.
+        """
+        self._send_message(_BINARY, data, fin)
+
+    def _send_message(self, opcode: Any, data: bytes, fin: bool) -> None:
+        if fin and self._plain and self._state is _OPEN and self._sending is None:
+            # the common case, kept short: one whole frame, nothing to transform
+            if self._masked or len(data) < _SPLIT_SIZE:
+                self._output.append(encode_frame(opcode, data, mask=self._masked))
+            else:
+                self._send_frame(opcode, data, True, False)
+            return
+        self._send_data(opcode, data, fin)
+
+    def _send_frame(self, opcode: Any, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
+        if not self._masked and len(payload) >= _SPLIT_SIZE and type(payload) is bytes:
+            self._output += (frame_header(opcode, len(payload), fin=fin, rsv1=rsv1), payload)
+        else:
+            self._output.append(encode_frame(opcode, payload, fin=fin, rsv1=rsv1, mask=self._masked))
+
+
+class ProtocolCore:
+    """The asyncio I/O of one connection on its hot path: reading into one buffer and feeding the
+    sans-IO core, writing what it made, and sending what the application hands over. Its fields
+    are set by :class:`wsfast.asyncio.protocol.WebSocketProtocol`, which documents them."""
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.ping_interval is not None:
+            self._last_received = _monotonic()
+        protocol = self.protocol
+        state = protocol._state
+        self._in_read = True  # what is sent from here on is written once, at the end
+        protocol._receive_data(self._read_view[:nbytes])
+        if state is _CONNECTING:
+            if protocol._state is _CONNECTING:
+                self._handshake_pending()
+            else:
+                self._handshake_done()
+        if protocol._events or protocol._state is not _OPEN:
+            # else only data came, and it is handed on already
+            self._process_events(protocol.events_received())
+        self._in_read = False
+        self._write_output()
+
+    def _flush(self) -> None:
+        """Write what the sans-IO core made, and close (or time) the transport as it says."""
+        self._write_output()
+
+    def _write_output(self) -> None:
+        protocol = self.protocol
+        chunks = protocol._output
+        if not chunks and protocol._state is _OPEN:
+            return
+        protocol._output = []
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        # One write per piece: a large payload goes to the transport as it is, never joined with
+        # its header into a copy (the pieces are one or two but for a few control frames).
+        for chunk in chunks:
+            transport.write(chunk)
+        state = protocol._state
+        if state is _OPEN:
+            return
+        if protocol.should_close_transport:
+            transport.close()
+        elif state is _CLOSING or state is _CLOSED:
+            self._arm_close_timer()
+
+    def _send(self, message: Any, text: Any = None) -> None:
+        """Send a message now: str as text, bytes-like as binary; ``text=True`` sends bytes (UTF-8,
+        sent as they are) as text and ``text=False`` a str as binary. Written at once, or at the
+        end of the read when called from inside one.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``message`` is neither str nor bytes-like.
+        """
+        kind = type(message)
+        protocol = self.protocol
+        try:
+            if kind is bytes and not text:
+                protocol._send_message(_BINARY, message, True)
+            elif kind is str and text is not False:
+                protocol._send_message(_TEXT, message.encode("utf-8"), True)
+            elif isinstance(message, (str, bytes, bytearray, memoryview)):
+                data = message.encode() if isinstance(message, str) else bytes(message)
+                protocol._send_message(_TEXT if text else _BINARY, data, True)
+            else:
+                raise TypeError(f"cannot send {kind.__name__}: str or bytes")
+        except InvalidState:
+            raise protocol.closed_error() from None
+        if not self._in_read:  # else buffer_updated writes it, with whatever else it sends
+            self._write_output()
+
+    def _deliver_message(self, data: Any, final: bool, text: bool) -> None:
+        """``on_data`` of the callback API: a whole message to the handler's ``on_message``."""
+        try:
+            self._on_message(data, text)
+        except Exception:  # noqa: BLE001 - the application's failure closes its connection
+            self._application_failed("on_message")
