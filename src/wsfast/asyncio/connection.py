@@ -13,11 +13,14 @@ from typing import Any
 
 from ..connection import Connection as SansIOConnection
 from ..connection import State
-from ..exceptions import ConnectionClosedOK, InvalidState
-from .messages import MessageQueue
+from ..exceptions import ConnectionClosedOK
+from .._kernels import compiled_twin
 from .protocol import WebSocketProtocol
 
 __all__ = ["Connection"]
+
+# the queue recv() reads, compiled beside the C kernels
+MessageQueue = compiled_twin("asyncio.messages").MessageQueue
 
 Data = str | bytes
 
@@ -67,7 +70,8 @@ class Connection(WebSocketProtocol):
             UnicodeDecodeError: ``decode=True`` and a binary message that is not UTF-8 (it stays
                 queued).
         """
-        message = self._ready_message(decode)
+        # _ready_message inlined for the common case: a whole message is queued, nothing streams
+        message = self._messages.get_nowait(decode) if self._stream is None else self._ready_message(decode)
         if message is not None:
             return message
         return await self._messages.get(decode)
@@ -118,7 +122,7 @@ class Connection(WebSocketProtocol):
         Raises:
             ConnectionClosedError: the connection closed with an error, or dropped.
         """
-        message = self._ready_message()
+        message = self._messages.get_nowait() if self._stream is None else self._ready_message()
         if message is not None:
             return message
         try:
@@ -136,38 +140,18 @@ class Connection(WebSocketProtocol):
             ConnectionClosed: the connection is closed or closing.
             TypeError: a message, or a fragment, of another type, or fragments that mix str and bytes.
         """
-        kind = type(message)
-        if text is None and (kind is bytes or kind is str):  # the common cases, kept short
-            try:
-                if kind is bytes:
-                    self.protocol.send_binary(message)  # type: ignore[arg-type]
-                else:
-                    self.protocol.send_text(message)  # type: ignore[arg-type]
-            except InvalidState:
-                raise self.protocol.closed_error() from None
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            self._send(message, text)  # the compiled core: converted, framed, written
+            if self._writing_paused:
+                await self._drain()
         elif self.protocol.state is not State.OPEN:
             raise self.protocol.closed_error()
-        elif text is not None and isinstance(message, (str, bytes, bytearray, memoryview)):
-            data = message.encode() if isinstance(message, str) else bytes(message)
-            if text:
-                self.protocol.send_text(data)
-            else:
-                self.protocol.send_binary(data)
-        elif isinstance(message, str):
-            self.protocol.send_text(message)
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            self.protocol.send_binary(bytes(message))
         elif isinstance(message, AsyncIterable):
             await self._send_fragments(message.__aiter__())
-            return
         elif isinstance(message, Iterable):
             await self._send_fragments(_async_iterator(message))
-            return
         else:
             raise TypeError(f"cannot send {type(message).__name__}: str, bytes or an iterable of them")
-        self._flush()
-        if self._writing_paused:
-            await self._drain()
 
     async def _send_fragments(self, fragments: AsyncIterator[Data]) -> None:
         try:
