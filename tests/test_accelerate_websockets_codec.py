@@ -319,6 +319,24 @@ def test_a_deflate_bomb_is_refused_alike(codec):
     differential(Side.SERVER, 1 << 20, (False, False, 15, 15), [("data", stream)])
 
 
+@pytest.mark.parametrize("side, data", [(Side.CLIENT, b"\x81\x00"), (Side.SERVER, b"\x81\x80\x00\x00\x00\x00")])
+def test_an_internal_error_in_the_parser_fails_as_websockets_does(codec, side, data):
+    """websockets' ErrorTests.test_*_hits_internal_error_reading_frame fake a parser bug by making
+    struct.unpack raise, which the patched parser never calls; the same fault in take_frame must
+    get websockets' answer: parser_exc is the error, and the connection fails with 1011."""
+    wsfast.accelerate.install("websockets")
+    try:
+        protocol = Protocol(side)
+        with mock.patch.object(_websockets_codec, "take_frame", side_effect=RuntimeError("BOOM")):
+            protocol.receive_data(data)
+        assert isinstance(protocol.parser_exc, RuntimeError) and str(protocol.parser_exc) == "BOOM"
+        assert protocol.close_sent is not None and (protocol.close_sent.code, protocol.close_sent.reason) == (1011, "")
+        assert protocol.state is State.CLOSING
+        assert protocol.close_expected()  # as websockets' assertConnectionFailing checks
+    finally:
+        wsfast.accelerate.uninstall("websockets")
+
+
 def test_the_data_types_are_websockets_own(codec):
     """A client's unmasked payloads come out of websockets' reader as bytearray (14 and later) or
     bytes (13); the patch hands out the same type."""

@@ -1,7 +1,8 @@
 """Other libraries' own test suites pass with wsfast installed into them (tests/thirdparty/run.py).
 
 One test per suite of tests/thirdparty/suites.py (aiohttp's twice: as built, and on its pure-Python
-code): run.py runs the library's own suite without wsfast, then with
+code; websockets' four times: the tests of three releases, each against its release, and the
+newest's against the newest release): run.py runs the library's own suite without wsfast, then with
 ``wsfast.accelerate.install(<library>)`` (for wsaccel: wsaccel's tests against
 ``wsfast.compat.wsaccel``), and fails unless both runs give every test the same outcome, no test
 failed, and the start-up hook saw the patch in place throughout. The assertion message is run.py's
@@ -9,8 +10,13 @@ table and what went wrong; the logs of both runs are in its cache folder.
 
 The first test builds run.py's environment (a virtual environment with the libraries and what their
 suites need, about 30 s with network access to the package index) in pytest's cache folder, where the
-later tests, and the next pytest run, find it. All eight take about 2 minutes on a 2-core machine
-(3 on first use), most of it websocket-client's tests that talk to a live server.
+later tests, and the next pytest run, find it. On a 2-core machine the first eight take about
+2 minutes (3 on first use), most of it websocket-client's tests that talk to a live server, and
+websockets' four about 70 s more (their two runs at once, 12 to 20 s each).
+
+websockets' tests are kept outside the repository (run.py: ``$WSFAST_WEBSOCKETS_TESTS``, else
+``shared/thirdparty/websockets-tests`` beside it); without them those four suites skip, which under
+CI=true fails like any other skip.
 
 Runs on CPython on Linux and macOS. Under CI=true it must run: an environment that cannot be built
 fails. Elsewhere that (no network, no pip) skips the tests. ``WSFAST_THIRDPARTY=0`` skips them,

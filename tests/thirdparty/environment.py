@@ -7,6 +7,10 @@
   wsfast package this script's Python imports, which the accelerated runs put on their path.
 - :func:`fetch_sdist`, :func:`extract_tests`: ``pip download --no-binary`` of one sdist, and the copy
   of its test files into a folder that holds no copy of the library.
+- :func:`find_store`, :func:`copy_tests`: test folders that no sdist ships (websockets'), kept outside
+  the repository, and their copy into the work folder.
+- :func:`install_apart`: a release of a library other than the environment's, ``pip install --target``
+  into a folder of its own, once per environment.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from typing import Any
 
 from suites import SUITES
 
-__all__ = ["Environment", "SetupError", "extract_tests", "fetch_sdist", "make_environment", "progress"]
+__all__ = ["Environment", "SetupError", "copy_tests", "extract_tests", "fetch_sdist", "find_store", "install_apart",
+           "make_environment", "progress"]  # fmt: skip
 
 HERE = Path(__file__).resolve().parent
+#: Where stores of third-party tests kept outside the repository are looked for, after $WSFAST_<STORE>:
+#: the shared folder beside the repository (as laid for developers and CI), then the workplace's own.
+STORE_PLACES = (HERE.parents[2] / "shared" / "thirdparty", Path("/work/shared/thirdparty"))
 REQUIREMENTS = HERE / "requirements.txt"
 WSACCEL_REQUIREMENTS = HERE / "requirements-wsaccel.txt"
 PIP_TIMEOUT = 900
@@ -69,6 +77,7 @@ class Environment:
     versions: dict[str, str | None]  # distribution -> installed version
     wsaccel_dir: Path  # wsaccel, installed apart (empty where it does not install)
     overlay: Path  # a folder holding only a link to the wsfast under test
+    apart: Path  # the folder of the releases installed apart for this environment (install_apart)
 
     def version(self, dist: str) -> str | None:
         return self.versions.get(dist)
@@ -108,7 +117,7 @@ def _build_once(final: Path, build: Any) -> Path:
 def _prune(cache: Path, keep: list[Path]) -> None:
     """Remove environments built from other requirements, and scraps of runs that died an hour ago."""
     for path in cache.glob("*-*"):
-        if not path.name.startswith(("venv-", "wsaccel-")) or path in keep or not path.is_dir():
+        if not path.name.startswith(("venv-", "wsaccel-", "apart-")) or path in keep or not path.is_dir():
             continue
         if ".partial-" not in path.name or time.time() - path.stat().st_mtime > 3600:
             shutil.rmtree(path, ignore_errors=True)
@@ -149,7 +158,8 @@ def make_environment(cache: Path, latest: bool) -> Environment:
         pinned.unlink()
 
     wsaccel_dir = _build_once(cache / f"wsaccel-{_key(wsaccel_requirements, key)}", build_wsaccel)
-    _prune(cache, [venv, wsaccel_dir])
+    apart = cache / f"apart-{key}"  # filled by install_apart, and pruned with the environment
+    _prune(cache, [venv, wsaccel_dir, apart])
 
     names = [suite.dist for suite in SUITES]
     probe = (
@@ -167,7 +177,25 @@ def make_environment(cache: Path, latest: bool) -> Environment:
     if done.returncode:
         raise SetupError(f"the environment {venv} does not work (delete it to rebuild it):\n{done.stderr}")
     found = json.loads(done.stdout)
-    return Environment(python, Path(found["purelib"]), found["versions"], wsaccel_dir, _overlay(cache))
+    return Environment(python, Path(found["purelib"]), found["versions"], wsaccel_dir, _overlay(cache), apart)
+
+
+def install_apart(env: Environment, requirements: tuple[str, ...]) -> Path:
+    """A folder with ``requirements`` installed by the environment's pip (``--target``), made once.
+
+    Raises:
+        SetupError: pip failed.
+    """
+    slug = re.sub(r"[^\w.]+", "-", "-".join(requirements)).strip("-")
+
+    def build(folder: Path) -> None:
+        progress(f"pip install --target {folder.parent.name}/{folder.name} {' '.join(requirements)}")
+        _run_logged([str(env.python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--target",
+                     str(folder), *requirements], env.apart.parent / "logs" / f"pip-apart-{slug}.log", PIP_TIMEOUT,
+                    f"pip install --target ... {' '.join(requirements)}")  # fmt: skip
+
+    env.apart.mkdir(parents=True, exist_ok=True)
+    return _build_once(env.apart / f"{slug}-{_key(*requirements)}", build)
 
 
 def _overlay(cache: Path) -> Path:
@@ -210,6 +238,40 @@ def fetch_sdist(env: Environment, cache: Path, dist: str, version: str) -> Path:
     if len(archives) != 1:
         raise SetupError(f"expected one sdist in {folder}, found {[path.name for path in archives]}")
     return archives[0]
+
+
+def find_store(store: str) -> tuple[Path | None, str]:
+    """The folder of a store of third-party tests kept outside the repository (``websockets-tests``),
+    or None; and where it was looked for, for the message when it is missing.
+
+    ``$WSFAST_<STORE>`` (``WSFAST_WEBSOCKETS_TESTS``), when set, is the only place looked at, so that
+    a wrong setting is not hidden by another copy; otherwise :data:`STORE_PLACES`.
+    """
+    variable = "WSFAST_" + re.sub(r"\W", "_", store).upper()
+    if os.environ.get(variable):
+        places, looked = [Path(os.environ[variable])], f"${variable}={os.environ[variable]}"
+    else:
+        places = list(dict.fromkeys(place / store for place in STORE_PLACES))  # once each, in order
+        looked = f"${variable} (unset), " + ", ".join(map(str, places))
+    return next((place for place in places if place.is_dir()), None), looked
+
+
+def copy_tests(folder: Path, members: tuple[str, ...], work: Path) -> None:
+    """Copy ``members`` (files or folders below ``folder``) to ``work/<their last name>``, without
+    ``__pycache__`` and with the work folder's own permissions (the store may be read-only, and the
+    copy must be removable and writable like any run's)."""
+    for wanted in members:
+        source = folder / wanted
+        target = work / Path(wanted).name
+        if source.is_file():
+            shutil.copyfile(source, target)
+            continue
+        for root, dirs, files in os.walk(source):
+            dirs[:] = [name for name in dirs if name != "__pycache__"]
+            here = target / Path(root).relative_to(source)
+            here.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                shutil.copyfile(Path(root) / name, here / name)
 
 
 def extract_tests(archive: Path, members: tuple[str, ...], work: Path) -> None:

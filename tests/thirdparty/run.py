@@ -6,22 +6,29 @@
     python tests/thirdparty/run.py --json results.json
 
 The suites (suites.py): wsproto, tornado, autobahn, websocket-client, ws4py, aiohttp's WebSocket
-tests, each with ``wsfast.accelerate.install(<library>)``, and wsaccel's own tests against
-``wsfast.compat.wsaccel``. Each runs once as a control (wsfast cannot even be imported) and once
-accelerated; a library passes when both runs give every test the same outcome, nothing failed (but
-the control failures listed, with their reason, in suites.py), and the start-up hook's reports show
-the patch in place from start to exit, on the very library files the tests imported.
+tests, websockets' (as of three releases, and the newest release), each with
+``wsfast.accelerate.install(<library>)``, and wsaccel's own tests against ``wsfast.compat.wsaccel``.
+Each runs once as a control (wsfast cannot even be imported) and once accelerated; a library passes
+when both runs give every test the same outcome, nothing failed (but the control failures listed,
+with their reason, in suites.py), and the start-up hook's reports show the patch in place from start
+to exit, on the very library files the tests imported. websockets' suites, whose tests time things
+in tens of milliseconds, run both at once, leave out the few tests listed in suites.py that can hang
+or race without wsfast, and run again (with ten times the time) any test that would fail them: one
+that then passes with and without wsfast is reported as put down to timing (Suite.rerun_env).
 
 Where things come from:
 
 - an environment of its own (environment.py): a virtual environment of this Python with requirements.txt installed
   (the libraries pinned, and what their suites need), made once and kept in the cache folder under a
-  key of the requirements and the Python version; wsaccel is installed apart (requirements-wsaccel.txt);
+  key of the requirements and the Python version; wsaccel is installed apart (requirements-wsaccel.txt),
+  and so are the older websockets releases whose tests run (suites.py's ``apart``);
 - wsfast: the one this script runs with (``import wsfast`` here), made visible to the accelerated runs
   only, through a folder holding a link to its package; the kernels follow the usual switches
   (``WSFAST_NO_EXTENSIONS=1`` runs the accelerated suites on the pure-Python twins);
 - the tests: ``pip download --no-binary`` of the sdist of the installed version of each library, or
-  the installed package itself where the tests ship inside it (tornado, autobahn);
+  the installed package itself where the tests ship inside it (tornado, autobahn), or for websockets,
+  whose sdist has none, a store kept outside the repository (``$WSFAST_WEBSOCKETS_TESTS``, else
+  ``shared/thirdparty/websockets-tests`` beside the repository; without it those suites are skipped);
 - the patch: ``site/sitecustomize.py`` on ``PYTHONPATH``, in every process the suite starts.
 
 Needs network access to the package index the first time (pip). Exit status: 0 when every library
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import os
 import platform
@@ -45,13 +53,16 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from environment import Environment, SetupError, extract_tests, fetch_sdist, make_environment, progress  # noqa: E402
+from environment import (  # noqa: E402
+    Environment, SetupError, copy_tests, extract_tests, fetch_sdist, find_store, install_apart, make_environment, progress,
+)  # fmt: skip
 from suites import SUITES, Suite, by_id  # noqa: E402
 
 ROOT = HERE.parents[1]
@@ -59,7 +70,12 @@ SITE = HERE / "site"
 #: In pytest's cache folder (ignored by git), so that the two CI legs and later runs share it.
 DEFAULT_CACHE = ROOT / ".pytest_cache" / "d" / "wsfast-thirdparty"
 SETUP_FAILED = 3
-#: Bound on one run of one suite, and on each of its tests (pytest-timeout).
+#: At most this many tests are run again (Suite.rerun_env): more than that is no matter of timing;
+#: each as many times, at most, as it takes to pass in both runs at once.
+MAX_RERUN = 20
+RERUN_ATTEMPTS = 3
+#: Bound on one run of one suite, and on each of its tests (pytest-timeout; for unittest,
+#: site/wsfast_thirdparty_unittest.py).
 RUN_TIMEOUT = 600
 TEST_TIMEOUT = 120
 MODES = ("control", "accelerated")
@@ -111,11 +127,15 @@ class Run:
         return next((report for report in self.reports if report.get("pid") == self.main_pid), None)
 
 
+_BAD = ("failed", "error")
+#: The worse outcome wins where a test has several (setup and teardown, subtests).
+_RANK = {"passed": 0, "skipped": 1, "xfailed": 1, "failed": 2, "error": 3}
+
+
 def parse_junit(path: Path) -> dict[str, str]:
     """Outcome per test id from pytest's JUnit XML (an error in setup or teardown counts as error)."""
     if not path.exists():
         return {}
-    rank = {"passed": 0, "skipped": 1, "xfailed": 1, "failed": 2, "error": 3}
     outcomes: dict[str, str] = {}
     for case in ET.parse(path).getroot().iter("testcase"):
         test = f"{case.get('classname', '')}::{case.get('name', '')}"
@@ -127,14 +147,17 @@ def parse_junit(path: Path) -> dict[str, str]:
                 outcome = "failed"
             elif child.tag == "skipped" and outcome == "passed":
                 outcome = "xfailed" if child.get("type") == "pytest.xfail" else "skipped"
-        if test not in outcomes or rank[outcome] > rank[outcomes[test]]:
+        if test not in outcomes or _RANK[outcome] > _RANK[outcomes[test]]:
             outcomes[test] = outcome
     return outcomes
 
 
+# ``name (id) ... ok``, its docstring's first line, if any, before the `` ... ``; a subtest's result is
+# indented, with the subtest's parameters after the id (and the test itself then has no line of its own);
+# a test over its time limit, ``... Timeout (0:02:00)!`` (faulthandler), and nothing after it.
 _UNITTEST_LINE = re.compile(
-    r"^(?P<name>\w+) \((?P<id>[\w.]+)\)(?:\n(?!\w+ \().*)?? \.\.\. "
-    r"(?P<result>ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$",
+    r"^(?P<subtest>  )?(?P<name>\w+) \((?P<id>[\w.]+)\)(?(subtest) [^\n]*?)(?:\n(?!\s*\w+ \().*)?? \.\.\. "
+    r"(?P<result>ok|FAIL|ERROR|skipped.*|expected failure|unexpected success|Timeout \(.*\)!)$",
     re.MULTILINE,
 )
 _UNITTEST_RESULTS = {"ok": "passed", "FAIL": "failed", "ERROR": "error", "expected failure": "xfailed",
@@ -142,11 +165,17 @@ _UNITTEST_RESULTS = {"ok": "passed", "FAIL": "failed", "ERROR": "error", "expect
 
 
 def parse_unittest(text: str) -> dict[str, str]:
-    """Outcome per test id from a verbose unittest run (``name (id) ... ok``)."""
-    outcomes = {}
+    """Outcome per test id from a verbose unittest run (``name (id) ... ok``); a test with subtests
+    gets the worst of theirs (a skipped subtest makes it skipped, as in the JUnit counts)."""
+    outcomes: dict[str, str] = {}
     for match in _UNITTEST_LINE.finditer(text):
         result = match["result"]
-        outcomes[match["id"]] = "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
+        if result.startswith("Timeout"):  # site/wsfast_thirdparty_unittest.py's bound: the process exits
+            outcome = "error"
+        else:
+            outcome = "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
+        if _RANK[outcome] >= _RANK[outcomes.get(match["id"], "passed")]:
+            outcomes[match["id"]] = outcome
     ran = re.search(r"^Ran (\d+) tests? in", text, re.MULTILINE)
     if ran and int(ran[1]) != len(outcomes):
         # a test whose line the pattern missed: keep the count honest rather than the names
@@ -204,6 +233,10 @@ def command(suite: Suite, env: Environment, work: Path, junit: Path) -> list[str
     python = str(env.python)
     if suite.runner == "tornado":
         return [python, "-m", "tornado.test.runtests", "--verbose", *suite.args]
+    if suite.runner == "unittest":  # python -m unittest, less suite.excluded (site/wsfast_thirdparty_unittest.py)
+        return [python, "-m", "wsfast_thirdparty_unittest", "-v", "-b", *suite.options, *suite.args]
+    if suite.excluded or suite.rerun_env is not None:
+        raise ValueError(f"{suite.id}: Suite.excluded and Suite.rerun_env work with the unittest runner only")
     if suite.pytest_ini:
         ini = work / "wsfast-pytest.ini"
         ini.write_text(drop_ini_option((work / suite.pytest_ini).read_text(encoding="utf-8"), "addopts"), encoding="utf-8")
@@ -215,8 +248,10 @@ def command(suite: Suite, env: Environment, work: Path, junit: Path) -> list[str
             *suite.options, *suite.args]  # fmt: skip
 
 
-def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, extra_env: dict[str, str]) -> Run:
-    """One run of ``suite`` in ``mode``, in its work folder, with its log and reports under ``out``."""
+def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, extra_env: dict[str, str],
+              apart: Path | None = None) -> Run:
+    """One run of ``suite`` in ``mode``, in its work folder, with its log and reports under ``out``,
+    with ``apart`` (the suite's release installed apart, if any) ahead of the environment."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     paths = [str(SITE)]
@@ -224,9 +259,12 @@ def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, 
         paths.append(str(env.overlay))
     elif suite.name == "wsaccel" or mode == "wsaccel":
         paths.append(str(env.wsaccel_dir))  # the real wsaccel: wsaccel's control run, or --wsaccel
+    if apart is not None:
+        paths.append(str(apart))
     environ = {**_clean_environ(), **suite.env, **extra_env, "PYTHONPATH": os.pathsep.join(paths),
                "WSFAST_THIRDPARTY_MODE": mode, "WSFAST_THIRDPARTY_LIB": suite.name,
-               "WSFAST_THIRDPARTY_MODULES": ",".join(suite.modules), "WSFAST_THIRDPARTY_REPORT": str(out / "reports")}
+               "WSFAST_THIRDPARTY_MODULES": ",".join(suite.modules), "WSFAST_THIRDPARTY_REPORT": str(out / "reports"),
+               "WSFAST_THIRDPARTY_EXCLUDE": ",".join(suite.excluded), "WSFAST_THIRDPARTY_TEST_TIMEOUT": str(TEST_TIMEOUT)}
     junit = out / "junit.xml"
     log = out / "output.log"
     started = time.perf_counter()
@@ -240,7 +278,7 @@ def run_suite(suite: Suite, env: Environment, work: Path, out: Path, mode: str, 
             _kill_group(process)
     seconds = time.perf_counter() - started
     text = log.read_text(encoding="utf-8", errors="replace")
-    outcomes = parse_unittest(text) if suite.runner == "tornado" else parse_junit(junit)
+    outcomes = parse_junit(junit) if suite.runner == "pytest" else parse_unittest(text)
     reports = [json.loads(path.read_text(encoding="utf-8")) for path in sorted((out / "reports").glob("*.json"))]
     return Run(mode, outcomes, returncode, seconds, log, reports, process.pid)
 
@@ -269,6 +307,7 @@ class Result:
     replacements: list[str] = dataclasses.field(default_factory=list)
     kernels: str | None = None
     losses: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    settled: dict[str, str] = dataclasses.field(default_factory=dict)  # test -> how its rerun settled it
 
     @property
     def verdict(self) -> str:
@@ -277,7 +316,7 @@ class Result:
     def as_json(self) -> dict[str, Any]:
         return {
             "suite": self.suite.id, "library": self.suite.name, "version": self.version, "verdict": self.verdict, "skip": self.skip,
-            "problems": self.problems, "replacements": self.replacements, "kernels": self.kernels,
+            "problems": self.problems, "replacements": self.replacements, "kernels": self.kernels, "settled": self.settled,
             "runs": {mode: {"counts": dict(run.count()), "returncode": run.returncode, "seconds": round(run.seconds, 2),
                             "log": str(run.log)} for mode, run in self.runs.items()},
         }  # fmt: skip
@@ -287,13 +326,14 @@ def _under(path: str | None, folder: Path) -> bool:
     return path is not None and os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
 
 
-def check_reports(suite: Suite, run: Run, env: Environment) -> list[str]:
-    """What the start-up hook's reports of ``run`` show wrong (nothing, when the run was as it should be)."""
+def check_reports(suite: Suite, run: Run, env: Environment, apart: Path | None = None) -> list[str]:
+    """What the start-up hook's reports of ``run`` show wrong (nothing, when the run was as it should be);
+    ``apart``: where the suite's release is installed apart, if it is."""
     report = run.main_report
     if report is None:
         return [f"{run.mode}: the start-up hook wrote no report for the test process (is sitecustomize shadowed?)"]
     problems = [f"{run.mode}: start-up error:\n{error}" for error in report["errors"]]
-    home = env.wsaccel_dir if suite.name == "wsaccel" and run.mode == "control" else env.purelib
+    home = env.wsaccel_dir if suite.name == "wsaccel" and run.mode == "control" else apart or env.purelib
     for name, path in report["modules"].items():
         if suite.name == "wsaccel" and run.mode == "accelerated":
             continue  # checked below: wsfast serves the name
@@ -327,7 +367,9 @@ def check_reports(suite: Suite, run: Run, env: Environment) -> list[str]:
     return problems
 
 
-def judge(suite: Suite, control: Run, accelerated: Run, env: Environment) -> list[str]:
+def judge(suite: Suite, control: Run, accelerated: Run, env: Environment, apart: Path | None = None,
+          settled: frozenset[str] = frozenset()) -> list[str]:
+    """What is wrong with a suite's two runs; ``settled``: tests whose outcome a rerun put down to timing."""
     problems = []
     for run in (control, accelerated):
         if run.returncode is None:
@@ -336,15 +378,24 @@ def judge(suite: Suite, control: Run, accelerated: Run, env: Environment) -> lis
             problems.append(f"{run.mode}: the runner exited with {run.returncode} (log: {run.log})")
         if not run.outcomes:
             problems.append(f"{run.mode}: no test ran (log: {run.log})")
-        problems += check_reports(suite, run, env)
-    bad = ("failed", "error")
-    unexplained = sorted(test for test, outcome in control.outcomes.items()
-                         if outcome in bad and test not in suite.known_control_failures)  # fmt: skip
+        problems += check_reports(suite, run, env, apart)
+    for run in (control, accelerated):
+        missing = sorted(test for test in suite.excluded if run.outcomes.get(test) != "skipped")
+        if missing:  # renamed or gone: the exclusion would silently stop meaning anything
+            problems.append(f"{run.mode}: excluded tests not found skipped: {', '.join(missing)}")
+    explained = set(suite.known_control_failures) | settled
+    unexplained = sorted(test for test, outcome in control.outcomes.items() if outcome in _BAD and test not in explained)
     if unexplained:
         problems.append(f"control: {len(unexplained)} failed without wsfast (not listed in suites.py): "
                         + ", ".join(unexplained[:10]))
+    for test in suite.replaced_internals:
+        outcomes = control.outcomes.get(test, "absent"), accelerated.outcomes.get(test, "absent")
+        if outcomes[0] != "passed" or outcomes[1] not in _BAD:
+            problems.append(f"{test}: listed as injecting a fault where wsfast replaced the code, so it must "
+                            f"pass without wsfast and fail with it, not {outcomes[0]} -> {outcomes[1]}")
     differ = sorted(set(control.outcomes) | set(accelerated.outcomes))
-    differ = [test for test in differ if control.outcomes.get(test) != accelerated.outcomes.get(test)]
+    differ = [test for test in differ if control.outcomes.get(test) != accelerated.outcomes.get(test)
+              and test not in settled and test not in suite.replaced_internals]  # fmt: skip
     if differ:
         problems.append(f"{len(differ)} tests differ, control -> accelerated: " + ", ".join(
             f"{test} ({control.outcomes.get(test, 'absent')} -> {accelerated.outcomes.get(test, 'absent')})"
@@ -352,30 +403,121 @@ def judge(suite: Suite, control: Run, accelerated: Run, env: Environment) -> lis
     return problems
 
 
-def run_library(suite: Suite, env: Environment, cache: Path, with_wsaccel: bool = False) -> Result:
-    version = env.version(suite.dist)
-    if version is None:
-        return Result(suite, None, {}, [], skip=f"{suite.dist} does not install on this Python")
-    work = cache / "work" / suite.id
+def _suspects(suite: Suite, control: Run, accelerated: Run) -> list[str]:
+    """The tests that fail the suite: their outcome differs, or they failed without wsfast unexplained."""
+    tests = sorted(set(control.outcomes) | set(accelerated.outcomes))
+    return [test for test in tests if not test.startswith("<") and test not in suite.replaced_internals and (
+        control.outcomes.get(test) != accelerated.outcomes.get(test)
+        or (control.outcomes.get(test) in _BAD and test not in suite.known_control_failures))]  # fmt: skip
+
+
+def _outside_tests(suite: Suite) -> tuple[Path | None, str]:
+    """The folder that ``suite.outside`` names, or None and why it is missing."""
+    store, folder = suite.outside.split("/", 1)
+    root, looked = find_store(store)
+    if root is None:
+        return None, f"the tests of {suite.id} are kept outside the repository and were not found: looked for {looked}"
+    if not (root / folder).is_dir():
+        return None, f"{root} has no folder {folder}"
+    return root / folder, ""
+
+
+def _apart_version(folder: Path, dist: str) -> str | None:
+    """The version of ``dist`` installed in ``folder`` (by install_apart)."""
+    found = list(importlib.metadata.distributions(name=dist, path=[str(folder)]))
+    return found[0].version if found else None
+
+
+def _fill_work(suite: Suite, env: Environment, cache: Path, version: str, outside: Path | None, work: Path) -> None:
+    """A fresh work folder holding the suite's tests."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    if suite.copy:
+    if outside:
+        copy_tests(outside, suite.copy, work)
+    elif suite.copy:
         extract_tests(fetch_sdist(env, cache, suite.dist, version), suite.copy, work)
+
+
+def _one_run(suite: Suite, env: Environment, cache: Path, label: str, work: Path, mode: str,
+             extra_env: dict[str, str], apart: Path | None, tag: str = "") -> Run:
+    progress(f"{label}: {tag}{mode} run")
+    run = run_suite(suite, env, work, cache / "runs" / suite.id / f"{tag}{mode}", mode, extra_env, apart)
+    progress(f"{label}: {tag}{mode} run: {run.summary()} (passed/failed/skipped/errors) in {run.seconds:.1f} s")
+    return run
+
+
+def _runs(suite: Suite, env: Environment, cache: Path, label: str, works: dict[str, Path], modes: tuple[str, ...],
+          extra_env: dict[str, str], apart: Path | None, tag: str = "") -> dict[str, Run]:
+    """One run per mode, all at once when the suite is ``concurrent`` (each mode has a work folder of its own)."""
+    if not suite.concurrent:
+        return {mode: _one_run(suite, env, cache, label, works[mode], mode, extra_env, apart, tag) for mode in modes}
+    with ThreadPoolExecutor(len(modes)) as pool:
+        futures = {mode: pool.submit(_one_run, suite, env, cache, label, works[mode], mode, extra_env, apart, tag)
+                   for mode in modes}  # fmt: skip
+        return {mode: future.result() for mode, future in futures.items()}
+
+
+def _rerun(suite: Suite, env: Environment, cache: Path, label: str, works: dict[str, Path], runs: dict[str, Run],
+           apart: Path | None) -> tuple[dict[str, str], list[str]]:
+    """Run the tests that fail the suite (_suspects) again, by themselves, in both modes, with ``suite.rerun_env``:
+    up to RERUN_ATTEMPTS times, until each has passed in both modes in the same attempt.
+
+    Returns:
+        The tests that did (the first outcome was the machine's timing), each with what happened to
+        it; and what the reruns' reports show wrong.
+    """
+    suspects = _suspects(suite, runs["control"], runs["accelerated"])
+    if len(suspects) > MAX_RERUN:  # too much to be timing
+        return {}, []
+    settled: dict[str, str] = {}
+    problems: list[str] = []
+    for attempt in range(1, RERUN_ATTEMPTS + 1):
+        left = [test for test in suspects if test not in settled]
+        if not left:
+            break
+        again = dataclasses.replace(suite, args=tuple(left), env={**suite.env, **(suite.rerun_env or {})}, excluded={})
+        reruns = _runs(again, env, cache, label, works, MODES, {}, apart, tag=f"rerun{attempt}-")
+        for run in reruns.values():
+            problems += [f"rerun {attempt}: {problem}" for problem in check_reports(suite, run, env, apart)]
+        for test in left:
+            if all(run.outcomes.get(test) == "passed" for run in reruns.values()):
+                first = " -> ".join(runs[mode].outcomes.get(test, "absent") for mode in MODES)
+                settled[test] = (f"{first} at first, then passed in both runs when run again by themselves with "
+                                 f"{suite.rerun_env} (attempt {attempt})")  # fmt: skip
+    return settled, problems
+
+
+def run_library(suite: Suite, env: Environment, cache: Path, with_wsaccel: bool = False) -> Result:
+    outside = None
+    if suite.outside:
+        outside, missing = _outside_tests(suite)
+        if outside is None:
+            return Result(suite, None, {}, [], skip=missing)
+    apart = install_apart(env, suite.apart) if suite.apart else None
+    version = _apart_version(apart, suite.dist) if apart else env.version(suite.dist)
+    if version is None:
+        return Result(suite, None, {}, [], skip=f"{suite.dist} does not install on this Python")
+    label = f"{suite.id} {version}"
+    modes = MODES + (("wsaccel",) if with_wsaccel and suite.name in WSACCEL_USERS else ())
+    if suite.concurrent:  # each mode in a folder of its own
+        shutil.rmtree(cache / "work" / suite.id, ignore_errors=True)
+        works = {mode: cache / "work" / suite.id / mode for mode in modes}
+    else:
+        works = dict.fromkeys(modes, cache / "work" / suite.id)
+    for work in set(works.values()):
+        _fill_work(suite, env, cache, version, outside, work)
     extra_env: dict[str, str] = {}
-    server = EchoServer(env, work, cache / "runs" / suite.id / "echo-server.log") if suite.echo_server else None
+    server = EchoServer(env, works["control"], cache / "runs" / suite.id / "echo-server.log") if suite.echo_server else None
     if server:
         extra_env["LOCAL_WS_SERVER_PORT"] = str(server.port)
     try:
-        runs = {}
-        for mode in MODES + (("wsaccel",) if with_wsaccel and suite.name in WSACCEL_USERS else ()):
-            progress(f"{suite.id} {version}: {mode} run")
-            runs[mode] = run_suite(suite, env, work, cache / "runs" / suite.id / mode, mode, extra_env)
-            progress(f"{suite.id} {version}: {mode} run: {runs[mode].summary()} "
-                     f"(passed/failed/skipped/errors) in {runs[mode].seconds:.1f} s")
+        runs = _runs(suite, env, cache, label, works, modes, extra_env, apart)
     finally:
         if server:
             server.close()
-    result = Result(suite, version, runs, judge(suite, runs["control"], runs["accelerated"], env))
+    settled, problems = _rerun(suite, env, cache, label, works, runs, apart) if suite.rerun_env else ({}, [])
+    problems = judge(suite, runs["control"], runs["accelerated"], env, apart, frozenset(settled)) + problems
+    result = Result(suite, version, runs, problems, settled=settled)
     report = runs["accelerated"].main_report or {}
     result.replacements = [item["attribute"] for item in report.get("replacements", [])]
     if suite.name == "wsaccel" and report.get("wsaccel_module"):
@@ -418,6 +560,12 @@ def render(results: list[Result], seconds: float) -> str:
             lines.append(f"- {result.suite.id}: {', '.join(result.replacements)}")
         for test, reason in result.suite.known_control_failures.items():
             lines.append(f"- {result.suite.id}: {test} fails with and without wsfast: {reason}")
+        for test, reason in result.suite.excluded.items():
+            lines.append(f"- {result.suite.id}: {test} not run: {reason}")
+        for test, reason in result.suite.replaced_internals.items():
+            lines.append(f"- {result.suite.id}: {test} passes without wsfast and fails with it: {reason}")
+        for test, how in result.settled.items():
+            lines.append(f"- {result.suite.id}: {test} put down to timing: {how}")
         for lost in result.losses:
             why = result.suite.known_patch_losses.get(lost["after"])
             if why:

@@ -14,7 +14,8 @@ The report is the evidence run.py judges by, so that a patch that was never appl
 during the run, or landed on a copy of the library other than the one the tests import, cannot pass:
 which wsfast replacements are in place at exit (owner, attribute, the replacement's module), whether
 wsfast was imported at all (it must not be in a control run), and the file of each library module.
-Under pytest, ``wsfast_thirdparty_plugin`` also checks after every test (see :func:`check`).
+Under pytest, ``wsfast_thirdparty_plugin`` also checks after every test (see :func:`check`); under
+unittest (``wsfast_thirdparty_unittest``) the check is made at exit only.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def _accelerate() -> None:
         _install()
 
 
+def _track_late() -> None:
+    """Add to what is checked the replacements made after install(): a lazy target's, applied when the
+    tests first imported its module (websockets.legacy.framing)."""
+    import wsfast.accelerate
+
+    installation = wsfast.accelerate._installation(LIB)
+    for owner, name, _, new in [] if installation is None else installation.applied:
+        if not any(owner is known and name == known_name for known, known_name, _ in _applied):
+            _applied.append((owner, name, new))
+
+
 def check(after: str) -> None:
     """If a replacement is no longer in place (a test reloaded the module, or restored the original),
     record which, and ``after`` what (a test id), then install again so that the rest of the suite
@@ -73,6 +85,7 @@ def check(after: str) -> None:
     """
     if not PATCHING:
         return
+    _track_late()
     lost = [_attribute(owner, name) for owner, name, new in _applied if vars(owner).get(name) is not new]
     if lost:
         import wsfast.accelerate
