@@ -17,6 +17,7 @@ if MODE not in ("", "yes", "no"):
     sys.exit(f"WSFAST_BUILD_EXTENSION must be 'yes' or 'no', not {MODE!r}")
 
 C_SOURCES = sorted(str(p) for p in Path("csrc").glob("*.c"))
+COMPILED_COPIES = str(Path("build", "cython"))
 
 
 def extensions():
@@ -45,6 +46,7 @@ def extensions():
                 for name in ("_openpath", "asyncio.messages")]
     return kernels + cythonize(
         compiled,
+        include_path=[COMPILED_COPIES],  # where Cython finds each copy's .pxd, by module name
         language_level=3,
         # Plain Python semantics (annotations are documentation, indexing as in Python): the same
         # file runs as the pure-Python twin.
@@ -58,7 +60,7 @@ def compiled_copy(module: str) -> str:
     the pure-Python twin, which is the .py file itself."""
     *package, name = module.split(".")
     source = Path("src", "wsfast", *package)
-    target = Path("build", "cython", "wsfast", *package)
+    target = Path(COMPILED_COPIES, "wsfast", *package)
     target.mkdir(parents=True, exist_ok=True)
     for suffix in (".py", ".pxd"):
         original = (source / name).with_suffix(suffix)
