@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import Close, Event, Ping, Pong
 from .exceptions import (
@@ -45,7 +45,10 @@ from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 __all__ = ["Role", "State", "Connection"]
 
 # the hot path (receiving, delivering, sending a whole message), compiled beside the C kernels
-ConnectionCore = compiled_twin("_openpath").ConnectionCore
+if TYPE_CHECKING:  # the twin is the source of both, so type checkers read it
+    from ._openpath import ConnectionCore
+else:
+    ConnectionCore = compiled_twin("_openpath").ConnectionCore
 
 
 _REASON_LIMIT = MAX_CONTROL_PAYLOAD - 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..connection import Connection as SansIOConnection
 from ..connection import State
@@ -20,7 +20,10 @@ from .protocol import WebSocketProtocol
 __all__ = ["Connection"]
 
 # the queue recv() reads, compiled beside the C kernels
-MessageQueue = compiled_twin("asyncio.messages").MessageQueue
+if TYPE_CHECKING:  # the twin is the source of both, so type checkers read it
+    from .messages import MessageQueue
+else:
+    MessageQueue = compiled_twin("asyncio.messages").MessageQueue
 
 Data = str | bytes
 

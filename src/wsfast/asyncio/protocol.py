@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._facts import ConnectionFacts
 from .._kernels import compiled_twin
@@ -32,7 +32,10 @@ from ..exceptions import ProtocolError
 __all__ = ["WebSocketProtocol"]
 
 # the hot path (buffer_updated, the writes, sending a message), compiled beside the C kernels
-ProtocolCore = compiled_twin("_openpath").ProtocolCore
+if TYPE_CHECKING:  # the twin is the source of both, so type checkers read it
+    from .._openpath import ProtocolCore
+else:
+    ProtocolCore = compiled_twin("_openpath").ProtocolCore
 
 logger = logging.getLogger("wsfast")
 
