@@ -29,5 +29,11 @@ cdef class ProtocolCore:
     cdef public object _last_received
     cdef public object _on_message
     cdef public bint _in_read
+    cdef public bint _writing_paused
 
     cdef _write_output(self)
+
+
+cdef class AwaitCore(ProtocolCore):
+    cdef public object _messages
+    cdef public object _stream

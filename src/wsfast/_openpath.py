@@ -10,7 +10,9 @@ touches, as two base classes:
   frame;
 - :class:`ProtocolCore`, under the asyncio :class:`wsfast.asyncio.protocol.WebSocketProtocol`:
   ``buffer_updated``, the write of what the core made, and the conversion of what the
-  application sends.
+  application sends;
+- :class:`AwaitCore`, under the await API's :class:`wsfast.asyncio.connection.Connection`:
+  ``recv()``, iteration and ``send()`` of a whole message.
 
 Everything else (handshake, control frames, fragments, extensions, failures, closing) stays in the
 subclasses and is called from here by name, so a subclass can change it.
@@ -27,12 +29,12 @@ import time
 from typing import Any
 
 from .events import BinaryFragment, BinaryMessage, TextFragment, TextMessage
-from .exceptions import InvalidPayload, InvalidState, ProtocolError
+from .exceptions import ConnectionClosedOK, InvalidPayload, InvalidState, ProtocolError
 from .frames import Opcode, encode_frame, frame_header
 from ._states import State
 from .kernels import validate_utf8
 
-__all__ = ["ConnectionCore", "ProtocolCore"]
+__all__ = ["ConnectionCore", "ProtocolCore", "AwaitCore"]
 
 # Module globals, not Enum lookups: these are tested on every message.
 _BINARY, _TEXT = Opcode.BINARY, Opcode.TEXT
@@ -267,3 +269,61 @@ class ProtocolCore:
             self._on_message(data, text)
         except Exception:  # noqa: BLE001 - the application's failure closes its connection
             self._application_failed("on_message")
+
+
+class AwaitCore(ProtocolCore):
+    """The await API's reading and sending of whole messages. Its fields and the rest of the API
+    are :class:`wsfast.asyncio.connection.Connection`'s."""
+
+    async def recv(self, decode: bool | None = None) -> Any:
+        """The next message: str for text, bytes for binary. ``decode=False`` returns text as its
+        UTF-8 bytes (checked, not decoded: for parsers such as orjson that take bytes), and
+        ``decode=True`` binary as str (as websockets names them).
+
+        Raises:
+            ConnectionClosedOK: the connection closed normally and every message has been read.
+            ConnectionClosedError: it closed with an error, or dropped.
+            RuntimeError: another coroutine is already waiting for a message.
+            UnicodeDecodeError: ``decode=True`` and a binary message that is not UTF-8 (it stays
+                queued).
+        """
+        # the common case first: a whole message is queued and no recv_streaming() is open
+        message = self._messages.get_nowait(decode) if self._stream is None else self._ready_message(decode)
+        if message is not None:
+            return message
+        return await self._messages.get(decode)
+
+    def __aiter__(self) -> Any:
+        return self
+
+    async def __anext__(self) -> Any:
+        """The next message; the iteration ends on a normal close and raises ConnectionClosedError
+        on any other.
+
+        Raises:
+            ConnectionClosedError: the connection closed with an error, or dropped.
+        """
+        message = self._messages.get_nowait() if self._stream is None else self._ready_message()
+        if message is not None:
+            return message
+        try:
+            return await self._messages.get()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
+
+    async def send(self, message: Any, text: bool | None = None) -> None:
+        """Send a message: str as text, bytes-like as binary; an iterable or async iterable of
+        str or bytes is sent as one fragmented message. ``text=True`` sends bytes as a text frame
+        (they must be UTF-8: sent as they are, for serializers such as orjson that make bytes),
+        ``text=False`` a str as a binary frame (its UTF-8 encoding), as websockets names them.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: a message, or a fragment, of another type, or fragments that mix str and bytes.
+        """
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            self._send(message, text)
+            if self._writing_paused:
+                await self._drain()
+        else:
+            await self._send_fragmented(message)

@@ -13,23 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 from ..connection import Connection as SansIOConnection
 from ..connection import State
-from ..exceptions import ConnectionClosedOK
 from .._kernels import compiled_twin
 from .protocol import WebSocketProtocol
 
 __all__ = ["Connection"]
 
-# the queue recv() reads, compiled beside the C kernels
+# recv(), iteration and send() of a message, and the queue recv() reads: compiled beside the C kernels
 if TYPE_CHECKING:  # the twin is the source of both, so type checkers read it
+    from .._openpath import AwaitCore
     from .messages import MessageQueue
 else:
+    AwaitCore = compiled_twin("_openpath").AwaitCore
     MessageQueue = compiled_twin("asyncio.messages").MessageQueue
 
 Data = str | bytes
 
 
-class Connection(WebSocketProtocol):
-    """One open WebSocket connection (client or server side).
+class Connection(AwaitCore, WebSocketProtocol):
+    """One open WebSocket connection (client or server side). ``recv()``, iteration and ``send()``
+    are :class:`~wsfast._openpath.AwaitCore`'s, on the compiled hot path.
 
     Args:
         protocol: the sans-IO connection to drive.
@@ -60,24 +62,6 @@ class Connection(WebSocketProtocol):
     def max_queue(self) -> int | None:
         """Whole messages waiting unread beyond which reading pauses (the queue's own setting)."""
         return self._messages.max_queue
-
-    async def recv(self, decode: bool | None = None) -> Data:
-        """The next message: str for text, bytes for binary. ``decode=False`` returns text as its
-        UTF-8 bytes (checked, not decoded: for parsers such as orjson that take bytes), and
-        ``decode=True`` binary as str (as websockets names them).
-
-        Raises:
-            ConnectionClosedOK: the connection closed normally and every message has been read.
-            ConnectionClosedError: it closed with an error, or dropped.
-            RuntimeError: another coroutine is already waiting for a message.
-            UnicodeDecodeError: ``decode=True`` and a binary message that is not UTF-8 (it stays
-                queued).
-        """
-        # _ready_message inlined for the common case: a whole message is queued, nothing streams
-        message = self._messages.get_nowait(decode) if self._stream is None else self._ready_message(decode)
-        if message is not None:
-            return message
-        return await self._messages.get(decode)
 
     def _ready_message(self, decode: bool | None = None) -> Data | None:
         """The next message if it is queued whole and no recv_streaming() is open (the common case,
@@ -115,41 +99,18 @@ class Connection(WebSocketProtocol):
             stream.done = True
             self._messages.abandon_message()
 
-    def __aiter__(self) -> Connection:
-        return self
-
-    async def __anext__(self) -> Data:
-        """The next message; the iteration ends on a normal close and raises ConnectionClosedError
-        on any other.
-
-        Raises:
-            ConnectionClosedError: the connection closed with an error, or dropped.
-        """
-        message = self._messages.get_nowait() if self._stream is None else self._ready_message()
-        if message is not None:
-            return message
-        try:
-            return await self._messages.get()
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
-
-    async def send(self, message: Data | Iterable[Data] | AsyncIterable[Data], text: bool | None = None) -> None:
-        """Send a message: str as text, bytes-like as binary; an iterable or async iterable of
-        str or bytes is sent as one fragmented message. ``text=True`` sends bytes as a text frame
-        (they must be UTF-8: sent as they are, for serializers such as orjson that make bytes),
-        ``text=False`` a str as a binary frame (its UTF-8 encoding), as websockets names them.
+    async def _send_fragmented(self, message: Iterable[Data] | AsyncIterable[Data]) -> None:
+        """``send()`` of anything but str and bytes-like: an iterable or async iterable of str or
+        bytes, sent as one fragmented message.
 
         Raises:
             ConnectionClosed: the connection is closed or closing.
-            TypeError: a message, or a fragment, of another type, or fragments that mix str and bytes.
+            TypeError: not an iterable, or a fragment of another type, or fragments that mix str
+                and bytes.
         """
-        if isinstance(message, (str, bytes, bytearray, memoryview)):
-            self._send(message, text)  # the compiled core: converted, framed, written
-            if self._writing_paused:
-                await self._drain()
-        elif self.protocol.state is not State.OPEN:
+        if self.protocol.state is not State.OPEN:
             raise self.protocol.closed_error()
-        elif isinstance(message, AsyncIterable):
+        if isinstance(message, AsyncIterable):
             await self._send_fragments(message.__aiter__())
         elif isinstance(message, Iterable):
             await self._send_fragments(_async_iterator(message))
