@@ -1,7 +1,8 @@
-"""The kernel and protocol tests again, against the extension built with AddressSanitizer and UBSan.
+"""The kernel and protocol tests again, against the extensions built with AddressSanitizer and UBSan.
 
 The C driver (test_c_kernels.py) checks csrc/ alone; this checks the Cython glue as Python uses
-it: buffers, the frame decoder's own buffer, object creation. It needs gcc with its sanitizer
+it: buffers, the frame decoder's own buffer, object creation, and the compiled hot path of both
+asyncio APIs. It needs gcc with its sanitizer
 runtimes on Linux; under CI=true their absence is a failure, elsewhere a skip.
 """
 
@@ -27,6 +28,9 @@ SUITES = [
     "tests/test_frames.py",
     "tests/test_connection.py",
     "tests/test_server_client.py",
+    "tests/test_asyncio_callbacks.py",  # the compiled hot path, both APIs
+    "tests/test_asyncio.py",
+    "tests/test_asyncio_messages.py",
 ]
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g"
 
@@ -63,8 +67,9 @@ def test_suite_passes_under_address_and_undefined_behaviour_sanitizers(tmp_path)
     assert build.returncode == 0, build.stdout + build.stderr
     package = tmp_path / "pkg" / "wsfast"
     shutil.copytree(ROOT / "src" / "wsfast", package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
-    for module in (tmp_path / "lib" / "wsfast").glob("_kernels_c*"):
-        shutil.copy(module, package)
+    built = tmp_path / "lib" / "wsfast"
+    for module in built.rglob("*.so"):  # the kernels and the compiled hot path (_openpath_c, messages_c)
+        shutil.copy(module, package / module.relative_to(built))
 
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("WSFAST_")}
     run_env.update(
@@ -74,10 +79,11 @@ def test_suite_passes_under_address_and_undefined_behaviour_sanitizers(tmp_path)
         UBSAN_OPTIONS="print_stacktrace=1",
         WSFAST_REQUIRE_EXTENSIONS="1",
     )
-    probe = subprocess.run([sys.executable, "-c", "import wsfast._kernels_c as m; print(m.__file__)"],
+    probe = subprocess.run([sys.executable, "-c", "import wsfast._kernels_c, wsfast._openpath_c, wsfast.asyncio.messages_c; "
+                            "print(wsfast._kernels_c.__file__, wsfast._openpath_c.__file__, wsfast.asyncio.messages_c.__file__)"],
                            env=run_env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.strip().startswith(str(package)), "the sanitized build was not the one imported"
+    assert all(path.startswith(str(package)) for path in probe.stdout.split()), "the sanitized build was not imported"
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *SUITES],
                             cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=900)  # fmt: skip
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
