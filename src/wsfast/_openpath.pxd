@@ -14,6 +14,17 @@ cdef class ConnectionCore:
     cdef public bint _masked
     cdef public bint decode_text
     cdef public bint stream_fragments
+    # frames the decoder hands back: control frames, fragments, extensions' frames
+    cdef public object extensions
+    cdef public object max_message_size
+    cdef public object auto_pong
+    cdef public object _receiving
+    cdef public object _received_size
+    cdef public object _parts
+    cdef public object _utf8
+    cdef public object _text_decoder
+    cdef public bint _pongs_held
+    cdef public object _held_pong
 
     # cdef: called only from this module, in C (the twin calls them as plain methods)
     cdef _receive_data(self, data)

@@ -28,16 +28,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .events import BinaryFragment, BinaryMessage, TextFragment, TextMessage
-from .exceptions import ConnectionClosedOK, InvalidPayload, InvalidState, ProtocolError
-from .frames import Opcode, encode_frame, frame_header
+from .events import BinaryFragment, BinaryMessage, Ping, Pong, TextFragment, TextMessage
+from .exceptions import ConnectionClosedOK, InvalidPayload, InvalidState, PayloadTooBig, ProtocolError
+from .frames import Frame, Opcode, encode_frame, frame_header
 from ._states import State
 from .kernels import validate_utf8
 
 __all__ = ["ConnectionCore", "ProtocolCore", "AwaitCore"]
 
 # Module globals, not Enum lookups: these are tested on every message.
-_BINARY, _TEXT = Opcode.BINARY, Opcode.TEXT
+_BINARY, _TEXT, _CONTINUATION = Opcode.BINARY, Opcode.TEXT, Opcode.CONTINUATION
+_PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
 _CONNECTING, _OPEN, _CLOSING, _CLOSED = State.CONNECTING, State.OPEN, State.CLOSING, State.CLOSED
 #: From this size an unmasked payload is sent behind its header as it is, not copied into a frame.
 _SPLIT_SIZE = 65536
@@ -110,6 +111,64 @@ class ConnectionCore:
         self._events = []
         return events
 
+    def _receive_frame(self, frame: Any) -> None:
+        """A frame the decoder could not hand on as a whole message: a control frame, a fragment,
+        or a frame an extension transforms."""
+        opcode = frame.opcode
+        if opcode is _PING:
+            if self.auto_pong and self._state is _OPEN:
+                if self._pongs_held:
+                    self._held_pong = frame.payload
+                else:
+                    self._send_frame(_PONG, frame.payload)
+            self._events.append(Ping(frame.payload))
+        elif opcode is _PONG:
+            self._events.append(Pong(frame.payload))
+        elif opcode is _CLOSE:
+            self._receive_close(frame.payload)
+        else:
+            self._receive_data_frame(frame)
+
+    def _receive_data_frame(self, frame: Any) -> None:
+        first = frame.opcode is not _CONTINUATION
+        if first:
+            self._receiving = frame.opcode
+            self._received_size = 0
+        limit = self.max_message_size
+        for extension in reversed(self.extensions):
+            frame = extension.decode(frame, max_size=None if limit is None else limit - self._received_size)
+        payload = frame.payload
+        self._received_size += len(payload)
+        if limit is not None and self._received_size > limit:
+            raise PayloadTooBig(f"message of more than {limit} bytes")
+        text = self._receiving is _TEXT
+        if first and frame.fin:  # the common case: a message in one frame
+            self._deliver(self._checked_text(payload) if text else payload, True, text)
+            return
+        if text:
+            if first:
+                self._utf8.reset()
+                self._text_decoder.reset()
+            if not self._utf8.feed(payload) or (frame.fin and not self._utf8.finish()):
+                raise InvalidPayload("invalid UTF-8 in a text message")
+        if self.stream_fragments:
+            if not (payload or first or frame.fin):
+                pass  # a frame that carries nothing is not reported
+            else:
+                piece = self._text_decoder.decode(payload, frame.fin) if text and self.decode_text else payload
+                self._deliver(piece, frame.fin, text)
+        else:
+            # Joined as they come: one buffer, however many frames (the decoder bounds their count).
+            parts = self._parts
+            if first:
+                del parts[:]
+            parts += payload
+            if frame.fin:
+                self._deliver(parts.decode("utf-8") if text and self.decode_text else bytes(parts), True, text)
+                self._parts = bytearray()
+        if frame.fin:
+            self._receiving = None
+
     def _deliver(self, data: Any, final: bool, text: bool) -> None:
         """Hand on a message, or a fragment of one when fragments are streamed."""
         on_data = self.on_data
@@ -178,6 +237,23 @@ class ConnectionCore:
                 self._send_frame(opcode, data, True, False)
             return
         self._send_data(opcode, data, fin)
+
+    def _send_data(self, opcode: Any, payload: bytes, fin: bool) -> None:
+        if self._state is not _OPEN:
+            raise InvalidState(f"cannot send data when the connection is {self._state.name}")
+        if opcode is _CONTINUATION:
+            if self._sending is None:
+                raise InvalidState("no fragmented message to continue")
+        elif self._sending is not None:
+            raise InvalidState("a fragmented message is being sent: finish it with send_continuation")
+        frame = Frame(opcode, payload, fin)
+        for extension in self.extensions:
+            frame = extension.encode(frame)
+        self._send_frame(frame.opcode, frame.payload, frame.fin, frame.rsv1)
+        if opcode is not _CONTINUATION:
+            self._sending = opcode
+        if fin:
+            self._sending = None
 
     def _send_frame(self, opcode: Any, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         if not self._masked and len(payload) >= _SPLIT_SIZE and type(payload) is bytes:

@@ -17,21 +17,18 @@ import codecs
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .events import Close, Event, Ping, Pong
+from .events import Close, Event
 from .exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
-    InvalidPayload,
     InvalidState,
-    PayloadTooBig,
     ProtocolError,
 )
 from .extensions import Extension
 from .frames import (
     MAX_CONTROL_PAYLOAD,
     CloseCode,
-    Frame,
     FrameDecoder,
     Opcode,
     parse_close,
@@ -200,62 +197,6 @@ class Connection(ConnectionCore):
             self.close_code, self.close_reason = CloseCode.ABNORMAL_CLOSURE, ""
         self._set_state(State.CLOSED)
 
-    def _receive_frame(self, frame: Frame) -> None:
-        opcode = frame.opcode
-        if opcode is Opcode.PING:
-            if self.auto_pong and self._state is State.OPEN:
-                if self._pongs_held:
-                    self._held_pong = frame.payload
-                else:
-                    self._send_frame(Opcode.PONG, frame.payload)
-            self._events.append(Ping(frame.payload))
-        elif opcode is Opcode.PONG:
-            self._events.append(Pong(frame.payload))
-        elif opcode is Opcode.CLOSE:
-            self._receive_close(frame.payload)
-        else:
-            self._receive_data_frame(frame)
-
-    def _receive_data_frame(self, frame: Frame) -> None:
-        first = frame.opcode is not Opcode.CONTINUATION
-        if first:
-            self._receiving = frame.opcode
-            self._received_size = 0
-        limit = self.max_message_size
-        for extension in reversed(self.extensions):
-            frame = extension.decode(frame, max_size=None if limit is None else limit - self._received_size)
-        payload = frame.payload
-        self._received_size += len(payload)
-        if limit is not None and self._received_size > limit:
-            raise PayloadTooBig(f"message of more than {limit} bytes")
-        text = self._receiving is Opcode.TEXT
-        if first and frame.fin:  # the common case: a message in one frame
-            self._deliver(self._checked_text(payload) if text else payload, True, text)
-            return
-        if text:
-            if first:
-                self._utf8.reset()
-                self._text_decoder.reset()
-            if not self._utf8.feed(payload) or (frame.fin and not self._utf8.finish()):
-                raise InvalidPayload("invalid UTF-8 in a text message")
-        if self.stream_fragments:
-            if not (payload or first or frame.fin):
-                pass  # a frame that carries nothing is not reported
-            else:
-                piece = self._text_decoder.decode(payload, frame.fin) if text and self.decode_text else payload
-                self._deliver(piece, frame.fin, text)
-        else:
-            # Joined as they come: one buffer, however many frames (the decoder bounds their count).
-            parts = self._parts
-            if first:
-                del parts[:]
-            parts += payload
-            if frame.fin:
-                self._deliver(parts.decode("utf-8") if text and self.decode_text else bytes(parts), True, text)
-                self._parts = bytearray()
-        if frame.fin:
-            self._receiving = None
-
     def _receive_close(self, payload: bytes) -> None:
         code, reason = parse_close(payload)  # ProtocolError / InvalidPayload fail the connection
         self.close_code, self.close_reason = code, reason
@@ -297,23 +238,6 @@ class Connection(ConnectionCore):
         pong, self._held_pong = self._held_pong, None
         if pong is not None and self._state is State.OPEN:
             self._send_frame(Opcode.PONG, pong)
-
-    def _send_data(self, opcode: Opcode, payload: bytes, fin: bool) -> None:
-        if self._state is not State.OPEN:
-            raise InvalidState(f"cannot send data when the connection is {self._state.name}")
-        if opcode is Opcode.CONTINUATION:
-            if self._sending is None:
-                raise InvalidState("no fragmented message to continue")
-        elif self._sending is not None:
-            raise InvalidState("a fragmented message is being sent: finish it with send_continuation")
-        frame = Frame(opcode, payload, fin)
-        for extension in self.extensions:
-            frame = extension.encode(frame)
-        self._send_frame(frame.opcode, frame.payload, frame.fin, frame.rsv1)
-        if opcode is not Opcode.CONTINUATION:
-            self._sending = opcode
-        if fin:
-            self._sending = None
 
     @property
     def sending_fragments(self) -> bool:
