@@ -192,6 +192,42 @@ def test_pings_pongs_and_latency():
     run_async(main())
 
 
+def test_unsolicited_pongs_from_both_apis():
+    """pong() (websockets' name) sends a heartbeat pong that the peer sees, from either API;
+    str goes as its UTF-8; a closed connection, a long or a wrong payload raise."""
+    async def main():
+        handlers = []
+
+        def factory():
+            handlers.append(Recorder())
+            return handlers[-1]
+
+        async with callbacks.serve(factory, "127.0.0.1", 0) as server:
+            async with wsfast.connect(uri_of(server)) as ws:
+                await ws.pong(b"beat")
+                await ws.pong("κ")
+                await ws.send("after")
+                assert await handlers[0].messages.get() == ("after", True)
+                assert [call for call in handlers[0].calls if call[0] == "pong"] == [("pong", b"beat"),
+                                                                                      ("pong", "κ".encode())]
+                with pytest.raises(ValueError):
+                    await ws.pong(b"x" * 126)
+                with pytest.raises(TypeError):
+                    await ws.pong(42)  # type: ignore[arg-type]
+            with pytest.raises(ConnectionClosedOK):
+                await ws.pong(b"late")
+        async with wsfast.serve(lambda ws: ws.recv(), "127.0.0.1", 0) as server:
+            async with callbacks.connect(uri_of(server), Recorder) as connection:
+                connection.pong(bytearray(b"cb"))
+                connection.send("done")  # the server's handler returns after one message
+                code, _ = await asyncio.wait_for(connection.handler.closed, 5)
+                assert code == 1000
+                with pytest.raises(ConnectionClosedOK):
+                    connection.pong(b"late")
+
+    run_async(main())
+
+
 def test_sending_after_close_raises_and_server_shutdown_says_1001():
     async def main():
         handlers = []

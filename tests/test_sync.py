@@ -107,6 +107,16 @@ def test_ping_and_pong():
         assert answered.wait(5) and ws.latency > 0
         with pytest.raises(ValueError):
             ws.ping(b"x" * 126)
+        ws.pong(b"heartbeat")  # unsolicited: the peer takes it, and the connection goes on
+        ws.pong("κ")
+        with pytest.raises(ValueError):
+            ws.pong(b"x" * 126)
+        with pytest.raises(TypeError):
+            ws.pong(7)  # type: ignore[arg-type]
+        ws.send("still open")
+        assert ws.recv(timeout=5) == "still open"
+    with pytest.raises(ConnectionClosedOK):
+        ws.pong(b"late")
 
 
 def test_sync_client_and_asyncio_server_and_the_reverse():

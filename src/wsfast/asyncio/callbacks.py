@@ -139,6 +139,16 @@ class CallbackConnection(WebSocketProtocol):
         """
         return self._send_ping(data)[1]
 
+    def pong(self, data: str | bytes = b"") -> None:
+        """Send an unsolicited pong, a one-way heartbeat; str as its UTF-8.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``data`` is neither str nor bytes-like.
+            ValueError: ``data`` is longer than 125 bytes.
+        """
+        self._send_pong(data)
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; ``on_close`` follows when the connection is closed (after
         ``close_timeout`` at the latest). Closing twice does nothing.

@@ -160,6 +160,16 @@ class Connection(AwaitCore, WebSocketProtocol):
         """
         return self._send_ping(data)[1]
 
+    async def pong(self, data: str | bytes = b"") -> None:
+        """Send an unsolicited pong, a one-way heartbeat (websockets' name); str as its UTF-8.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``data`` is neither str nor bytes-like.
+            ValueError: ``data`` is longer than 125 bytes.
+        """
+        self._send_pong(data)
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection: send a close frame, wait for the peer's (at most
         ``close_timeout`` seconds), then close the transport.

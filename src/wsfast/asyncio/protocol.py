@@ -133,6 +133,18 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         self._flush()
         return payload, waiter
 
+    def _send_pong(self, data: str | bytes) -> None:
+        """Send an unsolicited pong (a heartbeat, RFC 6455 §5.5.3): str as its UTF-8 bytes.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``data`` is neither str nor bytes-like.
+            ValueError: ``data`` is longer than 125 bytes.
+        """
+        self._check_open()
+        self.protocol.pong(data.encode() if isinstance(data, str) else bytes(memoryview(data)))
+        self._flush()
+
     def _begin_close(self, code: int, reason: str) -> None:
         """Send a close frame (when open) and drop the connection if the peer has not answered
         within ``close_timeout``.

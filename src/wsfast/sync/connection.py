@@ -167,6 +167,17 @@ class Connection(ConnectionFacts):
             raise
         return answered
 
+    def pong(self, data: str | bytes = b"") -> None:
+        """Send an unsolicited pong, a one-way heartbeat (websockets' name); str as its UTF-8.
+
+        Raises:
+            ConnectionClosed: the connection is closed or closing.
+            TypeError: ``data`` is neither str nor bytes-like.
+            ValueError: ``data`` is longer than 125 bytes.
+        """
+        payload = data.encode() if isinstance(data, str) else bytes(memoryview(data))
+        self._write(lambda: self.protocol.pong(payload))
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close: send a close frame, wait for the peer's (at most ``close_timeout`` seconds),
         then close the socket.
