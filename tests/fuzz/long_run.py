@@ -53,8 +53,9 @@ def build(workdir: Path, name: str, sanitize: bool) -> Path:
     package = workdir / name / "pkg" / "wsfast"
     shutil.rmtree(package, ignore_errors=True)
     shutil.copytree(ROOT / "src" / "wsfast", package, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
-    for module in (workdir / name / "lib" / "wsfast").glob("_kernels_c*"):
-        shutil.copy(module, package)
+    built = workdir / name / "lib" / "wsfast"
+    for module in built.rglob("*.so"):  # the kernels and the compiled hot path (_openpath_c, messages_c)
+        shutil.copy(module, package / module.relative_to(built))
     return package.parent
 
 
