@@ -31,6 +31,7 @@ from typing import Any
 from .events import BinaryFragment, BinaryMessage, Ping, Pong, TextFragment, TextMessage
 from .exceptions import ConnectionClosedOK, InvalidPayload, InvalidState, PayloadTooBig, ProtocolError
 from .frames import Frame, Opcode, encode_frame, frame_header
+from ._buffers import message_payload
 from ._states import State
 from .kernels import validate_utf8
 
@@ -329,11 +330,8 @@ class ProtocolCore:
                 protocol._send_message(_BINARY, message, True)
             elif kind is str and text is not False:
                 protocol._send_message(_TEXT, message.encode("utf-8"), True)
-            elif isinstance(message, (str, bytes, bytearray, memoryview)):
-                data = message.encode() if isinstance(message, str) else bytes(message)
-                protocol._send_message(_TEXT if text else _BINARY, data, True)
-            else:
-                raise TypeError(f"cannot send {kind.__name__}: str or bytes")
+            else:  # text overrides the type; TypeError for anything but str and bytes-like
+                protocol._send_message(_TEXT if text else _BINARY, message_payload(message)[1], True)
         except InvalidState:
             raise protocol.closed_error() from None
         if not self._in_read:  # else buffer_updated writes it, with whatever else it sends

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._buffers import message_payload
 from .._facts import ConnectionFacts
 from .._kernels import compiled_twin
 from ..connection import Connection as SansIOConnection
@@ -142,7 +143,7 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
             ValueError: ``data`` is longer than 125 bytes.
         """
         self._check_open()
-        self.protocol.pong(data.encode() if isinstance(data, str) else bytes(memoryview(data)))
+        self.protocol.pong(message_payload(data)[1])
         self._flush()
 
     def _begin_close(self, code: int, reason: str) -> None:

@@ -175,7 +175,7 @@ class Connection(ConnectionFacts):
             TypeError: ``data`` is neither str nor bytes-like.
             ValueError: ``data`` is longer than 125 bytes.
         """
-        payload = data.encode() if isinstance(data, str) else bytes(memoryview(data))
+        payload = message_payload(data)[1]
         self._write(lambda: self.protocol.pong(payload))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
