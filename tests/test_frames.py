@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -375,8 +376,56 @@ def test_masking_keys_are_not_shared_with_a_forked_child():
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child_key) == 4 and child_key != _random.mask_key()
-    _random._forget_pool()  # the hook the child ran: the next key starts a fresh pool
-    assert _random._pool == b"" and len(_random.mask_key()) == 4
+
+
+@pytest.mark.parametrize("pool", ["shared", "per_thread"])
+def test_a_forgotten_pool_is_never_drawn_from_again(monkeypatch, pool):
+    from wsfast import _random
+
+    draw = getattr(_random, f"_{pool}_mask_key")
+    draw()  # a pool exists now
+    pools = []
+    monkeypatch.setattr(_random.os, "urandom", lambda size: pools.append(bytes([len(pools) + 1]) * size) or pools[-1])
+    _random._forget_pool()  # the hook a forked child runs
+    assert draw() == b"\x01" * 4 and len(pools) == 1
+
+
+@pytest.mark.parametrize("pool", ["shared", "per_thread"])
+def test_threads_never_draw_the_same_masking_key(monkeypatch, pool):
+    """Eight threads draw keys at once from pools of distinct 4-byte counters: every key drawn
+    is distinct. (The shared pool relies on the GIL; on a free-threaded build it is not used.)"""
+    import itertools
+    import threading
+
+    from wsfast import _random
+
+    if pool == "shared" and _random.FREE_THREADED:
+        pytest.skip("the shared pool serves GIL builds only")
+    draw = getattr(_random, f"_{pool}_mask_key")
+    counter = itertools.count()
+    monkeypatch.setattr(_random.os, "urandom",
+                        lambda size: b"".join(next(counter).to_bytes(4, "big") for _ in range(size // 4)))  # fmt: skip
+    _random._forget_pool()
+    keys: list[list[bytes]] = [[] for _ in range(8)]
+    start = threading.Barrier(len(keys))
+
+    def draw_many(mine: list[bytes]) -> None:
+        start.wait()
+        mine.extend(draw() for _ in range(20000))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        threads = [threading.Thread(target=draw_many, args=(mine,)) for mine in keys]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+        _random._forget_pool()
+    drawn = [key for mine in keys for key in mine]
+    assert len(set(drawn)) == len(drawn) == 8 * 20000
 
 
 @pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536, 1 << 20])
