@@ -393,14 +393,14 @@ def test_a_forgotten_pool_is_never_drawn_from_again(monkeypatch, pool):
 @pytest.mark.parametrize("pool", ["shared", "per_thread"])
 def test_threads_never_draw_the_same_masking_key(monkeypatch, pool):
     """Eight threads draw keys at once from pools of distinct 4-byte counters: every key drawn
-    is distinct. (The shared pool relies on the GIL; on a free-threaded build it is not used.)"""
+    is distinct. (The shared pool relies on CPython 3.11+'s GIL; elsewhere it is not used.)"""
     import itertools
     import threading
 
     from wsfast import _random
 
-    if pool == "shared" and _random.FREE_THREADED:
-        pytest.skip("the shared pool serves GIL builds only")
+    if pool == "shared" and not _random.SHARED_POOL_IS_SAFE:
+        pytest.skip("the shared pool serves CPython 3.11+ with the GIL only")
     draw = getattr(_random, f"_{pool}_mask_key")
     counter = itertools.count()
     monkeypatch.setattr(_random.os, "urandom",
