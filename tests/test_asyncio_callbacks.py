@@ -287,7 +287,7 @@ def test_a_peer_that_never_reads_cannot_make_an_echo_server_buffer_without_bound
                 sent += 16 * len(frame)
                 try:
                     await asyncio.wait_for(writer.drain(), 1.0)
-                except TimeoutError:
+                except asyncio.TimeoutError:  # the builtin only from Python 3.11 on
                     stalled = True
                     break
             writer.transport.abort()
