@@ -398,12 +398,14 @@ def _on_twin_cores(cls: type) -> type:
 @contextlib.contextmanager
 def fixed_mask_keys() -> Iterator[None]:
     """Masking keys from a fixed pool within the block (a differential run's two sides draw the same)."""
-    saved = _random._pool, _random._position
-    _random._pool, _random._position = _FIXED_KEYS, 0
+    # both pools: which one mask_key draws from depends on the interpreter (see wsfast._random)
+    pool = _random._thread_pool
+    saved = _random._pool, _random._position, pool.data, pool.position
+    _random._pool, _random._position, pool.data, pool.position = _FIXED_KEYS, 0, _FIXED_KEYS, 0
     try:
         yield
     finally:
-        _random._pool, _random._position = saved
+        _random._pool, _random._position, pool.data, pool.position = saved
 
 
 def transcript(config: ConnectionConfig, ops: Sequence[tuple], twins: bool) -> list[tuple]:
