@@ -17,49 +17,50 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 
 __all__ = ["mask_key"]
 
 _POOL_SIZE = 4096
-_pool = b""
-_position = 0
 
 
-def _shared_mask_key() -> bytes:
-    """4 fresh random bytes, from the process's pool (CPython 3.11+ with the GIL)."""
-    global _pool, _position
-    if _position >= len(_pool):
-        _pool = os.urandom(_POOL_SIZE)
-        _position = 0
-    key = _pool[_position : _position + 4]
-    _position += 4
-    return key
+class _Pool:
+    """Random bytes and the position of the next key in them."""
 
-
-class _ThreadPool(threading.local):
     data = b""
     position = 0
 
 
+class _ThreadPool(_Pool, threading.local):
+    """A pool for each thread."""
+
+
+def _drawing_from(pool: _Pool) -> Callable[[], bytes]:
+    def mask_key() -> bytes:
+        """4 fresh random bytes."""
+        if pool.position >= len(pool.data):
+            pool.data = os.urandom(_POOL_SIZE)
+            pool.position = 0
+        # no call from reading the position to advancing it: with the GIL (3.11+) no thread switch
+        position = pool.position
+        pool.position = position + 4
+        return pool.data[position : position + 4]
+
+    return mask_key
+
+
+_shared_pool = _Pool()
 _thread_pool = _ThreadPool()
+_shared_mask_key = _drawing_from(_shared_pool)
+_per_thread_mask_key = _drawing_from(_thread_pool)
 
-
-def _per_thread_mask_key() -> bytes:
-    """4 fresh random bytes, from this thread's pool (elsewhere)."""
-    pool = _thread_pool
-    position = pool.position
-    if position >= len(pool.data):
-        pool.data = os.urandom(_POOL_SIZE)
-        position = 0
-    pool.position = position + 4
-    return pool.data[position : position + 4]
-
-
-#: Whether this interpreter runs without the GIL (CPython 3.13t and later, GIL not re-enabled).
-FREE_THREADED = not getattr(sys, "_is_gil_enabled", lambda: True)()
-
-#: Whether one pool can serve every thread (see the module docstring).
-SHARED_POOL_IS_SAFE = sys.version_info >= (3, 11) and sys.implementation.name == "cpython" and not FREE_THREADED
+#: Whether one pool can serve every thread (see the module docstring): CPython 3.11+ with the GIL
+#: (``sys._is_gil_enabled`` exists from 3.13 on and is False on a free-threaded interpreter).
+SHARED_POOL_IS_SAFE = (
+    sys.version_info >= (3, 11)
+    and sys.implementation.name == "cpython"
+    and getattr(sys, "_is_gil_enabled", lambda: True)()
+)
 
 mask_key = _shared_mask_key if SHARED_POOL_IS_SAFE else _per_thread_mask_key
 
@@ -67,9 +68,8 @@ mask_key = _shared_mask_key if SHARED_POOL_IS_SAFE else _per_thread_mask_key
 def _forget_pool() -> None:
     """Drop the pools: the next key in this process comes from a fresh ``os.urandom`` call.
     (After ``fork`` the child has one thread, the one that forked, whose pool this also drops.)"""
-    global _pool, _position
-    _pool, _position = b"", 0
-    _thread_pool.data, _thread_pool.position = b"", 0
+    for pool in (_shared_pool, _thread_pool):
+        pool.data, pool.position = b"", 0
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork

@@ -399,13 +399,15 @@ def _on_twin_cores(cls: type) -> type:
 def fixed_mask_keys() -> Iterator[None]:
     """Masking keys from a fixed pool within the block (a differential run's two sides draw the same)."""
     # both pools: which one mask_key draws from depends on the interpreter (see wsfast._random)
-    pool = _random._thread_pool
-    saved = _random._pool, _random._position, pool.data, pool.position
-    _random._pool, _random._position, pool.data, pool.position = _FIXED_KEYS, 0, _FIXED_KEYS, 0
+    pools = (_random._shared_pool, _random._thread_pool)
+    saved = [(pool.data, pool.position) for pool in pools]
+    for pool in pools:
+        pool.data, pool.position = _FIXED_KEYS, 0
     try:
         yield
     finally:
-        _random._pool, _random._position, pool.data, pool.position = saved
+        for pool, (data, position) in zip(pools, saved):
+            pool.data, pool.position = data, position
 
 
 def transcript(config: ConnectionConfig, ops: Sequence[tuple], twins: bool) -> list[tuple]:
