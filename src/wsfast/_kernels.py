@@ -20,11 +20,23 @@ import warnings
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ._kernels_py import __all__ as _kernel_names
-
-# the same names, whichever implementation is chosen
-__all__ = [*_kernel_names, "encode_frame", "FrameDecoder", "take_frame", "PayloadFill"]
-
+# the same names, whichever implementation is chosen (_kernels_py's, then the codec's; a literal list,
+# so type checkers know what is exported)
+__all__ = [
+    "IMPLEMENTATION",
+    "SIMD",
+    "available_simd",
+    "mask",
+    "mask_into",
+    "validate_utf8",
+    "Utf8Validator",
+    "parse_frame_header",
+    "parse_http_head",
+    "encode_frame",
+    "FrameDecoder",
+    "take_frame",
+    "PayloadFill",
+]
 
 
 def _flag(name: str) -> bool:
@@ -38,15 +50,17 @@ _SIMD_CAP = os.environ.get("WSFAST_SIMD", "").strip().lower()
 if NO_EXTENSIONS and REQUIRE_EXTENSIONS:
     raise ImportError("WSFAST_NO_EXTENSIONS and WSFAST_REQUIRE_EXTENSIONS are both set")
 
-_load_c = not (TYPE_CHECKING or NO_EXTENSIONS or platform.python_implementation() != "CPython")
+_load_c = not (NO_EXTENSIONS or platform.python_implementation() != "CPython")
 if REQUIRE_EXTENSIONS and not _load_c:
     raise ImportError(
         "WSFAST_REQUIRE_EXTENSIONS=1, but the C kernels cannot run on "
         f"{platform.python_implementation()}"
     )
 
-_c_kernels = None
-if _load_c:
+# Type checkers read only the typed pure-Python twins (the TYPE_CHECKING conditions below): the C
+# kernels have the same names and signatures, so no stub of them can drift.
+_c_kernels: ModuleType | None = None
+if not TYPE_CHECKING and _load_c:
     try:
         from . import _kernels_c as _c_kernels
     except ImportError as error:
@@ -54,7 +68,20 @@ if _load_c:
             raise ImportError(f"WSFAST_REQUIRE_EXTENSIONS=1, but the C kernels do not load: {error}") from error
         warnings.warn(f"wsfast runs without its C kernels ({error})", RuntimeWarning, stacklevel=2)
 
-if _c_kernels is not None:
+if TYPE_CHECKING or _c_kernels is None:
+    from ._frames_py import FrameDecoder, PayloadFill, encode_frame, take_frame
+    from ._kernels_py import (
+        IMPLEMENTATION,
+        SIMD,
+        Utf8Validator,
+        available_simd,
+        mask,
+        mask_into,
+        parse_frame_header,
+        parse_http_head,
+        validate_utf8,
+    )
+else:
     if _SIMD_CAP:
         try:
             _c_kernels._select_simd(_SIMD_CAP)
@@ -75,20 +102,6 @@ if _c_kernels is not None:
         parse_http_head,
         validate_utf8,
     )
-else:
-    from ._frames_py import FrameDecoder, PayloadFill, encode_frame, take_frame
-    from ._kernels_py import (
-        IMPLEMENTATION,
-        SIMD,
-        Utf8Validator,
-        available_simd,
-        mask,
-        mask_into,
-        parse_frame_header,
-        parse_http_head,
-        validate_utf8,
-    )
-
 
 def compiled_twin(name: str) -> ModuleType:
     """The module ``wsfast.NAME`` as the kernels are chosen: its compiled build ``wsfast.NAME_c``

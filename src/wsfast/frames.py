@@ -7,9 +7,12 @@ built and pure Python otherwise (see ``_kernels.py``), re-exported here.
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .exceptions import InvalidPayload, ProtocolError
+
+if TYPE_CHECKING:  # at run time they come through __getattr__ below, on first use
+    from ._kernels import FrameDecoder, encode_frame
 
 __all__ = [
     "Opcode",

@@ -17,19 +17,5 @@
 ========================  ===================================================================
 """
 
-from ._kernels import (  # noqa: F401 - re-exported
-    __all__,
-    FrameDecoder,
-    encode_frame,
-    IMPLEMENTATION,
-    SIMD,
-    Utf8Validator,
-    available_simd,
-    mask,
-    mask_into,
-    parse_frame_header,
-    parse_http_head,
-    take_frame,
-    PayloadFill,
-    validate_utf8,
-)
+from ._kernels import *  # noqa: F403 - the names of the table above, as _kernels chose them
+from ._kernels import __all__
