@@ -15,7 +15,9 @@ touches, as two base classes:
   ``recv()``, iteration and ``send()`` of a whole message.
 
 Everything else (handshake, control frames, fragments, extensions, failures, closing) stays in the
-subclasses and is called from here by name, so a subclass can change it.
+subclasses and is called from here by name, so a subclass can change it. Each class declares
+the fields its subclass sets (the typed fields of ``_openpath.pxd``) and the hooks it calls, so
+type checkers read this file as it runs.
 
 This file is the pure-Python twin. The build compiles the same file, as ``_openpath_c``, with the
 declarations of ``_openpath.pxd`` (typed fields, C-level calls between these methods): one
@@ -26,7 +28,7 @@ the kernels are chosen.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import BinaryFragment, BinaryMessage, Ping, Pong, TextFragment, TextMessage
 from .exceptions import ConnectionClosedOK, InvalidPayload, InvalidState, PayloadTooBig, ProtocolError
@@ -34,6 +36,21 @@ from .frames import Frame, Opcode, encode_frame, frame_header
 from ._buffers import message_payload
 from ._states import State
 from .kernels import validate_utf8
+
+if TYPE_CHECKING:
+    import asyncio
+    import codecs
+    from collections.abc import AsyncIterable, Callable, Iterable
+
+    from .asyncio.connection import _MessagePieces
+    from .asyncio.messages import MessageQueue
+    from .connection import Connection
+    from .events import Event
+    from .extensions import Extension
+    from .frames import FrameDecoder
+    from .kernels import Utf8Validator
+
+    Data = str | bytes
 
 __all__ = ["ConnectionCore", "ProtocolCore", "AwaitCore"]
 
@@ -50,10 +67,44 @@ class ConnectionCore:
     """The receiving and sending state of a sans-IO connection in the OPEN state, and its fast
     paths. Its fields are set by :class:`wsfast.connection.Connection`, which documents them."""
 
+    _state: State
+    failure: ProtocolError | None
+    on_data: Callable[[Any, bool, bool], object] | None
+    _decoder: FrameDecoder
+    _sending: Opcode | None
+    _events: list[Event]
+    _output: list[bytes]
+    _plain: bool
+    _masked: bool
+    decode_text: bool
+    stream_fragments: bool
+    extensions: list[Extension]
+    max_message_size: int | None
+    auto_pong: bool
+    _receiving: Opcode | None
+    _received_size: int
+    _parts: bytearray
+    _utf8: Utf8Validator
+    _text_decoder: codecs.IncrementalDecoder
+    _pongs_held: bool
+    _held_pong: bytes | None
+
+    # -------------------------------------------------------------------------------- hooks
+    # What the subclass does; called from here by name.
+
+    def _receive_handshake(self, data: bytes | bytearray | memoryview) -> None:
+        raise NotImplementedError
+
+    def _receive_close(self, payload: bytes) -> None:
+        raise NotImplementedError
+
+    def fail(self, error: ProtocolError) -> None:
+        raise NotImplementedError
+
     # -------------------------------------------------------------------------------- state
 
     @property
-    def state(self) -> Any:
+    def state(self) -> State:
         """CONNECTING, OPEN, CLOSING or CLOSED."""
         return self._state
 
@@ -268,6 +319,35 @@ class ProtocolCore:
     sans-IO core, writing what it made, and sending what the application hands over. Its fields
     are set by :class:`wsfast.asyncio.protocol.WebSocketProtocol`, which documents them."""
 
+    protocol: Connection
+    transport: asyncio.Transport | None
+    _read_view: memoryview
+    ping_interval: float | None
+    _last_received: float
+    _on_message: Callable[[Any, bool], object]
+    _in_read: bool
+    _writing_paused: bool
+
+    # -------------------------------------------------------------------------------- hooks
+    # What the subclass does; called from here by name.
+
+    def _handshake_pending(self) -> None:
+        raise NotImplementedError
+
+    def _handshake_done(self) -> None:
+        raise NotImplementedError
+
+    def _process_events(self, events: list[Event] | None = None) -> None:
+        raise NotImplementedError
+
+    def _arm_close_timer(self) -> None:
+        raise NotImplementedError
+
+    def _application_failed(self, where: str) -> None:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------------------------- reading
+
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._read_view
 
@@ -348,6 +428,23 @@ class ProtocolCore:
 class AwaitCore(ProtocolCore):
     """The await API's reading and sending of whole messages. Its fields and the rest of the API
     are :class:`wsfast.asyncio.connection.Connection`'s."""
+
+    _messages: MessageQueue
+    _stream: _MessagePieces | None
+
+    # -------------------------------------------------------------------------------- hooks
+    # What the subclass does; called from here by name.
+
+    def _ready_message(self, decode: bool | None = None) -> Data | None:
+        raise NotImplementedError
+
+    async def _drain(self) -> None:
+        raise NotImplementedError
+
+    async def _send_fragmented(self, message: Iterable[Data] | AsyncIterable[Data]) -> None:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------------------------- messages
 
     async def recv(self, decode: bool | None = None) -> Any:
         """The next message: str for text, bytes for binary. ``decode=False`` returns text as its
