@@ -48,7 +48,8 @@ def writable(buffer: Any) -> memoryview:
 
 def write_back(view: memoryview, data: bytes) -> None:
     """Store ``data`` (as many bytes as ``view`` holds) into a non-contiguous 1-D ``view``."""
-    view[:] = memoryview(data).cast(view.format)
+    view_format: Any = view.format  # any struct format: typeshed's cast() overloads name only literal ones
+    view[:] = memoryview(data).cast(view_format)
 
 
 def mask_key(key: Any) -> bytes:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ._buffers import mask_key, non_negative, readable
 from ._random import mask_key as random_mask_key
-from ._kernels_py import _header_at, _xor
+from ._kernels_py import FrameHeader, _header_at, _xor
 from ._kernels_py import validate_utf8 as _utf8_valid
 from .exceptions import PayloadTooBig, ProtocolError
 from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode, frame_header
@@ -27,8 +27,12 @@ _new_frame = tuple.__new__
 
 # Runs of empty, non-final continuation frames without RSV bits, masked (any key) and unmasked:
 # skipped in one regular-expression match instead of a header parse each, so that a flood of them
-# costs the pure-Python decoder little more per byte than data does.
-_EMPTY_CONTINUATIONS = {True: re.compile(rb"(?:\x00\x80....)+", re.DOTALL), False: re.compile(rb"(?:\x00\x00)+")}
+# costs the pure-Python decoder little more per byte than data does. Keyed by the decoder's
+# expect_masked, whose None (no masking rule) finds no pattern.
+_EMPTY_CONTINUATIONS: dict[bool | None, re.Pattern[bytes]] = {
+    True: re.compile(rb"(?:\x00\x80....)+", re.DOTALL),
+    False: re.compile(rb"(?:\x00\x00)+"),
+}
 
 
 def _opcode_value(opcode: Any) -> int:
@@ -165,7 +169,7 @@ class FrameDecoder:
         """Bytes received but not yet part of a complete frame."""
         return len(self._buffer)
 
-    def _check(self, header: tuple) -> ProtocolError | None:
+    def _check(self, header: FrameHeader) -> ProtocolError | None:
         """The rule this frame header breaks, if any; updates the message state otherwise."""
         fin, rsv1, rsv2, rsv3, code, masked, length, _, _ = header
         opcode = _OPCODES[code]
@@ -253,7 +257,7 @@ class FrameDecoder:
         position = 0
         size = len(buffer)
         drop_empty = self.drop_empty_continuations
-        empties = _EMPTY_CONTINUATIONS.get(self.expect_masked) if drop_empty else None  # type: ignore[call-overload]
+        empties = _EMPTY_CONTINUATIONS.get(self.expect_masked) if drop_empty else None
         try:
             while True:
                 if empties is not None and self._in_message:
@@ -315,7 +319,7 @@ class FrameDecoder:
         self._fragments += count
         return position + count * frame_size
 
-    def _check_pending(self, header: tuple) -> ProtocolError | None:
+    def _check_pending(self, header: FrameHeader) -> ProtocolError | None:
         """Check a header whose payload has not fully arrived, leaving the message state as it was."""
         saved = (self._in_message, self._message_size, self._message_limited, self._fragments)
         failure = self._check(header)

@@ -404,11 +404,11 @@ def _parse_start_line(line: bytes) -> tuple[str, str, str]:
             raise InvalidHTTP(E_REASON)
         return line[:8].decode("latin-1"), line[9:12].decode("latin-1"), line[13:].decode("latin-1")
     # request-line = method SP request-target SP HTTP-version
-    method_end = _TOKEN_PREFIX.match(line).end()  # type: ignore[union-attr]
+    method_end = _TOKEN_PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
     if method_end == 0 or method_end == size or line[method_end] != 0x20:
         raise InvalidHTTP(E_METHOD)
     target_start = method_end + 1
-    target_end = _TARGET_PREFIX.match(line, target_start).end()  # type: ignore[union-attr]
+    target_end = _TARGET_PREFIX.match(line, target_start).end()  # type: ignore[union-attr]  # always matches
     if target_end == target_start or target_end == size or line[target_end] != 0x20:
         raise InvalidHTTP(E_TARGET)
     if not _VERSION.fullmatch(line, target_end + 1):

@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import zlib
 from types import ModuleType
-from typing import Protocol
+from typing import Protocol, cast
 
 __all__ = [
     "BACKEND",
@@ -90,6 +90,7 @@ class Decompressor(Protocol):
 
 
 def _load(name: str) -> ModuleType | None:
+    module: ModuleType  # one of three modules with zlib's interface
     try:
         if name == "zlib-ng":
             from zlib_ng import zlib_ng as module
@@ -173,8 +174,8 @@ def compressobj(wbits: int, level: int = -1, mem_level: int = 8, strategy: int =
         if strategy != Z_HUFFMAN_ONLY:
             strategy = Z_RLE
     if name == "isal":
-        return module.compressobj(_ISAL_LEVELS[level], module.DEFLATED, -wbits, mem_level)
-    return module.compressobj(level, module.DEFLATED, -wbits, mem_level, strategy)
+        return cast(Compressor, module.compressobj(_ISAL_LEVELS[level], module.DEFLATED, -wbits, mem_level))
+    return cast(Compressor, module.compressobj(level, module.DEFLATED, -wbits, mem_level, strategy))
 
 
 def decompressobj(wbits: int) -> Decompressor:
@@ -185,4 +186,4 @@ def decompressobj(wbits: int) -> Decompressor:
     """
     if not 8 <= wbits <= 15:
         raise ValueError(f"window bits must be 8 to 15, not {wbits}")
-    return _MODULES[BACKEND].decompressobj(-wbits)
+    return cast(Decompressor, _MODULES[BACKEND].decompressobj(-wbits))

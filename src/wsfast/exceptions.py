@@ -27,7 +27,10 @@ send back (RFC 6455 §7.4.1). A handshake error raised by a server knows the HTT
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # handshake.py imports this module
+    from .handshake import Response
 
 __all__ = [
     "WsfastError",
@@ -137,7 +140,7 @@ class InvalidStatus(InvalidHandshake):
         response: the server's response (status, headers and body).
     """
 
-    def __init__(self, response: Any) -> None:
+    def __init__(self, response: Response) -> None:
         super().__init__(f"server rejected the WebSocket connection: HTTP {response.status_code}")
         self.response = response
 

@@ -432,7 +432,7 @@ class ClientHandshake:
             subprotocol = self._agreed_subprotocol(response.headers)
             extensions = self._agreed_extensions(response.headers)
         except InvalidHandshake as error:
-            error.response = response  # type: ignore[attr-defined]
+            error.response = response  # type: ignore[attr-defined]  # for the caller, as InvalidStatus has it
             raise
         return subprotocol, extensions
 

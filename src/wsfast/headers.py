@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from .exceptions import InvalidHeader
 from .extensions import ExtensionParameters
@@ -71,7 +71,8 @@ class Headers:
         if isinstance(headers, Headers):
             pairs: Iterable[tuple[str, str]] = headers._pairs
         elif isinstance(headers, Mapping):
-            pairs = headers.items()
+            # HeadersLike's Mapping (pyright also narrows its Iterable of pairs to a Mapping)
+            pairs = cast("Mapping[str, str]", headers).items()
         else:
             pairs = headers
         for name, value in pairs:
@@ -183,18 +184,18 @@ def _parse_list(
     elements: list[_T] = []
     for value in values:
         end = len(value)
-        position = _OWS.match(value).end()  # type: ignore[union-attr]
+        position = _OWS.match(value).end()  # type: ignore[union-attr]  # always matches
         while position < end:
             if value[position] == ",":  # an empty element: tolerated
-                position = _OWS.match(value, position + 1).end()  # type: ignore[union-attr]
+                position = _OWS.match(value, position + 1).end()  # type: ignore[union-attr]  # always matches
                 continue
             element, position = parse_element(name, value, position)
             elements.append(element)
-            position = _OWS.match(value, position).end()  # type: ignore[union-attr]
+            position = _OWS.match(value, position).end()  # type: ignore[union-attr]  # always matches
             if position < end:
                 if value[position] != ",":
                     raise InvalidHeader(name, value, f"expected ',' at position {position}")
-                position = _OWS.match(value, position + 1).end()  # type: ignore[union-attr]
+                position = _OWS.match(value, position + 1).end()  # type: ignore[union-attr]  # always matches
     if non_empty and values and not elements:
         raise InvalidHeader(name, ", ".join(values), "empty list")
     return elements
@@ -228,16 +229,16 @@ def _extension(name: str, value: str, position: int) -> tuple[tuple[str, Extensi
     params: ExtensionParameters = []
     end = len(value)
     while True:
-        after = _OWS.match(value, position).end()  # type: ignore[union-attr]
+        after = _OWS.match(value, position).end()  # type: ignore[union-attr]  # always matches
         if after == end or value[after] != ";":
             return (extension, params), position
-        position = _OWS.match(value, after + 1).end()  # type: ignore[union-attr]
+        position = _OWS.match(value, after + 1).end()  # type: ignore[union-attr]  # always matches
         param, position = _token(name, value, position)
-        after = _OWS.match(value, position).end()  # type: ignore[union-attr]
+        after = _OWS.match(value, position).end()  # type: ignore[union-attr]  # always matches
         if after == end or value[after] != "=":
             params.append((param, None))
             continue
-        position = _OWS.match(value, after + 1).end()  # type: ignore[union-attr]
+        position = _OWS.match(value, after + 1).end()  # type: ignore[union-attr]  # always matches
         if not value.startswith('"', position):
             argument, position = _token(name, value, position)
         else:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from .connection import Connection, Role, State
+from .extensions import Extension
 from .exceptions import InvalidHandshake, InvalidHTTP, InvalidState
 from .handshake import Request, Response, ServerHandshake, parse_request, response_for
 from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 
 __all__ = ["ServerConnection"]
+
+# an answer decided: the response, the subprotocol, the extensions agreed, the error it reports
+_Answer = tuple[Response, str | None, list[Extension], InvalidHandshake | None]
 
 
 class ServerConnection(Connection):
@@ -65,7 +69,7 @@ class ServerConnection(Connection):
         self.hold_request = hold_request
         self.hold_response = hold_response
         # the answer decided and held for send_response: response, subprotocol, extensions, error
-        self._held: tuple[Response, str | None, list, InvalidHandshake | None] | None = None
+        self._held: _Answer | None = None
         self.request: Request | None = None
         self.response: Response | None = None
         self.subprotocol: str | None = None
@@ -113,7 +117,7 @@ class ServerConnection(Connection):
         if response is not None:
             if response.status_code == 101:
                 raise ValueError("only the handshake answers 101")
-            held: tuple[Response, str | None, list, InvalidHandshake | None] = (response, None, [], None)
+            held: _Answer = (response, None, [], None)
         else:
             try:
                 held = (*self.handshake.accept(self.request), None)
@@ -121,7 +125,7 @@ class ServerConnection(Connection):
                 held = (response_for(error), None, [], error)
         self._decided(held)
 
-    def _decided(self, held: tuple[Response, str | None, list, InvalidHandshake | None]) -> None:
+    def _decided(self, held: _Answer) -> None:
         """The answer is decided: send it, or hold it for send_response (``hold_response``)."""
         if self.hold_response:
             self._held = held
@@ -148,7 +152,7 @@ class ServerConnection(Connection):
             held = (response, None, [], None)
         self._send(*held)
 
-    def _send(self, response: Response, subprotocol: str | None, extensions: list,
+    def _send(self, response: Response, subprotocol: str | None, extensions: list[Extension],
               error: InvalidHandshake | None) -> None:  # fmt: skip
         if error is not None:
             self.handshake_error = error
@@ -168,7 +172,7 @@ class ServerConnection(Connection):
         """
         if not self.request_waiting:
             raise InvalidState("no request is waiting for an answer")
-        held = (response_for(error), None, [], error)
+        held: _Answer = (response_for(error), None, [], error)
         self._decided(held)
 
     def _answer(self, response: Response) -> None:
