@@ -43,8 +43,8 @@ def make_websocket_mask(original: Callable[[Any, Any], None]) -> Callable[[Any, 
 
 def pure_python_reader_active() -> bool:
     """True if aiohttp reads frames with its pure-Python reader."""
-    reader = importlib.import_module("aiohttp._websocket.reader")
-    return reader.WebSocketReader.__module__ == "aiohttp._websocket.reader_py"
+    reader: type = importlib.import_module("aiohttp._websocket.reader").WebSocketReader
+    return reader.__module__ == "aiohttp._websocket.reader_py"
 
 
 def targets() -> tuple[Target, ...]:

@@ -43,7 +43,7 @@ def make_create_xor_masker(original: Callable[..., Any]) -> Callable[..., Pointe
         def _process_other(self, data: Any) -> bytes:
             # an original masker started at our key position treats odd inputs exactly as before
             delegate = original(self._rotated_key())
-            masked = delegate.process(data)
+            masked: bytes = delegate.process(data)
             self._ptr += delegate.pointer()
             return masked
 
@@ -88,10 +88,10 @@ def make_utf8_validator(original: type) -> type[HoehrmannValidator]:
                 return True, False, len(buf), self.i
             return self._validate_bytes(buf)
 
-        def _run_original(self, buf: Any) -> Any:
+        def _run_original(self, buf: Any) -> tuple[bool, bool, int, int]:
             reference = original()
             reference._state, reference._index = self.state, self.i
-            result = reference.validate(buf)
+            result: tuple[bool, bool, int, int] = reference.validate(buf)
             self.state, self.i = reference._state, reference._index
             return result
 

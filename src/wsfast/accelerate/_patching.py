@@ -131,7 +131,7 @@ LOCK = threading.RLock()
 class _PatchAfterExec(importlib.abc.Loader):
     """Runs a module's real loader, then a callback; leaves no trace of itself on the module."""
 
-    def __init__(self, loader: Any, callback: Callable[[ModuleType], None]) -> None:
+    def __init__(self, loader: importlib.abc.Loader, callback: Callable[[ModuleType], None]) -> None:
         self._loader = loader
         self._callback = callback
 
@@ -139,7 +139,7 @@ class _PatchAfterExec(importlib.abc.Loader):
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
-        module.__loader__ = module.__spec__.loader = self._loader  # type: ignore[union-attr]
+        module.__loader__ = module.__spec__.loader = self._loader  # type: ignore[union-attr]  # found by its spec
         self._loader.exec_module(module)
         self._callback(module)
 

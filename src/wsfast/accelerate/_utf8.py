@@ -14,7 +14,7 @@ same state.
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, cast
 
 from ..kernels import Utf8Validator
 
@@ -152,7 +152,7 @@ class HoehrmannValidator:
         if self._rejected:  # the DFA stays in REJECT: it refuses the first byte of any chunk
             return 0 if len(data) else -1
         self._rejected = True
-        return self._kernel.error_offset - self._position  # type: ignore[operator]
+        return cast(int, self._kernel.error_offset) - self._position  # set: the kernel refused a byte
 
     def _validate_bytes(self, data: Any) -> tuple[bool, bool, int, int]:
         """:meth:`validate` for a flat byte buffer, with the indexes of the DFA validators."""

@@ -28,11 +28,14 @@ from __future__ import annotations
 import secrets
 import sys
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ProtocolError as _HeaderError
 from ..kernels import PayloadFill, encode_frame, parse_frame_header, take_frame
 from ._patching import UnsupportedVersion
+
+if TYPE_CHECKING:
+    from .._kernels_py import FrameHeader
 
 __all__ = ["make_parse", "make_serialize"]
 
@@ -50,7 +53,7 @@ def _limit_up_to_15(protocol: Any) -> int | None:
         return None
     if protocol.cur_size is None:
         return protocol.max_size  # type: ignore[no-any-return]  # websockets' attributes are untyped here
-    return protocol.max_size - protocol.cur_size  # type: ignore[no-any-return]
+    return protocol.max_size - protocol.cur_size  # type: ignore[no-any-return]  # as above
 
 
 def _limit_from_16(protocol: Any) -> int | None:
@@ -187,11 +190,11 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
         raise AssertionError("parse() shouldn't step after error")
 
     parse.__qualname__ = "Protocol.parse"
-    parse.__wrapped__ = original  # type: ignore[attr-defined]
+    parse.__wrapped__ = original  # type: ignore[attr-defined]  # functools' name for the original
     return parse
 
 
-def _fill_for(buffer: bytearray, bytearray_payload: bool) -> tuple[tuple, Any] | None:
+def _fill_for(buffer: bytearray, bytearray_payload: bool) -> tuple[FrameHeader, PayloadFill] | None:
     """For a frame at the front of ``buffer`` whose header take_frame accepted but whose payload is
     not all in: the header and a PayloadFill with what is in, if the frame is large and a quarter
     of it has arrived; else None (the bytes stay in the buffer)."""
@@ -210,7 +213,9 @@ def _fill_for(buffer: bytearray, bytearray_payload: bool) -> tuple[tuple, Any] |
     return header, PayloadFill(length, key, bytearray_payload and key is None)
 
 
-def _filled(reader: Any, started: tuple[tuple, Any], reader_class: Any) -> Generator[None, None, tuple]:
+def _filled(
+    reader: Any, started: tuple[FrameHeader, PayloadFill], reader_class: Any
+) -> Generator[None, None, tuple[Any, ...]]:
     """Read the rest of the frame ``_fill_for`` started, yielding while more is needed; at EOF,
     websockets' own reader raises what it would have (the header was read, the payload was not).
 
@@ -256,7 +261,7 @@ def make_serialize(original: Any) -> Callable[..., bytes]:
         """
         data_type = type(self.data)
         if data_type is not bytes and data_type is not bytearray:
-            return original(self, mask=mask, extensions=extensions)  # type: ignore[no-any-return]
+            return original(self, mask=mask, extensions=extensions)  # type: ignore[no-any-return]  # websockets' bytes
         self.check()
         if extensions is None:
             extensions = []
@@ -266,5 +271,5 @@ def make_serialize(original: Any) -> Callable[..., bytes]:
                             rsv3=self.rsv3, mask=secrets.token_bytes(4) if mask else False)  # fmt: skip
 
     serialize.__qualname__ = "Frame.serialize"
-    serialize.__wrapped__ = original  # type: ignore[attr-defined]
+    serialize.__wrapped__ = original  # type: ignore[attr-defined]  # as above
     return serialize

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..kernels import mask_into
 from ._patching import Target
@@ -56,7 +56,8 @@ def make_utf8_validator(original: Any) -> type[HoehrmannValidator]:
         # ws4py's validator is a plain class: instances take new attributes
         UTF8VALIDATOR_DFA = original.UTF8VALIDATOR_DFA
 
-        def validate(self, ba: Any) -> tuple[bool, bool, int, int]:
+        # ws4py's parameter name, which a caller may pass by keyword (the base class names it buf)
+        def validate(self, ba: Any) -> tuple[bool, bool, int, int]:  # pyright: ignore[reportIncompatibleMethodOverride]
             """Validate the next chunk: ``(valid, ends_on_codepoint, current_index, total_index)``,
             the indexes counted as ws4py counts them.
 
@@ -64,7 +65,7 @@ def make_utf8_validator(original: Any) -> type[HoehrmannValidator]:
                 TypeError: ``ba`` does not iterate over integers.
             """
             if type(ba) is not bytes and type(ba) is not bytearray:
-                return original.validate(self, ba)
+                return cast("tuple[bool, bool, int, int]", original.validate(self, ba))
             bad = self._advance(ba)
             if bad >= 0:
                 self.i += bad
@@ -80,7 +81,7 @@ def make_utf8_validator(original: Any) -> type[HoehrmannValidator]:
                 TypeError: ``b`` is not an integer.
                 IndexError: ``b`` is out of the range of ws4py's table.
             """
-            return original.decode(self, b)
+            return cast(int, original.decode(self, b))
 
     return Utf8Validator
 

@@ -49,13 +49,13 @@ class XorMaskerSimple:
                 something other than integers.
             ValueError: the key is not 4 long (on the first non-empty chunk).
         """
-        data = bytearray(data)
-        if data:
+        masked = bytearray(data)
+        if masked:
             key = self._key
             if type(key) is not bytes or len(key) != 4:
                 key = self._key = _four_bytes(key)
-            self._offset = mask_into(data, key, self._offset)
-        return data
+            self._offset = mask_into(masked, key, self._offset)
+        return masked
 
 
 def targets() -> tuple[Target, ...]:
@@ -100,7 +100,7 @@ def verify() -> None:
                        [frame(2, b"\x00" * 70_000, masked=not client)[:30_000]]]  # fmt: skip
             for chunks in streams:
                 patched, reference = module.FrameProtocol(client, []), module.FrameProtocol(client, [])
-                decoder = reference._frame_decoder
+                decoder: Any = reference._frame_decoder  # wsproto's private decoder: its method is replaced
                 decoder.process_buffer = types.MethodType(decode, decoder)
                 same = same and _received(patched, chunks) == _received(reference, chunks)
         server = module.FrameProtocol(False, [])

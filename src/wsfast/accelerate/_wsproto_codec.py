@@ -67,7 +67,7 @@ def make_process_buffer(original: Any) -> Callable[[Any], Any]:
         return original(self)
 
     process_buffer.__qualname__ = "FrameDecoder.process_buffer"
-    process_buffer.__wrapped__ = original  # type: ignore[attr-defined]
+    process_buffer.__wrapped__ = original  # type: ignore[attr-defined]  # functools' name for the original
     return process_buffer
 
 
@@ -88,10 +88,10 @@ def make_serialize_frame(original: Any) -> Callable[..., bytearray]:
         kind = type(payload)
         if (self.extensions or type(opcode) is not opcode_class or (kind is not bytes and kind is not bytearray)
                 or (len(payload) > 125 and opcode.iscontrol())):  # fmt: skip
-            return original(self, opcode, payload, fin)  # type: ignore[no-any-return]
+            return original(self, opcode, payload, fin)  # type: ignore[no-any-return]  # wsproto's own bytes
         key = os.urandom(4) if self.client else False
         return bytearray(encode_frame(opcode, payload, fin=fin, mask=key))
 
     _serialize_frame.__qualname__ = "FrameProtocol._serialize_frame"
-    _serialize_frame.__wrapped__ = original  # type: ignore[attr-defined]
+    _serialize_frame.__wrapped__ = original  # type: ignore[attr-defined]  # as above
     return _serialize_frame
