@@ -8,7 +8,7 @@ import ssl
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from collections.abc import Coroutine
 
@@ -35,7 +35,10 @@ class EchoHandler(callbacks.Handler):
         self.connection.send(data, text)
 
 
-def run(coroutine: Coroutine[Any, Any, Any], loop: str = "asyncio") -> Any:
+_T = TypeVar("_T")
+
+
+def run(coroutine: Coroutine[Any, Any, _T], loop: str = "asyncio") -> _T:
     """Run ``coroutine`` to its end on a new event loop: the standard library's, or uvloop's.
 
     Raises:
@@ -226,7 +229,7 @@ async def run_bench(
     finally:
         if ticker is not None:
             ticker.cancel()
-            progress.write("\r" + " " * 40 + "\r")  # type: ignore[union-attr]
+            progress.write("\r" + " " * 40 + "\r")  # type: ignore[union-attr]  # ticker runs only with it
     elapsed = time.perf_counter() - start
     return BenchResult(messages, size, concurrency, elapsed, tuple(sorted(latencies)))
 

@@ -185,11 +185,11 @@ class CallbackConnection(WebSocketProtocol):
 
     def _deliver_first(self, data: Data, final: bool, text: bool) -> None:
         self._start_application()
-        self.protocol.on_data(data, final, text)  # type: ignore[misc]
+        self.protocol.on_data(data, final, text)  # type: ignore[misc]  # set by _start_application
 
     def _deliver_fragment(self, data: Data, final: bool, text: bool) -> None:
         try:
-            self.handler.on_fragment(data, final, text)  # type: ignore[union-attr]
+            self.handler.on_fragment(data, final, text)  # type: ignore[union-attr]  # started: it exists
         except Exception:  # noqa: BLE001 - as above
             self._application_failed("on_fragment")
 
@@ -256,7 +256,7 @@ class serve(await_server.serve):  # noqa: N801 - used like a function, as in web
                  **options: Any) -> None:  # fmt: skip
         if "max_queue" in options:
             raise TypeError("the callback API has no message queue: max_queue does not apply")
-        super().__init__(handler_factory, host, port, **options)  # type: ignore[arg-type]
+        super().__init__(handler_factory, host, port, **options)  # type: ignore[arg-type]  # _connection_class takes it
 
     def _api_options(self, *, max_queue: int | None) -> dict[str, Any]:
         return {}
@@ -284,16 +284,16 @@ class connect(await_client.connect):  # noqa: N801 - used like a function, as in
         del self._options["max_queue"]
         self._handler_factory = handler_factory
 
-    def _make_connection(self) -> CallbackConnection:  # type: ignore[override]
+    def _make_connection(self) -> CallbackConnection:  # type: ignore[override]  # the callback API's connection
         protocol: ClientConnection = self._protocol
         return CallbackConnection(protocol, self._handler_factory, **self._options)
 
-    def __await__(self) -> Generator[Any, None, CallbackConnection]:  # type: ignore[override]
-        return self._open().__await__()  # type: ignore[no-any-return]
+    def __await__(self) -> Generator[Any, None, CallbackConnection]:  # type: ignore[override]  # as above
+        return self._open().__await__()
 
-    async def __aenter__(self) -> CallbackConnection:  # type: ignore[override]
+    async def __aenter__(self) -> CallbackConnection:  # type: ignore[override]  # as above
         self._connection = await self._open()
-        return self._connection  # type: ignore[no-any-return]
+        return self._connection  # type: ignore[no-any-return]  # the one _make_connection made
 
     async def _close(self, connection: Any) -> None:
         connection.close()

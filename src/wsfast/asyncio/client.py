@@ -9,7 +9,7 @@ import socket
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import AsyncIterator, Generator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ..client import ClientConnection
 from ..connection import State
@@ -89,13 +89,13 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         max_queue: int | None = 16,
         write_limit: int = 65536,
     ) -> None:
-        self._handshake_options = dict(
+        self._handshake_options: dict[str, Any] = dict(
             origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
             extensions=client_extensions(compression, extensions), max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,
             max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
         )  # fmt: skip
         self._uri = uri
-        self._protocol = ClientConnection(uri, **self._handshake_options)  # type: ignore[arg-type]
+        self._protocol = ClientConnection(uri, **self._handshake_options)
         if ssl is not None and not self._protocol.uri.secure:
             raise ValueError("ssl is for wss:// URIs")
         self._given_ssl = ssl
@@ -104,13 +104,13 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         self._path, self._sock = path, sock
         self._proxy = proxy if path is None and sock is None else None
         self._open_timeout = open_timeout
-        self._options = dict(ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
+        self._options: dict[str, Any] = dict(ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
                              max_queue=max_queue, write_limit=write_limit)  # fmt: skip
         self._connection: Any = None
 
     def _make_connection(self) -> Connection:
         """The connection the socket gets: the await API's (the callback API's in its subclass)."""
-        return Connection(self._protocol, **self._options)  # type: ignore[arg-type]
+        return Connection(self._protocol, **self._options)
 
     async def _open(self) -> Any:
         """Connect, following redirects: each 3xx with a Location starts again at its target.
@@ -123,7 +123,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
 
     async def _follow_redirects(self) -> Any:
         if self._protocol.state is not State.CONNECTING:  # used: start afresh, at the URI given
-            self._protocol = ClientConnection(self._uri, **self._handshake_options)  # type: ignore[arg-type]
+            self._protocol = ClientConnection(self._uri, **self._handshake_options)
         for _ in range(MAX_REDIRECTS):
             try:
                 return await self._open_once()
@@ -144,7 +144,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         current = self._protocol.uri
         scheme = "wss" if current.secure else "ws"
         target = urllib.parse.urljoin(f"{scheme}://{current.host_header}{current.path}", location)
-        redirected = ClientConnection(target, **self._handshake_options)  # type: ignore[arg-type]
+        redirected = ClientConnection(target, **self._handshake_options)
         if current.secure and not redirected.uri.secure:
             raise SecurityError(f"a redirect from wss:// to ws:// ({target}) was refused")
         return redirected
@@ -161,7 +161,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             return connection
 
         async def handshake() -> Any:
-            tls = dict(ssl=ssl_context, server_hostname=target.host) if ssl_context else {}
+            tls: dict[str, Any] = dict(ssl=ssl_context, server_hostname=target.host) if ssl_context else {}
             if self._path is not None:
                 await loop.create_unix_connection(factory, self._path, **tls)
             elif self._sock is not None:
@@ -222,11 +222,11 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         await connection.close()
 
     def __await__(self) -> Generator[Any, None, Connection]:
-        return self._open().__await__()  # type: ignore[no-any-return]
+        return self._open().__await__()
 
     async def __aenter__(self) -> Connection:
         self._connection = await self._open()
-        return self._connection
+        return cast(Connection, self._connection)  # the await API's, as _make_connection made it
 
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._connection is not None

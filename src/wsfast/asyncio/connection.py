@@ -138,9 +138,9 @@ class Connection(AwaitCore, WebSocketProtocol):
             final = following is None
             if not started:
                 if text:
-                    self.protocol.send_text(pending, fin=final)  # type: ignore[arg-type]
+                    self.protocol.send_text(pending, fin=final)
                 else:
-                    self.protocol.send_binary(bytes(pending), fin=final)  # type: ignore[arg-type]
+                    self.protocol.send_binary(bytes(pending), fin=final)  # type: ignore[arg-type]  # bytes-like
                 started = True
             else:
                 self.protocol.send_continuation(pending, fin=final)
@@ -148,7 +148,7 @@ class Connection(AwaitCore, WebSocketProtocol):
             await self._drain()
             if final:
                 return
-            pending = following  # type: ignore[assignment]
+            pending = following  # type: ignore[assignment]  # not None: not final
 
     async def ping(self, data: bytes | None = None) -> asyncio.Future[float]:
         """Send a ping. Returns a future that resolves to the round-trip latency in seconds when

@@ -21,6 +21,7 @@ import asyncio
 import codecs
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["MessageQueue"]
 
@@ -188,7 +189,7 @@ class MessageQueue:
             waiter.set_result(None)
 
     def _maybe_resume(self) -> None:
-        if self._whole <= self.max_queue // 2:  # type: ignore[operator]
+        if self._whole <= self.max_queue // 2:  # type: ignore[operator]  # paused, so max_queue is set
             self._paused = False
             self._resume_reading()
 
@@ -204,12 +205,12 @@ class MessageQueue:
         """
         entries = self._entries
         if entries:
-            entry = entries[0]
+            entry: Any = entries[0]  # told apart by type() in a local, which type checkers do not follow
             kind = type(entry)
             if kind is bytes:
-                message: Data = entry if not decode else entry.decode()  # type: ignore[union-attr]
+                message: Data = entry if not decode else entry.decode()
             elif kind is _Text:
-                message = entry.data.decode() if decode is not False else entry.data  # type: ignore[union-attr]
+                message = entry.data.decode() if decode is not False else entry.data
             else:
                 return None
             entries.popleft()
@@ -235,7 +236,7 @@ class MessageQueue:
             if message is not None:
                 return message
             if entries and entries[0].final:  # type: ignore[union-attr]  # a _Partial, arrived whole
-                message = entries[0].take(decode)  # type: ignore[union-attr]
+                message = entries[0].take(decode)  # type: ignore[union-attr]  # the _Partial, as above
                 self._pop()
                 return message
             waiter = self._new_waiter()
@@ -259,7 +260,7 @@ class MessageQueue:
             if message is not None:
                 return message, True
             if entries:
-                partial: _Partial = entries[0]  # type: ignore[assignment]
+                partial: _Partial = entries[0]  # type: ignore[assignment]  # no whole message: a _Partial
                 if partial.pieces or partial.final:
                     piece, final = partial.take_first(decode)
                     partial.started = True
@@ -282,8 +283,8 @@ class MessageQueue:
     def abandon_message(self) -> None:
         """A streaming reader left its message before the end: the rest of it is dropped."""
         entries = self._entries
-        if entries and type(entries[0]) is _Partial and entries[0].started:  # type: ignore[union-attr]
-            partial: _Partial = entries[0]  # type: ignore[assignment]
+        if entries and type(entries[0]) is _Partial and entries[0].started:
+            partial: _Partial = entries[0]
             partial.pieces.clear()
             if partial.final:
                 self._pop()

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .._buffers import message_payload
 from .._facts import ConnectionFacts
@@ -34,7 +34,7 @@ __all__ = ["WebSocketProtocol"]
 
 # the hot path (buffer_updated, the writes, sending a message), compiled beside the C kernels
 if TYPE_CHECKING:  # the twin is the source of both, so type checkers read it
-    from .._openpath import ProtocolCore
+    from .._openpath import ProtocolCore as ProtocolCore  # re-exported for the callback API
 else:
     ProtocolCore = compiled_twin("_openpath").ProtocolCore
 
@@ -48,10 +48,10 @@ def _read_buffer() -> memoryview:
     """This thread's read buffer. One is enough for every connection of the thread's loop: the
     loop fills it and calls ``buffer_updated`` at once, which consumes it before returning."""
     try:
-        return _thread_local.read_buffer  # type: ignore[no-any-return]
+        return _thread_local.read_buffer  # type: ignore[no-any-return]  # threading.local is untyped
     except AttributeError:
         _thread_local.read_buffer = memoryview(bytearray(_READ_BUFFER_SIZE))
-        return _thread_local.read_buffer  # type: ignore[no-any-return]
+        return _thread_local.read_buffer  # type: ignore[no-any-return]  # as above
 
 
 class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol):
@@ -194,8 +194,8 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
     # ------------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.set_write_buffer_limits(high=self.write_limit)  # type: ignore[union-attr]
+        self.transport = cast(asyncio.Transport, transport)  # a stream, for this stream protocol
+        self.transport.set_write_buffer_limits(high=self.write_limit)
         self._flush()  # a client's upgrade request
 
     def eof_received(self) -> bool | None:
@@ -274,11 +274,11 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         for event in events:
             kind = type(event)
             if kind is Pong:
-                self._pong_received(event.payload)  # type: ignore[attr-defined]
+                self._pong_received(event.payload)  # type: ignore[attr-defined]  # a Pong: its type is kind
             elif kind is Close:
                 self._arm_close_timer()
             elif kind is Ping:
-                self._on_ping(event.payload)  # type: ignore[attr-defined]
+                self._on_ping(event.payload)  # type: ignore[attr-defined]  # a Ping: its type is kind
         if self.protocol.state is State.CLOSED:
             self._receiving_ended()
 
@@ -322,7 +322,7 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         if payload not in self._pings:  # the pong came
             self._schedule_keepalive()
             return
-        if time.monotonic() - self._last_received < self.ping_timeout:  # type: ignore[operator]
+        if time.monotonic() - self._last_received < self.ping_timeout:  # type: ignore[operator]  # set: it armed this
             # No pong yet, but data is flowing (a large message): still alive; ask again later.
             self._pings.pop(payload)
             self._schedule_keepalive()

@@ -72,12 +72,12 @@ class Router:
             return self.redirect(connection, redirect.new_url)
         except NotFound:
             return self.not_found(connection)
-        connection.handler, connection.handler_kwargs = handler, kwargs  # type: ignore[attr-defined]
+        connection.handler, connection.handler_kwargs = handler, kwargs  # type: ignore[attr-defined]  # the router's
         return None
 
     async def handler(self, connection: ServerSideConnection) -> None:
         """Run the handler route_request picked for this connection."""
-        await connection.handler(connection, **connection.handler_kwargs)  # type: ignore[attr-defined]
+        await connection.handler(connection, **connection.handler_kwargs)  # type: ignore[attr-defined]  # set above
 
 
 def route(url_map: Any, *args: Any, server_name: str | None = None,
@@ -107,7 +107,7 @@ def route(url_map: Any, *args: Any, server_name: str | None = None,
             if inspect.isawaitable(response):
                 response = await response
             if response is not None:
-                return response  # type: ignore[no-any-return]
+                return response  # type: ignore[no-any-return]  # the hook's, an untyped keyword argument
         return router.route_request(connection, request)
 
     return serve(router.handler, *args, process_request=process_request, **kwargs)

@@ -24,7 +24,8 @@ __all__ = ["serve", "Server", "ServerSideConnection"]
 
 logger = logging.getLogger("wsfast")
 
-Handler = Callable[[Connection], Awaitable[Any]]
+#: ``handler(connection)``: what serve() runs for each connection (a ServerSideConnection).
+Handler = Callable[["ServerSideConnection"], Awaitable[Any]]
 #: ``process_request(connection, request)``, plain or async: a response to answer instead of
 #: upgrading, or None to go on with the handshake. It may raise InvalidHandshake to refuse.
 ProcessRequest = Callable[[Any, Request], "Response | None | Awaitable[Response | None]"]
@@ -60,7 +61,7 @@ class ServerSide(WebSocketProtocol):
 
     def _handshake_pending(self) -> None:
         """The request is read but not answered: the hooks' turn, one at a time."""
-        protocol: ServerConnection = self.protocol  # type: ignore[assignment]
+        protocol: ServerConnection = self.protocol  # type: ignore[assignment]  # a server's
         if self._answering is not None:
             return
         if protocol.request_waiting and self.process_request is not None:
@@ -77,7 +78,7 @@ class ServerSide(WebSocketProtocol):
             then(None, error)
             return
         if inspect.isawaitable(answer):
-            self.transport.pause_reading()  # type: ignore[union-attr]
+            self.transport.pause_reading()  # type: ignore[union-attr]  # connected: a request came
             self._answering = self._loop.create_task(self._call_later(then, answer))
         else:
             then(answer, None)
@@ -93,7 +94,7 @@ class ServerSide(WebSocketProtocol):
             self.transport.resume_reading()
 
     def _answer_request(self, response: Response | None, error: Exception | None) -> None:
-        protocol: ServerConnection = self.protocol  # type: ignore[assignment]
+        protocol: ServerConnection = self.protocol  # type: ignore[assignment]  # a server's
         if not protocol.request_waiting:
             return  # the client left meanwhile
         if isinstance(error, InvalidHandshake):
@@ -108,7 +109,7 @@ class ServerSide(WebSocketProtocol):
         self._answered()
 
     def _send_response(self, response: Response | None, error: Exception | None) -> None:
-        protocol: ServerConnection = self.protocol  # type: ignore[assignment]
+        protocol: ServerConnection = self.protocol  # type: ignore[assignment]  # a server's
         if not protocol.response_waiting:
             return  # the client left meanwhile
         if error is None and response is not None and not isinstance(response, Response):
@@ -303,7 +304,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             extensions=server_extensions(compression, extensions), extra_headers=extra_headers, server_header=server_header,
         )  # fmt: skip
 
-        options = dict(open_timeout=open_timeout, process_request=process_request, process_response=process_response,
+        options: dict[str, Any] = dict(open_timeout=open_timeout, process_request=process_request, process_response=process_response,
                        ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
                        write_limit=write_limit, **self._api_options(max_queue=max_queue))  # fmt: skip
 
@@ -316,7 +317,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             return self._connection_class(protocol, server, **options)
 
         self._server = Server(handler, make_connection)
-        self._listen = dict(host=host, port=port, path=path, ssl=ssl, reuse_port=reuse_port, backlog=backlog)
+        self._listen: dict[str, Any] = dict(host=host, port=port, path=path, ssl=ssl, reuse_port=reuse_port, backlog=backlog)
 
     #: The connection each accepted socket gets: the await API's, or the callback API's.
     _connection_class: type[ServerSide] = ServerSideConnection

@@ -92,7 +92,7 @@ class Connection(ConnectionFacts):
         if message is _CLOSED:
             self._messages.put(_CLOSED)  # for the next reader too
             raise self.protocol.closed_error()
-        return message  # type: ignore[no-any-return]
+        return message  # type: ignore[no-any-return]  # the queue holds messages and _CLOSED
 
     def recv_streaming(self) -> Iterator[Data]:
         """The next message as pieces: here, the whole message as one piece (the sync API gathers
@@ -133,12 +133,13 @@ class Connection(ConnectionFacts):
                 raise TypeError("fragments of one message must all be str or all be bytes")
             final = following is None
             if first:
-                self._write(lambda: self._send_one(current, text, final))
+                # _write calls at once: current is not None (pyright does not narrow it in the lambda)
+                self._write(lambda: self._send_one(current, text, final))  # pyright: ignore[reportArgumentType]
             else:
                 self._write(lambda: self.protocol.send_continuation(message_payload(current)[1], fin=final))
             current, first = following, False
 
-    def _send_one(self, message: Data, text: bool | None, final: bool) -> None:
+    def _send_one(self, message: Data | bytearray | memoryview[Any], text: bool | None, final: bool) -> None:
         is_text = isinstance(message, str) if text is None else text
         if is_text:
             self.protocol.send_text(message_payload(message)[1], fin=final)

@@ -48,7 +48,7 @@ class Server:
         self._make_protocol = make_protocol
         self._ssl = ssl
         self._open_timeout = open_timeout
-        self._connection_options = dict(close_timeout=close_timeout, max_queue=max_queue)
+        self._connection_options: dict[str, Any] = dict(close_timeout=close_timeout, max_queue=max_queue)
         self.connections: set[Connection] = set()
         self._lock = threading.Lock()
         self._wake_reader, self._wake_writer = socket.socketpair()  # shutdown() wakes serve_forever()
@@ -117,7 +117,7 @@ class Server:
             logger.info("opening handshake failed: %s", error)
             sock.close()
             return
-        connection = Connection(sock, protocol, **self._connection_options)  # type: ignore[arg-type]
+        connection = Connection(sock, protocol, **self._connection_options)
         with self._lock:
             if self._shutting_down:
                 connection.close(1001, "server shutting down")
