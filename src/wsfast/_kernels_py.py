@@ -34,7 +34,7 @@ __all__ = [
     "parse_http_head",
 ]
 
-IMPLEMENTATION = "python"
+IMPLEMENTATION: str = "python"  # "c" in the C kernels, which type checkers read as this module
 SIMD: str | None = None
 
 _utf8_decode = codecs.utf_8_decode

@@ -157,7 +157,7 @@ class ConnectionCore:
         if failure is not None:
             self.fail(failure)
 
-    def events_received(self) -> list[Any]:
+    def events_received(self) -> list[Event]:
         """The events since the last call, in order."""
         events = self._events
         self._events = []
@@ -446,7 +446,7 @@ class AwaitCore(ProtocolCore):
 
     # -------------------------------------------------------------------------------- messages
 
-    async def recv(self, decode: bool | None = None) -> Any:
+    async def recv(self, decode: bool | None = None) -> Data:
         """The next message: str for text, bytes for binary. ``decode=False`` returns text as its
         UTF-8 bytes (checked, not decoded: for parsers such as orjson that take bytes), and
         ``decode=True`` binary as str (as websockets names them).
@@ -464,10 +464,10 @@ class AwaitCore(ProtocolCore):
             return message
         return await self._messages.get(decode)
 
-    def __aiter__(self) -> Any:
+    def __aiter__(self) -> AwaitCore:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> Data:
         """The next message; the iteration ends on a normal close and raises ConnectionClosedError
         on any other.
 
@@ -482,7 +482,9 @@ class AwaitCore(ProtocolCore):
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
-    async def send(self, message: Any, text: bool | None = None) -> None:
+    async def send(
+        self, message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data], text: bool | None = None
+    ) -> None:
         """Send a message: str as text, bytes-like as binary; an iterable or async iterable of
         str or bytes is sent as one fragmented message. ``text=True`` sends bytes as a text frame
         (they must be UTF-8: sent as they are, for serializers such as orjson that make bytes),
