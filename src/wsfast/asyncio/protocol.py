@@ -205,6 +205,10 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         return None  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self.transport.is_closing():  # type: ignore[union-attr]  # connection_made set it
+            # The peer closed first. Python 3.10's TLS transport does not mark itself closed
+            # then, and warns "unclosed transport" when it is collected.
+            self.transport.close()  # type: ignore[union-attr]  # as above
         if self.protocol.state is not State.CLOSED:
             self.protocol.receive_eof()
         for timer in (self._keepalive, self._close_timer):
