@@ -199,6 +199,17 @@ def test_buffer_types(kernels):
     assert kernels.validate_utf8(memoryview(b"\xc3x\xa9y")) is False
 
 
+def test_a_one_byte_view_with_a_stride(kernels):
+    # One item with a stride of 2 counts as contiguous, but its empty slices do not: the twin
+    # used to slice it and raise BufferError (found by the wsaccel differential test).
+    lead = memoryview(b"\xc3x")[::2]  # the first byte of "é"
+    assert kernels.validate_utf8(lead) is False
+    validator = kernels.Utf8Validator()
+    assert validator.feed(lead) is True
+    assert validator.feed(memoryview(b"\xa9x")[::2]) is True
+    assert validator.finish() is True
+
+
 @pytest.mark.parametrize("data", ["text", 5, None, ["a"]])
 def test_non_buffers_are_type_errors(kernels, data):
     with pytest.raises(TypeError):

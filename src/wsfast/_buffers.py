@@ -21,7 +21,9 @@ def readable(data: Any) -> memoryview:
     view = memoryview(data)
     if not view.c_contiguous:
         return memoryview(view.tobytes())
-    if view.format != "B" or view.ndim != 1:
+    if view.format != "B" or view.strides != (1,):
+        # a one-item view with a stride counts as contiguous, but its empty slices do not:
+        # cast gives it the stride of 1 that slicing needs
         view = view.cast("B")
     return view
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._buffers import readable
+
 __all__ = ["byte_view"]
 
 _BYTE_FORMATS = frozenset({"B", "c"})
@@ -21,6 +23,4 @@ def byte_view(obj: Any) -> memoryview:
         raise ValueError(f"Buffer has wrong number of dimensions (expected 1, got {view.ndim})")
     if view.format.lstrip("@=<>!") not in _BYTE_FORMATS:
         raise ValueError(f"Buffer dtype mismatch, expected 'const unsigned char' but got {view.format!r}")
-    if not view.c_contiguous:
-        return memoryview(view.tobytes())
-    return view if view.format == "B" else view.cast("B")
+    return readable(view)
