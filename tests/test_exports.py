@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import wsfast
 import wsfast.exceptions
 import wsfast.kernels
+import wsfast.version
 from wsfast import _kernels_py
 
 from conftest import C_AVAILABLE
@@ -22,10 +24,14 @@ KERNEL_NAMES = {
 def test_top_level_exports():
     assert set(wsfast.__all__) == {
         "__version__", "broadcast", "connect", "serve", "mask", "mask_into", "validate_utf8", "Utf8Validator",
-        "WsfastError", "ProtocolError", "InvalidHTTP",
+        *wsfast.exceptions.__all__,
     }  # fmt: skip
     for name in wsfast.__all__:
         assert hasattr(wsfast, name), name
+    for name in wsfast.exceptions.__all__:
+        assert getattr(wsfast, name) is getattr(wsfast.exceptions, name)
+    assert wsfast.__version__ == wsfast.version.__version__ == importlib.metadata.version("wsfast")  # pyproject reads it
+    assert issubclass(wsfast.InvalidHTTP, wsfast.InvalidHandshake) and issubclass(wsfast.InvalidHTTP, wsfast.ProtocolError)
     assert wsfast.mask is wsfast.kernels.mask
     assert wsfast.Utf8Validator is wsfast.kernels.Utf8Validator
 

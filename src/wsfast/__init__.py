@@ -2,8 +2,10 @@
 
 from typing import TYPE_CHECKING
 
-from .exceptions import InvalidHTTP, ProtocolError, WsfastError
+from . import exceptions
+from .exceptions import *  # noqa: F403 - every exception, named in __all__ below
 from .kernels import Utf8Validator, mask, mask_into, validate_utf8
+from .version import __version__
 
 if TYPE_CHECKING:  # what type checkers see; at run time the asyncio layer comes on first use
     from .asyncio import broadcast, connect, serve
@@ -17,12 +19,8 @@ __all__ = [
     "mask_into",
     "validate_utf8",
     "Utf8Validator",
-    "WsfastError",
-    "ProtocolError",
-    "InvalidHTTP",
 ]
-
-__version__ = "0.1.0.dev0"
+__all__ += exceptions.__all__  # every exception, as websockets has them at its top level
 
 
 def __getattr__(name: str) -> object:

@@ -93,7 +93,7 @@ class ClientConnection(Connection):
                 return
             self.response, consumed = parsed
             self.subprotocol, extensions = self.handshake.process_response(self.response)
-        except (InvalidHandshake, InvalidHTTP) as error:
+        except InvalidHandshake as error:  # InvalidHTTP too
             self.handshake_error = error
             self._set_state(State.CLOSED)
             return

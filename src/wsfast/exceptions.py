@@ -8,6 +8,7 @@
     │   ├── PayloadTooBig           a frame or message over the limit (1009)
     │   └── InvalidPayload          text that is not UTF-8, a bad close payload (1007)
     ├── InvalidHandshake            the opening handshake failed; carries the HTTP status (server side)
+    │   ├── InvalidHTTP             (also under ProtocolError) the head of the handshake is malformed
     │   ├── InvalidStatus           the server did not answer 101 (client side); carries the response
     │   ├── SecurityError           following the answer would be unsafe: too many redirects, wss:// to ws://
     │   ├── ProxyError              the proxy did not open the tunnel; carries its status
@@ -77,19 +78,6 @@ class ProtocolError(WsfastError):
         self.frames: list[Any] = []
 
 
-class InvalidHTTP(ProtocolError):
-    """An HTTP request or response head that cannot be parsed.
-
-    Attributes:
-        status_code: the HTTP status to answer with (400; 431 for a head that is too large, 414
-            when its start line alone reaches the size limit).
-    """
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
 class PayloadTooBig(ProtocolError):
     """A frame or message larger than the configured limit (close code 1009)."""
 
@@ -113,6 +101,20 @@ class InvalidHandshake(WsfastError):
     """
 
     status_code = 400
+
+
+class InvalidHTTP(InvalidHandshake, ProtocolError):
+    """An HTTP request or response head that cannot be parsed: the opening handshake failed (as
+    websockets' ``InvalidMessage`` is an ``InvalidHandshake``), and the peer broke the protocol.
+
+    Attributes:
+        status_code: the HTTP status to answer with (400; 431 for a head that is too large, 414
+            when its start line alone reaches the size limit).
+    """
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class SecurityError(InvalidHandshake):

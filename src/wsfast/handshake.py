@@ -39,7 +39,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import __version__
+from .version import __version__
 from .exceptions import (
     InvalidHandshake,
     InvalidHeader,
