@@ -6,8 +6,8 @@ from libc.stdint cimport UINT64_MAX
 
 from ._random import mask_key as _random_mask_key
 from .exceptions import PayloadTooBig
-from .frames import Frame as _Frame
-from .frames import Opcode as _Opcode
+from ._wire import Frame as _Frame
+from ._wire import Opcode as _Opcode
 from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 
 # Opcode members by value; None for the reserved values 3-7 and 11-15.

@@ -14,7 +14,7 @@ from ._random import mask_key as random_mask_key
 from ._kernels_py import FrameHeader, _header_at, _xor
 from ._kernels_py import validate_utf8 as _utf8_valid
 from .exceptions import PayloadTooBig, ProtocolError
-from .frames import MAX_CONTROL_PAYLOAD, Frame, Opcode, frame_header
+from ._wire import MAX_CONTROL_PAYLOAD, Frame, Opcode, frame_header
 from .limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
 
 __all__ = ["encode_frame", "FrameDecoder", "take_frame", "PayloadFill"]
