@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from .connection import Connection, Role, State
 from .exceptions import InvalidHandshake, InvalidHTTP
 from .extensions import ClientExtensionFactory
-from .handshake import USER_AGENT, ClientHandshake, Request, Response, parse_response
+from .handshake import USER_AGENT, ClientHandshake
+from .http11 import Request, Response, parse_response
 from .headers import Headers, HeadersLike
 from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from .uri import WebSocketURI, parse_uri

@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # handshake.py imports this module
-    from .handshake import Response
+    from .http11 import Response
 
 __all__ = [
     "WsfastError",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from .connection import Connection, Role, State
 from .extensions import Extension
 from .exceptions import InvalidHandshake, InvalidHTTP, InvalidState
-from .handshake import Request, Response, ServerHandshake, parse_request, response_for
+from .handshake import ServerHandshake, response_for
+from .http11 import Request, Response, parse_request
 from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 
 __all__ = ["ServerConnection"]

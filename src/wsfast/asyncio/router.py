@@ -26,7 +26,8 @@ import ssl as ssl_module
 import urllib.parse
 from typing import Any, Literal
 
-from ..handshake import Request, Response, reject
+from ..handshake import reject
+from ..http11 import Request, Response
 from .server import ServerSideConnection, serve
 
 __all__ = ["route", "unix_route", "Router"]

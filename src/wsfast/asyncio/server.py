@@ -12,7 +12,8 @@ from typing import Any
 from ..connection import State
 from ..exceptions import ConnectionClosed, InvalidHandshake
 from ..extensions import ServerExtensionFactory
-from ..handshake import SERVER, Request, Response, ServerHandshake, reject
+from ..handshake import SERVER, ServerHandshake, reject
+from ..http11 import Request, Response
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import server_extensions
