@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from wsfast.client import ClientConnection
 from wsfast.connection import Connection, Role, State
 from wsfast.events import BinaryMessage
 from wsfast.exceptions import (
@@ -18,6 +19,8 @@ from wsfast.exceptions import (
 )
 from wsfast.extensions import RSV1, Extension
 from wsfast.frames import Frame, FrameDecoder, Opcode, encode_frame
+from wsfast.handshake import ServerHandshake
+from wsfast.server import ServerConnection
 
 
 class Doubling(Extension):
@@ -130,3 +133,24 @@ def test_connection_closed_without_a_reason_or_a_sent_code():
     assert str(error) == "connection closed: 1006"
     assert (error.code, error.reason, error.sent_code) == (1006, "", None)
     assert isinstance(error, ConnectionClosed) and not isinstance(error, ConnectionClosedOK)
+
+
+def test_websockets_rcvd_and_sent_views_of_the_close_frames():
+    both = ConnectionClosedOK(1001, "going away", 1000, "bye")
+    assert (both.rcvd.code, both.rcvd.reason, both.sent.code, both.sent.reason) == (1001, "going away", 1000, "bye")
+    dropped = ConnectionClosedError(1006)
+    assert dropped.rcvd is None and dropped.sent is None  # no frame came, none was sent
+    codeless = ConnectionClosedOK(1005, "", None, "")  # both frames without a code
+    assert (codeless.rcvd.code, codeless.sent.code) == (1005, 1005)
+
+
+def test_a_closed_connection_s_error_reports_the_frames_both_ways():
+    client, server = ClientConnection("ws://example.com/"), ServerConnection(ServerHandshake())
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    client.close(1000, "done")
+    server.receive_data(client.data_to_send())
+    client.receive_data(server.data_to_send())
+    error = client.closed_error()
+    # the server echoes the code, not the reason (RFC 6455 §5.5.1)
+    assert (error.rcvd.code, error.rcvd.reason, error.sent.code, error.sent.reason) == (1000, "", 1000, "done")

@@ -211,10 +211,10 @@ class Connection(ConnectionCore):
         when both ends closed with 1000 or 1001 (this end may have sent no code) and nothing failed,
         ConnectionClosedError otherwise (1006 when the connection dropped, or is not closed yet)."""
         code = self.close_code if self.close_code is not None else CloseCode.ABNORMAL_CLOSURE
-        sent = self.close_sent[0] if self.close_sent else None
+        sent, sent_reason = self.close_sent if self.close_sent else (None, None)
         normal = code in (1000, 1001) and sent in (None, 1000, 1001) and self.failure is None
         kind = ConnectionClosedOK if normal else ConnectionClosedError
-        return kind(code, self.close_reason or "", sent)
+        return kind(code, self.close_reason or "", sent, sent_reason)
 
     def fail(self, error: ProtocolError) -> None:
         """Fail the connection (RFC 6455 §7.1.7): send a close frame with the error's code, stop

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .events import Close
+
 if TYPE_CHECKING:  # handshake.py imports this module
     from .http11 import Response
 
@@ -200,14 +202,28 @@ class ConnectionClosed(WsfastError):
     Attributes:
         code: the close code received (1006 when the connection dropped without a close frame).
         reason: the close reason received.
-        sent_code: the close code sent, or None.
+        sent_code: the close code sent, or None (no close frame sent, or one without a code).
+        sent_reason: the close reason sent, or None when no close frame was sent.
+        rcvd, sent: websockets' view of the same: the close frames received and sent, as
+            :class:`~wsfast.events.Close` (1005 for one without a code), or None.
     """
 
-    def __init__(self, code: int, reason: str = "", sent_code: int | None = None) -> None:
+    def __init__(self, code: int, reason: str = "", sent_code: int | None = None, sent_reason: str | None = None) -> None:
         super().__init__(f"connection closed: {code}" + (f" {reason}" if reason else ""))
         self.code = code
         self.reason = reason
         self.sent_code = sent_code
+        self.sent_reason = sent_reason
+
+    @property
+    def rcvd(self) -> Close | None:
+        return None if self.code == 1006 else Close(self.code, self.reason)
+
+    @property
+    def sent(self) -> Close | None:
+        if self.sent_reason is None:
+            return None
+        return Close(1005 if self.sent_code is None else self.sent_code, self.sent_reason)
 
 
 class ConnectionClosedOK(ConnectionClosed):
