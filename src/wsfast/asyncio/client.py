@@ -19,6 +19,7 @@ from ..handshake import USER_AGENT
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import client_extensions
+from .._websockets_names import UNSET, client_headers, message_limits
 from .connection import Connection
 from .proxy import open_tunnel, proxy_for
 
@@ -53,10 +54,14 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             :class:`~wsfast.asyncio.connection.Connection`.
         max_message_size, max_frame_size, max_fragments, max_http_head_size, max_http_headers: limits
             (see :class:`~wsfast.connection.Connection`).
+        additional_headers, user_agent_header, max_size: websockets' names of ``extra_headers``,
+            ``user_agent`` and ``max_message_size`` (``max_size=(message, fragment)`` sets
+            ``max_frame_size`` too), for code written for websockets.
 
     Raises:
         ValueError: an invalid URI or option, ``ssl`` with a ``ws://`` URI, or both ``path`` and
             ``sock``.
+        TypeError: an option given under both its names, with different values.
         InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response), or
             the proxy refused the tunnel (ProxyError).
         TimeoutError: the connection was not open within ``open_timeout``.
@@ -88,7 +93,12 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         max_http_headers: int = MAX_HTTP_HEADERS,
         max_queue: int | None = 16,
         write_limit: int = 65536,
+        additional_headers: HeadersLike | None = UNSET,
+        user_agent_header: str | None = UNSET,
+        max_size: int | None | tuple[int | None, int | None] = UNSET,
     ) -> None:
+        extra_headers, user_agent = client_headers(extra_headers, additional_headers, user_agent, user_agent_header, USER_AGENT)
+        max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE))
         self._handshake_options: dict[str, Any] = dict(
             origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
             extensions=client_extensions(compression, extensions), max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,

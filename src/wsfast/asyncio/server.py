@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import socket
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import server_extensions
 from ..server import ServerConnection
+from .._websockets_names import UNSET, message_limits
 from .connection import Connection
 from .protocol import WebSocketProtocol
 
@@ -242,7 +244,8 @@ class serve:  # noqa: N801 - used like a function, as in websockets
     Args:
         handler: ``async def handler(connection)``; the connection closes when it returns (1000)
             or raises (1011, logged).
-        host, port: where to listen; ``path`` instead for a Unix socket.
+        host, port: where to listen; ``path`` instead for a Unix socket, or ``sock``, a listening
+            socket of your own (for example inherited from a process manager).
         ssl: an ``ssl.SSLContext`` for ``wss://``.
         reuse_port: SO_REUSEPORT, to share the port between processes.
         origins, subprotocols, select_subprotocol, extra_headers, server_header: the opening
@@ -267,6 +270,12 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             :class:`~wsfast.asyncio.connection.Connection`.
         max_message_size, max_frame_size, max_fragments, max_http_head_size, max_http_headers: limits
             (see :class:`~wsfast.connection.Connection`).
+        max_size: websockets' name of ``max_message_size`` (``(message, fragment)`` sets
+            ``max_frame_size`` too), for code written for websockets.
+
+    Raises:
+        ValueError: ``sock`` with ``host``, ``port`` or ``path``.
+        TypeError: an option given under both its names, with different values.
     """
 
     def __init__(
@@ -276,6 +285,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         port: int | None = None,
         *,
         path: str | None = None,
+        sock: socket.socket | None = None,
         ssl: ssl_module.SSLContext | None = None,
         reuse_port: bool = False,
         origins: Sequence[str | None] | None = None,
@@ -299,7 +309,9 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         max_queue: int | None = 16,
         write_limit: int = 65536,
         backlog: int = 100,
+        max_size: int | None | tuple[int | None, int | None] = UNSET,
     ) -> None:
+        max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE))
         handshake = ServerHandshake(
             origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol,
             extensions=server_extensions(compression, extensions), extra_headers=extra_headers, server_header=server_header,
@@ -318,7 +330,9 @@ class serve:  # noqa: N801 - used like a function, as in websockets
             return self._connection_class(protocol, server, **options)
 
         self._server = Server(handler, make_connection)
-        self._listen: dict[str, Any] = dict(host=host, port=port, path=path, ssl=ssl, reuse_port=reuse_port, backlog=backlog)
+        if sock is not None and (host is not None or port is not None or path is not None):
+            raise ValueError("sock excludes host, port and path")
+        self._listen: dict[str, Any] = dict(host=host, port=port, path=path, sock=sock, ssl=ssl, reuse_port=reuse_port, backlog=backlog)
 
     #: The connection each accepted socket gets: the await API's, or the callback API's.
     _connection_class: type[ServerSide] = ServerSideConnection
@@ -330,7 +344,11 @@ class serve:  # noqa: N801 - used like a function, as in websockets
     async def _start(self) -> Server:
         loop = asyncio.get_running_loop()
         options = self._listen
-        if options["path"] is not None:
+        if options["sock"] is not None:
+            listener = await loop.create_server(
+                self._server.protocol_factory, sock=options["sock"], ssl=options["ssl"], backlog=options["backlog"]
+            )
+        elif options["path"] is not None:
             listener = await loop.create_unix_server(
                 self._server.protocol_factory, options["path"], ssl=options["ssl"], backlog=options["backlog"]
             )

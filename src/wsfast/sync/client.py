@@ -15,6 +15,7 @@ from ..handshake import USER_AGENT
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import client_extensions
+from .._websockets_names import UNSET, client_headers, message_limits
 from .connection import Connection
 
 __all__ = ["connect"]
@@ -40,17 +41,24 @@ def connect(
     max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
     max_http_headers: int = MAX_HTTP_HEADERS,
     max_queue: int | None = 16,
+    additional_headers: HeadersLike | None = UNSET,
+    user_agent_header: str | None = UNSET,
+    max_size: int | None | tuple[int | None, int | None] = UNSET,
 ) -> Connection:
     """Open a WebSocket connection and return it once the handshake succeeded; use it in a
     ``with`` block, or call ``close()``. The options are :func:`wsfast.asyncio.connect`'s, but for
-    the asyncio-only ones (keepalive pings, write_limit, proxies).
+    the asyncio-only ones (keepalive pings, write_limit, proxies); websockets' names
+    ``additional_headers``, ``user_agent_header`` and ``max_size`` too.
 
     Raises:
         ValueError: an invalid URI or option, or ``ssl`` with a ``ws://`` URI.
+        TypeError: an option given under both its names, with different values.
         InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response).
         TimeoutError: the connection was not open within ``open_timeout``.
         OSError: the TCP connection failed.
     """
+    extra_headers, user_agent = client_headers(extra_headers, additional_headers, user_agent, user_agent_header, USER_AGENT)
+    max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE))
     protocol = ClientConnection(
         uri, origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
         extensions=client_extensions(compression, extensions), max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,

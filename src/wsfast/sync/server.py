@@ -19,6 +19,7 @@ from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import server_extensions
 from ..server import ServerConnection
+from .._websockets_names import UNSET, message_limits
 from .client import open_handshake
 from .connection import Connection
 
@@ -161,16 +162,19 @@ def serve(
     max_http_headers: int = MAX_HTTP_HEADERS,
     max_queue: int | None = 16,
     backlog: int = 100,
+    max_size: int | None | tuple[int | None, int | None] = UNSET,
 ) -> Server:
     """Listen on ``host:port`` (or a Unix socket ``path``, or a listening ``sock`` of your own) and
     return the :class:`Server`; ``serve_forever()`` then serves, a thread per connection. The
     options are :func:`wsfast.asyncio.serve`'s, but for the asyncio-only ones (process_request and
-    process_response, keepalive pings, write_limit).
+    process_response, keepalive pings, write_limit); websockets' ``max_size`` too.
 
     Raises:
         ValueError: an invalid option.
+        TypeError: an option given under both its names, with different values.
         OSError: the address cannot be listened on.
     """
+    max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE))
     handshake = ServerHandshake(
         origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol,
         extensions=server_extensions(compression, extensions), extra_headers=extra_headers, server_header=server_header,

@@ -1,0 +1,65 @@
+"""websockets' names for options that wsfast names otherwise, so that code written for websockets
+runs unchanged: ``additional_headers`` and ``user_agent_header`` (connect) and ``max_size`` (both).
+
+Each alias is one more keyword of the same option: giving it beside wsfast's own name, with a
+different value, is a TypeError, as two values for one argument are in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .headers import HeadersLike
+
+__all__ = ["UNSET", "client_headers", "message_limits"]
+
+#: The default of an alias: it was not given.
+UNSET: Any = object()
+
+
+def message_limits(
+    max_size: Any, max_message_size: int | None, max_frame_size: int | None, defaults: tuple[int | None, int | None]
+) -> tuple[int | None, int | None]:
+    """``(max_message_size, max_frame_size)`` once websockets' ``max_size`` is applied: an int or None
+    bounds the message, ``(message, fragment)`` bounds the message and each frame (websockets 16);
+    ``defaults`` are wsfast's defaults of the two, to tell whether they were given.
+
+    Raises:
+        TypeError: ``max_size`` is given beside ``max_message_size`` (or, as a pair, beside
+            ``max_frame_size``) set to another value, or is neither an int, None nor a pair of them.
+    """
+    if max_size is UNSET:
+        return max_message_size, max_frame_size
+    if isinstance(max_size, tuple):
+        if len(max_size) != 2:
+            raise TypeError(f"max_size must be an int, None or (message, fragment), not {max_size!r}")
+        message, fragment = max_size
+    else:
+        message, fragment = max_size, max_frame_size
+    for name, value in (("message", message), ("fragment", fragment)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise TypeError(f"max_size's {name} limit must be an int or None, not {value!r}")
+    for ours, default, theirs in zip((max_message_size, max_frame_size), defaults, (message, fragment)):
+        if ours != default and ours != theirs:
+            raise TypeError("max_size is websockets' name of max_message_size (and max_frame_size): give one of them")
+    return message, fragment
+
+
+def client_headers(
+    extra_headers: HeadersLike, additional_headers: Any, user_agent: str | None, user_agent_header: Any, default_agent: str
+) -> tuple[HeadersLike, str | None]:
+    """``(extra_headers, user_agent)`` once websockets' ``additional_headers`` and
+    ``user_agent_header`` are applied.
+
+    Raises:
+        TypeError: an alias is given beside wsfast's name of the same option set to another value.
+    """
+    if additional_headers is not UNSET and additional_headers is not None:
+        if extra_headers:
+            raise TypeError("additional_headers is websockets' name of extra_headers: give one of them")
+        extra_headers = additional_headers
+    if user_agent_header is not UNSET:
+        if user_agent != default_agent and user_agent != user_agent_header:
+            raise TypeError("user_agent_header is websockets' name of user_agent: give one of them")
+        user_agent = user_agent_header
+    return extra_headers, user_agent
