@@ -3,7 +3,9 @@ and serve, asyncio and sync, and serve(sock=): code written for websockets runs 
 
 from __future__ import annotations
 
+import logging
 import socket
+import uuid
 
 import pytest
 
@@ -109,3 +111,20 @@ def test_sync_connect_and_serve_take_websockets_names():
             assert closed.value.rcvd.code == 1009 and closed.value.sent.code == 1009
         with pytest.raises(TypeError):
             sync_connect(uri(server), user_agent="a", user_agent_header="b")
+
+
+@pytest.mark.usefixtures("event_loop_kind")
+def test_connections_have_websockets_id_and_logger(caplog):
+    async def main():
+        async with wsfast.serve(echo, "127.0.0.1", 0) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/"
+            async with wsfast.connect(uri) as first, wsfast.connect(uri) as second:
+                assert isinstance(first.id, uuid.UUID) and first.id == first.id != second.id
+                with caplog.at_level(logging.INFO, logger="wsfast"):
+                    first.logger.info("hello from %s", "the first")
+                [record] = [r for r in caplog.records if r.getMessage() == "hello from the first"]
+                assert record.name == "wsfast" and record.websocket is first
+
+    run_async(main())
+    with running() as server, sync_connect(uri(server)) as ws:
+        assert isinstance(ws.id, uuid.UUID) and ws.logger.extra == {"websocket": ws}

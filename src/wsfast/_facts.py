@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import uuid
 from typing import Any
 
 from .connection import Connection, State
@@ -50,3 +53,14 @@ class ConnectionFacts:
     def latency(self) -> float:
         """Seconds between the last ping answered and its pong; 0 until one is answered."""
         return self._latency
+
+    @functools.cached_property
+    def id(self) -> uuid.UUID:
+        """A unique identifier of this connection, for logs (websockets' ``id``); made on first use."""
+        return uuid.uuid4()
+
+    @functools.cached_property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """The ``wsfast`` logger with this connection in each record's ``websocket`` attribute
+        (websockets' ``logger``); made on first use."""
+        return logging.LoggerAdapter(logging.getLogger("wsfast"), {"websocket": self})
