@@ -39,7 +39,9 @@ from wsfast.handshake import (
 )
 from wsfast.headers import Headers, parse_extensions
 from wsfast.kernels import parse_http_head
+from wsfast.connection import State
 from wsfast.limits import MAX_HTTP_BODY_SIZE
+from wsfast.server import ServerConnection
 
 # RFC 6455 §1.3 and §4.2.2, word for word.
 RFC_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -657,32 +659,71 @@ class TestServerNegotiation:
 
 
 class TestProcessRequest:
-    def test_answer_instead_of_upgrading(self):
-        def health(request: Request) -> Response | None:
-            if request.path == "/healthz":
-                return reject(200, "OK")
-            if "Authorization" not in request.headers:
-                return reject(401, "authentication required", headers=[("WWW-Authenticate", 'Bearer realm="ws"')])
-            return None
+    """websockets' process_request and process_response rules, in one place for every I/O layer:
+    ServerConnection.settle_request and settle_response."""
 
-        server = ServerHandshake(process_request=health)
-        plain = Request("/healthz", Headers([("Host", "example.com")]))  # not even a WebSocket request
-        assert server.accept(plain) == (reject(200, "OK"), None, [])
-        response, subprotocol, extensions = server.accept(request_with())
-        assert (response.status_code, subprotocol, extensions) == (401, None, [])
-        assert_complete_response(response)
-        response, _, _ = server.accept(request_with(add=[("Authorization", "Bearer t")]))
-        assert response.status_code == 101
+    @staticmethod
+    def held(request: Request, **options) -> ServerConnection:
+        server = ServerConnection(ServerHandshake(), hold_request=True, **options)
+        server.receive_data(request.serialize())
+        assert server.request_waiting
+        return server
 
-    def test_hook_may_reject_or_misbehave(self):
-        def forbid(request: Request) -> Response | None:
-            raise InvalidOrigin("Origin", None)
+    def test_answer_instead_of_upgrading_or_go_on(self):
+        plain = self.held(Request("/healthz", Headers([("Host", "example.com")])))  # not even a WebSocket request
+        assert plain.settle_request(reject(200, "OK"), None) is None
+        assert plain.state is State.CLOSED and plain.response == reject(200, "OK")
+        assert plain.data_to_send().startswith(b"HTTP/1.1 200 OK\r\n")
+        upgrade = self.held(request_with())
+        assert upgrade.settle_request(None, None) is None
+        assert upgrade.state is State.OPEN and upgrade.response.status_code == 101
 
-        with pytest.raises(InvalidOrigin):
-            ServerHandshake(process_request=forbid).accept(request_with())
-        upgrade = Response(101, "Switching Protocols", Headers())
-        with pytest.raises(ValueError):
-            ServerHandshake(process_request=lambda request: upgrade).accept(request_with())
+    def test_a_handshake_error_refuses_with_its_status(self):
+        server = self.held(request_with())
+        refusal = InvalidOrigin("Origin", None)
+        assert server.settle_request(None, refusal) is None
+        assert (server.response.status_code, server.handshake_error) == (403, refusal)
+        assert_complete_response(server.response)
+
+    @pytest.mark.parametrize(("answer", "error", "failure"), [
+        (Response(101, "Switching Protocols", Headers()), None, TypeError),  # only the handshake upgrades
+        ("not a response", None, TypeError),
+        (None, RuntimeError("bug"), RuntimeError),
+    ])  # fmt: skip
+    def test_a_failing_hook_answers_500_and_hands_back_the_failure(self, answer, error, failure):
+        server = self.held(request_with())
+        assert isinstance(server.settle_request(answer, error), failure)
+        assert server.response.status_code == 500 and server.state is State.CLOSED
+
+    def test_process_response_sends_the_answer_changed_or_another(self):
+        server = self.held(request_with(), hold_response=True)
+        server.settle_request(None, None)
+        assert server.response_waiting
+        server.response.headers["X-Seen"] = "yes"
+        assert server.settle_response(None, None) is None
+        assert server.state is State.OPEN and b"X-Seen: yes" in server.data_to_send()
+        instead = self.held(request_with(), hold_response=True)
+        instead.settle_request(None, None)
+        assert instead.settle_response(reject(404, "gone"), None) is None
+        assert instead.response.status_code == 404 and instead.state is State.CLOSED
+
+    @pytest.mark.parametrize(("answer", "error", "failure"), [
+        (Response(101, "Switching Protocols", Headers()), None, ValueError),
+        (42, None, TypeError),
+        (None, RuntimeError("bug"), RuntimeError),
+    ])  # fmt: skip
+    def test_a_failing_process_response_answers_500(self, answer, error, failure):
+        server = self.held(request_with(), hold_response=True)
+        server.settle_request(None, None)
+        assert isinstance(server.settle_response(answer, error), failure)
+        assert server.response.status_code == 500 and server.state is State.CLOSED
+
+    def test_nothing_to_settle_once_answered(self):
+        server = self.held(request_with())
+        server.settle_request(None, None)
+        assert server.settle_request(reject(403, "late"), None) is None
+        assert server.settle_response(reject(403, "late"), None) is None
+        assert server.response.status_code == 101
 
 
 # ------------------------------------------------------------------------- client

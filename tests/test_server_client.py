@@ -118,7 +118,11 @@ def test_process_request_answers_instead_of_upgrading():
     def health(request):
         return reject(200, "ok") if request.path == "/health" else None
 
-    server, answer = rejected(b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n", ServerHandshake(process_request=health))
+    server = ServerConnection(hold_request=True)
+    server.receive_data(b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert server.data_to_send() == b"" and server.request_waiting
+    assert server.settle_request(health(server.request), None) is None
+    answer = server.data_to_send()
     assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"\r\n\r\nok")
     assert server.state is State.CLOSED and server.handshake_error is None and server.should_close_transport
 

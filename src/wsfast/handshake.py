@@ -315,15 +315,13 @@ class ClientHandshake:
 
 #: ``select_subprotocol(request, offered)``: the subprotocol to use (one of ``offered``) or None.
 SelectSubprotocol = Callable[[Request, Sequence[str]], "str | None"]
-#: ``process_request(request)``: a response to answer instead of upgrading, or None to go on.
-ProcessRequest = Callable[[Request], "Response | None"]
 
 
 class ServerHandshake:
     """The server's half: check a request and answer it. One object can serve many connections."""
 
     __slots__ = ("_origins", "_subprotocols", "_select_subprotocol", "_extensions", "_extra_headers",
-                 "_server_header", "_process_request")  # fmt: skip
+                 "_server_header")  # fmt: skip
 
     def __init__(
         self,
@@ -334,7 +332,6 @@ class ServerHandshake:
         extensions: Sequence[ServerExtensionFactory] = (),
         extra_headers: HeadersLike = (),
         server_header: str | None = SERVER,
-        process_request: ProcessRequest | None = None,
     ) -> None:
         """Configure the checks and the answer.
 
@@ -348,8 +345,10 @@ class ServerHandshake:
             extensions: the extensions supported, preferred first.
             extra_headers: more headers for the 101 response.
             server_header: the ``Server`` header; None to send none.
-            process_request: called first with each request; a response it returns is the answer
-                (no upgrade), None goes on with the handshake. It may raise InvalidHandshake.
+
+        An application that answers some requests itself (websockets' ``process_request``) holds
+        them in the connection: ``ServerConnection(hold_request=True)``, then
+        :meth:`~wsfast.server.ServerConnection.settle_request`.
 
         Raises:
             ValueError: an invalid subprotocol, or an extra header that the handshake sets itself.
@@ -363,13 +362,11 @@ class ServerHandshake:
         self._extra_headers = _extra_headers(extra_headers, _SERVER_MANAGED)
         self._extra_headers.serialize()
         self._server_header = server_header
-        self._process_request = process_request
 
     def accept(self, request: Request) -> tuple[Response, str | None, list[Extension]]:
         """Check ``request`` and answer it: the response, the subprotocol and the extensions agreed.
 
-        The response is a 101 unless ``process_request`` answered instead (then no subprotocol nor
-        extensions): upgrade only on ``response.status_code == 101``.
+        The response is a 101: the checks that fail raise instead.
 
         Raises:
             InvalidHeader: ``Host`` missing, repeated or invalid; ``Sec-WebSocket-Key`` missing,
@@ -379,15 +376,9 @@ class ServerHandshake:
             InvalidVersion: ``Sec-WebSocket-Version`` is not exactly ``13`` (426).
             InvalidOrigin: ``Origin`` is missing or not allowed (403).
             NegotiationError: ``select_subprotocol`` refused (400).
-            ValueError: ``process_request`` answered 101, or ``select_subprotocol`` chose something
-                the client did not offer (a bug in the application, not in the client).
+            ValueError: ``select_subprotocol`` chose something the client did not offer (a bug in
+                the application, not in the client).
         """
-        if self._process_request is not None:
-            answer = self._process_request(request)
-            if answer is not None:
-                if answer.status_code == 101:
-                    raise ValueError("process_request cannot answer 101: only the handshake upgrades")
-                return answer, None, []
         headers = request.headers
         key = self._check_request(headers)
         subprotocol = self._choose_subprotocol(request)

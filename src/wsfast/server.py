@@ -5,7 +5,7 @@ from __future__ import annotations
 from .connection import Connection, Role, State
 from .extensions import Extension
 from .exceptions import InvalidHandshake, InvalidHTTP, InvalidState
-from .handshake import ServerHandshake, response_for
+from .handshake import ServerHandshake, reject, response_for
 from .http11 import Request, Response, parse_request
 from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 
@@ -15,12 +15,19 @@ __all__ = ["ServerConnection"]
 _Answer = tuple[Response, str | None, list[Extension], InvalidHandshake | None]
 
 
+def _internal_error() -> Response:
+    """The answer when the application's hook failed: a new one each time, as hooks may change
+    a response's headers."""
+    return reject(500, "Internal Server Error")
+
+
 class ServerConnection(Connection):
     """A server's connection, from the first byte of the upgrade request.
 
     While CONNECTING it reads the request and answers it: with 101 (the state becomes OPEN), with
-    the application's own response from ``process_request``, or with a complete error response
-    for a request that fails the checks (both end in CLOSED, with ``should_close_transport``).
+    the application's own response (``hold_request``, then :meth:`settle_request` for websockets'
+    ``process_request`` hook, or :meth:`respond`), or with a complete error response for a request
+    that fails the checks (both end in CLOSED, with ``should_close_transport``).
 
     Args:
         handshake: the checks and answers; one :class:`ServerHandshake` can serve many
@@ -175,6 +182,54 @@ class ServerConnection(Connection):
             raise InvalidState("no request is waiting for an answer")
         held: _Answer = (response_for(error), None, [], error)
         self._decided(held)
+
+    def settle_request(self, answer: object, error: Exception | None) -> Exception | None:
+        """Answer the waiting request as websockets' ``process_request(connection, request)`` hook
+        decided, the one rule for every I/O layer: ``answer`` is what the hook returned, ``error``
+        what it raised. A :class:`Response` (not a 101) is the answer; None goes on with the
+        handshake; an :class:`InvalidHandshake` refuses with its status; anything else answers 500.
+
+        Returns:
+            The application's failure for the caller to log (what the hook raised, or a TypeError
+            for what it returned), or None. Nothing is done if no request is waiting any more (the
+            client left while an asynchronous hook ran).
+        """
+        if not self.request_waiting:
+            return None
+        if isinstance(error, InvalidHandshake):
+            self.reject(error)
+            return None
+        if error is None and (answer is None or (isinstance(answer, Response) and answer.status_code != 101)):
+            self.respond(answer)
+            return None
+        if error is None:
+            error = TypeError(f"process_request must return a non-101 Response or None, not {answer!r}")
+        self.respond(_internal_error())
+        return error
+
+    def settle_response(self, answer: object, error: Exception | None) -> Exception | None:
+        """Send the held answer as websockets' ``process_response(connection, request, response)``
+        hook decided: ``answer`` None sends :attr:`response` (whose headers the hook may have
+        changed), a :class:`Response` (not another 101) is sent instead; a hook that raised, or
+        returned anything else, answers 500.
+
+        Returns:
+            The application's failure for the caller to log, or None. Nothing is done if no answer
+            is held any more.
+        """
+        if not self.response_waiting:
+            return None
+        if error is None:
+            if answer is None or isinstance(answer, Response):
+                try:
+                    self.send_response(answer)
+                    return None
+                except ValueError as refused:  # another 101
+                    error = refused
+            else:
+                error = TypeError(f"process_response must return a Response or None, not {answer!r}")
+        self.send_response(_internal_error())
+        return error
 
     def _answer(self, response: Response) -> None:
         self.response = response

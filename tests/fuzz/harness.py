@@ -1011,10 +1011,26 @@ SERVER_HANDSHAKES: tuple[Callable[[], ServerHandshake], ...] = (
         extensions=[ServerPerMessageDeflateFactory(server_max_window_bits=9), ServerPerMessageDeflateFactory()],
         extra_headers=[("X-Extra", "1")],
         server_header=None,
-        process_request=_forbid_private,
     ),
     lambda: ServerHandshake(select_subprotocol=lambda request, offered: offered[-1] if offered else None),
 )
+#: The process_request hook of some of SERVER_HANDSHAKES, by index: the server holds each request
+#: for it and settles it with its answer.
+PROCESS_REQUEST: dict[int, Callable[[Any], Response | None]] = {4: _forbid_private}
+
+
+def _server(handshake_index: int, **options: Any) -> tuple[ServerConnection, Callable[[Any], Response | None] | None]:
+    """A server with one of SERVER_HANDSHAKES, and its process_request hook if it has one."""
+    index = handshake_index % len(SERVER_HANDSHAKES)
+    hook = PROCESS_REQUEST.get(index)
+    return ServerConnection(SERVER_HANDSHAKES[index](), hold_request=hook is not None, **options), hook
+
+
+def _receive(server: ServerConnection, hook: Callable[[Any], Response | None] | None, data: bytes) -> None:
+    """``server.receive_data(data)``, then the hook's answer if a request waits for it."""
+    server.receive_data(data)
+    if hook is not None and server.request_waiting:
+        require(server.settle_request(hook(server.request), None) is None, "the hook's answer was refused")
 
 #: Client options the handshake fuzzers pick from (keyword arguments of both ClientConnection and
 #: ClientHandshake).
@@ -1043,8 +1059,8 @@ def valid_request(options_index: int, path: str = "/chat") -> bytes:
 def valid_response(options_index: int, handshake_index: int, path: str = "/chat") -> bytes:
     """What a server with one of SERVER_HANDSHAKES answers to ``valid_request``, its accept key
     replaced by ACCEPT_PLACEHOLDER."""
-    server = ServerConnection(SERVER_HANDSHAKES[handshake_index % len(SERVER_HANDSHAKES)]())
-    server.receive_data(valid_request(options_index, path))
+    server, hook = _server(handshake_index)
+    _receive(server, hook, valid_request(options_index, path))
     return server.data_to_send().replace(accept_key(KEY).encode(), ACCEPT_PLACEHOLDER)
 
 
@@ -1058,14 +1074,13 @@ def check_server_handshake(handshake_index: int, data: bytes, cuts: Sequence[int
     """A ServerConnection fed ``data`` in chunks never raises, says nothing until it decides, then
     answers with exactly one complete response: the error's status and message for a rejection,
     the application's answer, or a 101 with the right accept key followed only by valid frames."""
-    server = ServerConnection(SERVER_HANDSHAKES[handshake_index % len(SERVER_HANDSHAKES)](),
-                              max_http_head_size=max_head, max_http_headers=max_headers)
+    server, hook = _server(handshake_index, max_http_head_size=max_head, max_http_headers=max_headers)
     answer = b""
     wire = _frames_py.FrameDecoder(expect_masked=False, max_frame_size=None, max_message_size=None, allowed_rsv=RSV1)
     for chunk in _split(data, cuts):
         before = server.state
         try:
-            server.receive_data(chunk)
+            _receive(server, hook, chunk)
         except Exception as error:  # noqa: BLE001 - anything else is a finding
             undocumented(error, "ServerConnection.receive_data")
         output = server.data_to_send()

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..connection import State
-from ..exceptions import ConnectionClosed, InvalidHandshake
+from ..exceptions import ConnectionClosed
 from ..extensions import ServerExtensionFactory
 from ..handshake import SERVER, ServerHandshake, reject
 from ..http11 import Request, Response
@@ -96,35 +96,22 @@ class ServerSide(WebSocketProtocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
-    def _answer_request(self, response: Response | None, error: Exception | None) -> None:
+    def _answer_request(self, answer: object, error: Exception | None) -> None:
         protocol: ServerConnection = self.protocol  # type: ignore[assignment]  # a server's
         if not protocol.request_waiting:
             return  # the client left meanwhile
-        if isinstance(error, InvalidHandshake):
-            protocol.reject(error)
-        elif error is None and (response is None or (isinstance(response, Response) and response.status_code != 101)):
-            protocol.respond(response)
-        else:
-            if error is None:
-                error = TypeError(f"process_request must return a non-101 Response or None, not {response!r}")
-            logger.error("process_request failed", exc_info=error)
-            protocol.respond(reject(500, "Internal Server Error"))
+        failure = protocol.settle_request(answer, error)
+        if failure is not None:
+            logger.error("process_request failed", exc_info=failure)
         self._answered()
 
-    def _send_response(self, response: Response | None, error: Exception | None) -> None:
+    def _send_response(self, answer: object, error: Exception | None) -> None:
         protocol: ServerConnection = self.protocol  # type: ignore[assignment]  # a server's
         if not protocol.response_waiting:
             return  # the client left meanwhile
-        if error is None and response is not None and not isinstance(response, Response):
-            error = TypeError(f"process_response must return a Response or None, not {response!r}")
-        if error is None:
-            try:
-                protocol.send_response(response)
-            except ValueError as refused:  # another 101
-                error = refused
-        if error is not None:
-            logger.error("process_response failed", exc_info=error)
-            protocol.send_response(reject(500, "Internal Server Error"))
+        failure = protocol.settle_response(answer, error)
+        if failure is not None:
+            logger.error("process_response failed", exc_info=failure)
         self._answered()
 
     def _answered(self) -> None:
