@@ -13,7 +13,7 @@ import wsfast
 from conftest import run_async
 from test_asyncio import echo as async_echo
 from test_asyncio import port_of, tls_contexts
-from wsfast.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from wsfast.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidOrigin, InvalidStatus
 from wsfast.sync.client import connect
 from wsfast.sync.server import serve
 
@@ -203,3 +203,33 @@ def test_closing_a_connection_that_never_started_reading():
     with theirs:
         Connection(ours, SansIO(Role.SERVER), close_timeout=1).close(1001, "going away")
         assert theirs.recv(100)[:2] == b"\x88\x0c"  # a close frame: 1001 and its reason
+
+
+def test_process_request_and_process_response_hooks(caplog):
+    seen = []
+
+    def process_request(connection, request):
+        seen.append(connection)
+        if request.path == "/health":
+            return connection.respond(200, "ok\n")
+        if request.path == "/private":
+            raise InvalidOrigin("Origin", None)
+        if request.path == "/bug":
+            raise RuntimeError("a bug in the hook")
+        return None
+
+    def process_response(connection, request, response):
+        response.headers["X-Hooked"] = request.path
+
+    with running(process_request=process_request, process_response=process_response) as server:
+        with connect(uri(server) + "chat") as ws:
+            assert ws.response.headers["X-Hooked"] == "/chat"
+            ws.send("through the hooks")
+            assert ws.recv(timeout=5) == "through the hooks"
+        assert seen and seen[0].request.path == "/chat"
+        for path, status in (("health", 200), ("private", 403), ("bug", 500)):
+            with pytest.raises(InvalidStatus) as refused:
+                connect(uri(server) + path)
+            assert refused.value.response.status_code == status
+            assert refused.value.response.headers["X-Hooked"] == "/" + path  # every answer passes process_response
+    assert any("process_request failed" in record.getMessage() for record in caplog.records)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import ssl as ssl_module
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..client import ClientConnection
@@ -89,8 +89,10 @@ def connect(
     return connection
 
 
-def open_handshake(sock: socket.socket, protocol: Any, deadline: float | None) -> None:
-    """Run the opening handshake on a blocking socket, for a client or a server connection.
+def open_handshake(sock: socket.socket, protocol: Any, deadline: float | None,
+                   settle: Callable[[], None] | None = None) -> None:  # fmt: skip
+    """Run the opening handshake on a blocking socket, for a client or a server connection;
+    ``settle()``, if given, runs after each read (a server answers a held request there).
 
     Raises:
         InvalidHandshake, InvalidHTTP: the handshake failed (as the sans-IO connection says).
@@ -113,6 +115,8 @@ def open_handshake(sock: socket.socket, protocol: Any, deadline: float | None) -
             protocol.receive_eof()
             break
         protocol.receive_data(data)
+        if settle is not None:
+            settle()
     if not protocol.handshake_done:
         raise protocol.handshake_error or ConnectionError("the connection closed during the opening handshake")
 

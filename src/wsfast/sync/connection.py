@@ -24,6 +24,8 @@ from ..connection import Connection as SansIOConnection
 from ..connection import State
 from ..events import BinaryMessage, Close, Pong, TextMessage
 from ..exceptions import ConnectionClosedOK, InvalidState
+from ..handshake import reject
+from ..http11 import Response
 
 __all__ = ["Connection"]
 
@@ -61,6 +63,15 @@ class Connection(ConnectionFacts):
         self._reader = threading.Thread(target=self._read_forever, name="wsfast-reader", daemon=True)
         self._latency = 0.0
         self._closed = False
+
+    def respond(self, status_code: int, text: str) -> Response:
+        """A response refusing the handshake with ``text`` as its body, for a server's
+        ``process_request`` to return (websockets' name).
+
+        Raises:
+            ValueError: the status cannot carry a body.
+        """
+        return reject(status_code, text)
 
     def start(self) -> None:
         """Start reading: deliver what came with the handshake, then read the socket."""

@@ -15,6 +15,7 @@ from typing import Any
 from ..exceptions import ConnectionClosed
 from ..extensions import ServerExtensionFactory
 from ..handshake import SERVER, ServerHandshake
+from ..http11 import Request, Response
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import server_extensions
@@ -26,6 +27,21 @@ from .connection import Connection
 __all__ = ["serve", "Server"]
 
 logger = logging.getLogger("wsfast")
+
+#: ``process_request(connection, request)``: a response to answer instead of upgrading, or None to
+#: go on with the handshake; it may raise InvalidHandshake to refuse (websockets' hook).
+ProcessRequest = Callable[[Connection, Request], "Response | None"]
+#: ``process_response(connection, request, response)``: the response to send instead (not another
+#: 101), or None to send ``response``, whose headers it may change (websockets' hook).
+ProcessResponse = Callable[[Connection, Request, Response], "Response | None"]
+
+
+def _called(hook: Callable[..., object], *args: Any) -> tuple[object, Exception | None]:
+    """``(hook(*args), None)``, or ``(None, error)`` when it raised ``error``."""
+    try:
+        return hook(*args), None
+    except Exception as error:  # noqa: BLE001 - the application's failure becomes an HTTP answer
+        return None, error
 
 
 class Server:
@@ -39,13 +55,19 @@ class Server:
         ssl: wraps each accepted socket for ``wss://``.
         open_timeout: seconds a client has for TLS and its upgrade request.
         close_timeout, max_queue: see :class:`~wsfast.sync.connection.Connection`.
+        process_request, process_response: websockets' hooks, as :func:`serve` describes; the
+            connections ``make_protocol`` makes hold the request, or the response, for them.
     """
 
     def __init__(self, listener: socket.socket, handler: Callable[[Connection], Any],
                  make_protocol: Callable[[], ServerConnection], *, ssl: ssl_module.SSLContext | None,
-                 open_timeout: float | None, close_timeout: float | None, max_queue: int | None) -> None:  # fmt: skip
+                 open_timeout: float | None, close_timeout: float | None, max_queue: int | None,
+                 process_request: ProcessRequest | None = None,
+                 process_response: ProcessResponse | None = None) -> None:  # fmt: skip
         self.socket = listener
         self.handler = handler
+        self.process_request = process_request
+        self.process_response = process_response
         self._make_protocol = make_protocol
         self._ssl = ssl
         self._open_timeout = open_timeout
@@ -105,6 +127,21 @@ class Server:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
 
+    def _settle(self, connection: Connection, protocol: ServerConnection) -> None:
+        """Let the hooks answer what the connection holds for them, as the sans-IO rule says."""
+        while True:
+            if protocol.request_waiting and self.process_request is not None:
+                failure = protocol.settle_request(*_called(self.process_request, connection, protocol.request))
+                hook = "process_request"
+            elif protocol.response_waiting and self.process_response is not None:
+                failure = protocol.settle_response(
+                    *_called(self.process_response, connection, protocol.request, protocol.response))
+                hook = "process_response"
+            else:
+                return
+            if failure is not None:
+                logger.error("%s failed", hook, exc_info=failure)
+
     def _serve_one(self, sock: socket.socket) -> None:
         deadline = None if self._open_timeout is None else time.monotonic() + self._open_timeout
         protocol = self._make_protocol()
@@ -112,13 +149,13 @@ class Server:
             if self._ssl is not None:
                 sock.settimeout(self._open_timeout)
                 sock = self._ssl.wrap_socket(sock, server_side=True)
-            open_handshake(sock, protocol, deadline)
+            connection = Connection(sock, protocol, **self._connection_options)  # the hooks see it
+            open_handshake(sock, protocol, deadline, lambda: self._settle(connection, protocol))
             sock.settimeout(None)
         except Exception as error:  # noqa: BLE001 - a failed opening costs this connection only
             logger.info("opening handshake failed: %s", error)
             sock.close()
             return
-        connection = Connection(sock, protocol, **self._connection_options)
         with self._lock:
             if self._shutting_down:
                 connection.close(1001, "server shutting down")
@@ -151,6 +188,8 @@ def serve(
     select_subprotocol: Any = None,
     extra_headers: HeadersLike = (),
     server_header: str | None = SERVER,
+    process_request: ProcessRequest | None = None,
+    process_response: ProcessResponse | None = None,
     compression: str | None = "deflate",
     extensions: Sequence[ServerExtensionFactory] | None = None,
     open_timeout: float | None = 10.0,
@@ -166,8 +205,11 @@ def serve(
 ) -> Server:
     """Listen on ``host:port`` (or a Unix socket ``path``, or a listening ``sock`` of your own) and
     return the :class:`Server`; ``serve_forever()`` then serves, a thread per connection. The
-    options are :func:`wsfast.asyncio.serve`'s, but for the asyncio-only ones (process_request and
-    process_response, keepalive pings, write_limit); websockets' ``max_size`` too.
+    options are :func:`wsfast.asyncio.serve`'s, but for the asyncio-only ones (keepalive pings,
+    write_limit); websockets' ``max_size`` too. ``process_request(connection, request)`` and
+    ``process_response(connection, request, response)`` are websockets' hooks, plain functions
+    here, with the asyncio API's rules (the same code decides: ``ServerConnection.settle_request``
+    and ``settle_response``); they run in the connection's thread.
 
     Raises:
         ValueError: an invalid option.
@@ -184,6 +226,7 @@ def serve(
         return ServerConnection(
             handshake, max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,
             max_http_head_size=max_http_head_size, max_http_headers=max_http_headers,
+            hold_request=process_request is not None, hold_response=process_response is not None,
         )  # fmt: skip
 
     if sock is None:
@@ -194,4 +237,4 @@ def serve(
         else:
             sock = socket.create_server((host or "", port or 0), backlog=backlog)
     return Server(sock, handler, make_protocol, ssl=ssl, open_timeout=open_timeout, close_timeout=close_timeout,
-                  max_queue=max_queue)  # fmt: skip
+                  max_queue=max_queue, process_request=process_request, process_response=process_response)  # fmt: skip
