@@ -14,7 +14,9 @@ from conftest import run_async
 from test_asyncio import echo as async_echo
 from test_asyncio import port_of, tls_contexts
 from wsfast.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidOrigin, InvalidStatus
-from wsfast.sync.client import connect
+from wsfast.connection import State
+from wsfast.server import ServerConnection
+from wsfast.sync.client import connect, open_handshake
 from wsfast.sync.server import serve
 
 
@@ -233,3 +235,32 @@ def test_process_request_and_process_response_hooks(caplog):
             assert refused.value.response.status_code == status
             assert refused.value.response.headers["X-Hooked"] == "/" + path  # every answer passes process_response
     assert any("process_request failed" in record.getMessage() for record in caplog.records)
+
+
+def test_keepalive_pings_an_idle_peer_and_drops_a_silent_one():
+    with running() as server, connect(uri(server), ping_interval=0.05, ping_timeout=2) as ws:
+        time.sleep(0.3)  # idle: the keepalive pings, the server's core answers
+        assert ws.latency > 0 and ws.state is State.OPEN
+
+    # A peer that completes the handshake, then never answers a ping nor a close frame.
+    listener = socket.create_server(("127.0.0.1", 0))
+    peer: list[socket.socket] = []
+
+    def silent() -> None:
+        sock, _ = listener.accept()
+        peer.append(sock)
+        open_handshake(sock, ServerConnection(auto_pong=False), None)
+
+    thread = threading.Thread(target=silent, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    with connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/", ping_interval=0.05, ping_timeout=0.2,
+                 close_timeout=0.3) as ws:  # fmt: skip
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=5)
+    assert closed.value.sent_code == 1011 and closed.value.sent_reason == "keepalive ping timeout"
+    assert time.monotonic() - started < 3
+    thread.join(5)
+    for sock in peer:
+        sock.close()
+    listener.close()

@@ -34,6 +34,8 @@ def connect(
     extensions: Sequence[ClientExtensionFactory] | None = None,
     ssl: ssl_module.SSLContext | None = None,
     open_timeout: float | None = 10.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     close_timeout: float | None = 10.0,
     max_message_size: int | None = MAX_MESSAGE_SIZE,
     max_frame_size: int | None = MAX_FRAME_SIZE,
@@ -47,7 +49,7 @@ def connect(
 ) -> Connection:
     """Open a WebSocket connection and return it once the handshake succeeded; use it in a
     ``with`` block, or call ``close()``. The options are :func:`wsfast.asyncio.connect`'s, but for
-    the asyncio-only ones (keepalive pings, write_limit, proxies); websockets' names
+    the asyncio-only ones (write_limit, proxies); websockets' names
     ``additional_headers``, ``user_agent_header`` and ``max_size`` too.
 
     Raises:
@@ -84,7 +86,8 @@ def connect(
     except BaseException:
         sock.close()
         raise
-    connection = Connection(sock, protocol, close_timeout=close_timeout, max_queue=max_queue)
+    connection = Connection(sock, protocol, ping_interval=ping_interval, ping_timeout=ping_timeout,
+                            close_timeout=close_timeout, max_queue=max_queue)  # fmt: skip
     connection.start()
     return connection
 

@@ -1,7 +1,8 @@
 """The synchronous API's connection: blocking ``send`` and ``recv`` on a socket, with threads.
 
 websockets' ``websockets.sync`` names and semantics. One background thread per connection reads
-the socket and feeds the sans-IO core; the application's threads send. One lock guards the core,
+the socket and feeds the sans-IO core, and another sends the keepalive pings (unless
+``ping_interval`` is None); the application's threads send. One lock guards the core,
 which is not thread-safe, and keeps what goes out in order. Received messages wait in a queue of
 ``max_queue`` entries: while it is full the reading thread waits, so the socket is not read and
 TCP pushes back on the peer.
@@ -23,7 +24,7 @@ from .._facts import ConnectionFacts
 from ..connection import Connection as SansIOConnection
 from ..connection import State
 from ..events import BinaryMessage, Close, Pong, TextMessage
-from ..exceptions import ConnectionClosedOK, InvalidState
+from ..exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
 from ..handshake import reject
 from ..http11 import Response
 
@@ -43,11 +44,15 @@ class Connection(ConnectionFacts):
     Args:
         sock: the connected socket (TLS wrapped already, for ``wss://``).
         protocol: the sans-IO connection, OPEN (its handshake done on ``sock``).
+        ping_interval: seconds without data from the peer before a keepalive ping; None for none.
+        ping_timeout: seconds that ping (or any data) has to come back before the connection fails
+            with 1011 "keepalive ping timeout"; None to wait for ever. As in the asyncio API.
         close_timeout: seconds to wait for the closing handshake before dropping the connection.
         max_queue: messages received but not read yet; beyond it, reading pauses. None: no limit.
     """
 
-    def __init__(self, sock: socket.socket, protocol: SansIOConnection, *, close_timeout: float | None = 10.0,
+    def __init__(self, sock: socket.socket, protocol: SansIOConnection, *, ping_interval: float | None = 20.0,
+                 ping_timeout: float | None = 20.0, close_timeout: float | None = 10.0,
                  max_queue: int | None = 16) -> None:  # fmt: skip
         self.socket = sock
         if sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -55,7 +60,10 @@ class Connection(ConnectionFacts):
             # the previous one is acknowledged, up to the peer's delayed ACK (tens of ms).
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.protocol = protocol
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
+        self._last_received = time.monotonic()
         self._lock = threading.Lock()  # the sans-IO core and the order of what is written
         self._messages: queue.Queue[Any] = queue.Queue(maxsize=max_queue or 0)
         self._pings: dict[bytes, tuple[float, threading.Event]] = {}
@@ -77,6 +85,8 @@ class Connection(ConnectionFacts):
         """Start reading: deliver what came with the handshake, then read the socket."""
         self._handle(self.protocol.events_received())
         self._reader.start()
+        if self.ping_interval is not None:
+            threading.Thread(target=self._keepalive, name="wsfast-keepalive", daemon=True).start()
 
     # ------------------------------------------------------------------ what the user sees
 
@@ -246,6 +256,7 @@ class Connection(ConnectionFacts):
                     data = b""
                 with self._lock:
                     if data:
+                        self._last_received = time.monotonic()
                         self.protocol.receive_data(data)
                     else:
                         self.protocol.receive_eof()
@@ -262,6 +273,36 @@ class Connection(ConnectionFacts):
                 for _, answered in self._pings.values():
                     answered.set()  # no pong will come: nobody waits for ever
                 self._pings.clear()
+
+    def _keepalive(self) -> None:
+        """Ping after ``ping_interval`` seconds without data from the peer; fail the connection
+        (1011) when neither the pong nor any data comes back within ``ping_timeout``."""
+        interval = self.ping_interval
+        assert interval is not None
+        wait = interval
+        while not self._reading_done.wait(wait):
+            idle = time.monotonic() - self._last_received
+            wait = interval - idle if idle < interval else interval
+            if idle < interval:  # data arrived lately: the peer is alive
+                continue
+            payload = os.urandom(4)
+            try:
+                answered = self.ping(payload)
+            except ConnectionClosed:
+                return
+            if self.ping_timeout is None or answered.wait(self.ping_timeout):
+                continue
+            with self._lock:
+                self._pings.pop(payload, None)
+            if self._reading_done.is_set() or time.monotonic() - self._last_received < self.ping_timeout:
+                continue  # closed meanwhile, or data is flowing (a large message): alive
+            logger.info("keepalive ping timed out; closing the connection")
+            with self._lock:
+                self.protocol.fail(ProtocolError("keepalive ping timeout", close_code=1011))
+                self._send_pending()
+            if not self._reading_done.wait(self.close_timeout):
+                self._shut()  # the peer does not answer the close either: drop it
+            return
 
     def _handle(self, events: list[Any]) -> None:
         for event in events:

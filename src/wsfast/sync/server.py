@@ -54,7 +54,8 @@ class Server:
         make_protocol: a fresh sans-IO server connection per accepted socket.
         ssl: wraps each accepted socket for ``wss://``.
         open_timeout: seconds a client has for TLS and its upgrade request.
-        close_timeout, max_queue: see :class:`~wsfast.sync.connection.Connection`.
+        ping_interval, ping_timeout, close_timeout, max_queue: see
+            :class:`~wsfast.sync.connection.Connection`.
         process_request, process_response: websockets' hooks, as :func:`serve` describes; the
             connections ``make_protocol`` makes hold the request, or the response, for them.
     """
@@ -62,6 +63,7 @@ class Server:
     def __init__(self, listener: socket.socket, handler: Callable[[Connection], Any],
                  make_protocol: Callable[[], ServerConnection], *, ssl: ssl_module.SSLContext | None,
                  open_timeout: float | None, close_timeout: float | None, max_queue: int | None,
+                 ping_interval: float | None = 20.0, ping_timeout: float | None = 20.0,
                  process_request: ProcessRequest | None = None,
                  process_response: ProcessResponse | None = None) -> None:  # fmt: skip
         self.socket = listener
@@ -71,7 +73,8 @@ class Server:
         self._make_protocol = make_protocol
         self._ssl = ssl
         self._open_timeout = open_timeout
-        self._connection_options: dict[str, Any] = dict(close_timeout=close_timeout, max_queue=max_queue)
+        self._connection_options: dict[str, Any] = dict(ping_interval=ping_interval, ping_timeout=ping_timeout,
+                                                        close_timeout=close_timeout, max_queue=max_queue)  # fmt: skip
         self.connections: set[Connection] = set()
         self._lock = threading.Lock()
         self._wake_reader, self._wake_writer = socket.socketpair()  # shutdown() wakes serve_forever()
@@ -193,6 +196,8 @@ def serve(
     compression: str | None = "deflate",
     extensions: Sequence[ServerExtensionFactory] | None = None,
     open_timeout: float | None = 10.0,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
     close_timeout: float | None = 10.0,
     max_message_size: int | None = MAX_MESSAGE_SIZE,
     max_frame_size: int | None = MAX_FRAME_SIZE,
@@ -205,8 +210,8 @@ def serve(
 ) -> Server:
     """Listen on ``host:port`` (or a Unix socket ``path``, or a listening ``sock`` of your own) and
     return the :class:`Server`; ``serve_forever()`` then serves, a thread per connection. The
-    options are :func:`wsfast.asyncio.serve`'s, but for the asyncio-only ones (keepalive pings,
-    write_limit); websockets' ``max_size`` too. ``process_request(connection, request)`` and
+    options are :func:`wsfast.asyncio.serve`'s, but for ``write_limit`` (asyncio's); websockets'
+    ``max_size`` too; keepalive pings run in a thread per connection. ``process_request(connection, request)`` and
     ``process_response(connection, request, response)`` are websockets' hooks, plain functions
     here, with the asyncio API's rules (the same code decides: ``ServerConnection.settle_request``
     and ``settle_response``); they run in the connection's thread.
@@ -237,4 +242,5 @@ def serve(
         else:
             sock = socket.create_server((host or "", port or 0), backlog=backlog)
     return Server(sock, handler, make_protocol, ssl=ssl, open_timeout=open_timeout, close_timeout=close_timeout,
+                  ping_interval=ping_interval, ping_timeout=ping_timeout,
                   max_queue=max_queue, process_request=process_request, process_response=process_response)  # fmt: skip
