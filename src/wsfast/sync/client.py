@@ -15,6 +15,7 @@ from ..handshake import USER_AGENT
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import client_extensions
+from ..proxy import open_tunnel, proxy_for
 from .._websockets_names import UNSET, client_headers, message_limits
 from .connection import Connection
 
@@ -26,6 +27,7 @@ def connect(
     *,
     path: str | None = None,
     sock: socket.socket | None = None,
+    proxy: str | bool | None = True,
     origin: str | None = None,
     subprotocols: Sequence[str] = (),
     extra_headers: HeadersLike = (),
@@ -49,11 +51,13 @@ def connect(
 ) -> Connection:
     """Open a WebSocket connection and return it once the handshake succeeded; use it in a
     ``with`` block, or call ``close()``. The options are :func:`wsfast.asyncio.connect`'s, but for
-    the asyncio-only ones (write_limit, proxies); websockets' names
+    ``write_limit`` (asyncio's); websockets' names
     ``additional_headers``, ``user_agent_header`` and ``max_size`` too.
 
     Raises:
-        ValueError: an invalid URI or option, or ``ssl`` with a ``ws://`` URI.
+        ValueError: an invalid URI or option, ``ssl`` with a ``ws://`` URI, or an unsupported
+            proxy URL.
+        ProxyError: the proxy refused the tunnel, or answered something that is not HTTP.
         TypeError: an option given under both its names, with different values.
         InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response).
         TimeoutError: the connection was not open within ``open_timeout``.
@@ -75,6 +79,8 @@ def connect(
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(open_timeout)
             sock.connect(path)
+        elif (proxy_address := proxy_for(target, proxy)) is not None:
+            sock = open_tunnel(proxy_address, target.host, target.port, timeout=open_timeout)
         else:
             sock = socket.create_connection((target.host, target.port), timeout=open_timeout)
     try:
