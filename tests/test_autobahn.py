@@ -66,18 +66,18 @@ def _command(run: str, outdir: Path) -> list[str]:
             "--timeout", str(KOSOKU_TIMEOUT), "-o", str(outdir), *selection]  # fmt: skip
 
 
-#: The DEFLATE library of the server under test (fuzzingclient). The twins' run keeps the defaults
-#: (zlib-ng inflates, the standard library deflates: see wsfast/_zlib.py); the C kernels' run uses
-#: ISA-L for both, so that the suite covers a second library, in less time: deflating the 12.x and
-#: 13.x cases' 128 KiB messages with the standard library (7.5 ms each for the Faust text) is most
-#: of that mode's time, and ISA-L takes 0.4 ms. WSFAST_ZLIB, if set, decides for both runs.
-SERVER_ZLIB = None if os.environ.get("WSFAST_NO_EXTENSIONS") or importlib.util.find_spec("isal") is None else "isal"
+#: The DEFLATE library of wsfast's server and clients under test. The twins' run keeps the
+#: defaults (zlib-ng inflates, the standard library deflates: see wsfast/_zlib.py); the C kernels'
+#: run uses ISA-L for both, so that the suite covers a second library, in less time: deflating the
+#: 12.x and 13.x cases' 128 KiB messages with the standard library (7.5 ms each for the Faust text)
+#: is most of each mode's time, and ISA-L takes 0.4 ms. WSFAST_ZLIB, if set, decides for both runs.
+WSFAST_ZLIB = None if os.environ.get("WSFAST_NO_EXTENSIONS") or importlib.util.find_spec("isal") is None else "isal"
 
 
-def _environment(run: str) -> dict[str, str]:
+def _environment() -> dict[str, str]:
     environment = dict(os.environ)
-    if run == "fuzzingclient" and SERVER_ZLIB is not None:
-        environment.setdefault("WSFAST_ZLIB", SERVER_ZLIB)
+    if WSFAST_ZLIB is not None:
+        environment.setdefault("WSFAST_ZLIB", WSFAST_ZLIB)
     return environment
 
 
@@ -90,7 +90,7 @@ def autobahn_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         pytest.skip("kosoku is not installed (it exists for Linux x86-64 only): pip install kosoku")
     base = tmp_path_factory.mktemp("autobahn")
     runs = {run: subprocess.Popen(_command(run, base / run), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True, env=_environment(run)) for run in RUNS}  # fmt: skip
+                                  text=True, env=_environment()) for run in RUNS}  # fmt: skip
     try:
         yield runs
     finally:
