@@ -25,6 +25,10 @@ DRIVER_DIR = ROOT / "tests" / "c"
 IN_CI = bool(os.environ.get("CI"))
 TIMEOUT = 300  # seconds, for each build and each run
 
+# The drivers run no Python: the C leg runs them, the twins' leg (WSFAST_NO_EXTENSIONS=1) need not.
+pytestmark = pytest.mark.skipif(bool(os.environ.get("WSFAST_NO_EXTENSIONS")),
+                                reason="WSFAST_NO_EXTENSIONS=1: the C drivers do not depend on it; the C leg runs them")
+
 STRICT = ["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Werror"]
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 SANITIZER_ENV = {
