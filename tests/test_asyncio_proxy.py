@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import ssl
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,5 +158,81 @@ def test_unsupported_proxies_are_value_errors():
     async def main():
         with pytest.raises(ValueError, match="unsupported proxy"):
             await echo_through("ws://127.0.0.1:1/", proxy="ftp://127.0.0.1:21")
+
+    run_async(main())
+
+
+class TlsFront:
+    """An https:// proxy for the tests: TLS from the client, the bytes inside it passed on to
+    tinyproxy (threads and blocking sockets, so that it outlives each test's event loop)."""
+
+    def __init__(self, backend_port: int, context: ssl.SSLContext) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.backend_port, self.context = backend_port, context
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            secure = self.context.wrap_socket(client, server_side=True)
+        except (OSError, ssl.SSLError):
+            client.close()
+            return
+        backend = socket.create_connection(("127.0.0.1", self.backend_port))
+        back = threading.Thread(target=self._pump, args=(backend, secure), daemon=True)
+        back.start()
+        self._pump(secure, backend)
+        back.join(30)
+        secure.close()
+        backend.close()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, target):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture(scope="module")
+def https_proxy(http_proxy: str) -> Iterator[tuple[str, ssl.SSLContext]]:
+    """tinyproxy behind TLS: its https:// URL (the same credentials) and a context that trusts it."""
+    server_context, client_context = tls_contexts()
+    front = TlsFront(int(http_proxy.rsplit(":", 1)[1]), server_context)
+    yield http_proxy.replace("http://", "https://").rsplit(":", 1)[0] + f":{front.port}", client_context
+    front.close()
+
+
+def test_an_https_proxy(https_proxy):
+    proxy, proxy_ssl = https_proxy
+    server_context, client_context = tls_contexts()
+
+    async def main():
+        async with wsfast.serve(echo, "127.0.0.1", 0) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/"
+            assert await echo_through(uri, proxy=proxy, proxy_ssl=proxy_ssl) == "through the proxy"
+            with pytest.raises(ssl.SSLError):  # the proxy's certificate is checked
+                await echo_through(uri, proxy=proxy)
+        if sys.version_info >= (3, 11):  # TLS inside TLS: asyncio's start_tls over TLS came with 3.11
+            async with wsfast.serve(echo, "127.0.0.1", 0, ssl=server_context) as server:
+                uri = f"wss://127.0.0.1:{port_of(server)}/"
+                assert await echo_through(uri, proxy=proxy, proxy_ssl=proxy_ssl, ssl=client_context) == "through the proxy"
 
     run_async(main())

@@ -41,14 +41,15 @@ def proxy_for(target: WebSocketURI, proxy: str | bool | None) -> str | None:
 
 
 def proxy_url(proxy: str) -> urllib.parse.SplitResult:
-    """``proxy`` split, once checked: ``http://[user:password@]host[:port]``, or a SOCKS scheme.
+    """``proxy`` split, once checked: ``http://`` or ``https://[user:password@]host[:port]``, or a
+    SOCKS scheme.
 
     Raises:
         ValueError: another scheme, or no host.
     """
     parts = urllib.parse.urlsplit(proxy)
-    if parts.scheme != "http" and parts.scheme not in SOCKS_SCHEMES:
-        raise ValueError(f"unsupported proxy {proxy!r}: http:// or, with python-socks, socks5:// or socks4://")
+    if parts.scheme not in ("http", "https") and parts.scheme not in SOCKS_SCHEMES:
+        raise ValueError(f"unsupported proxy {proxy!r}: http://, https:// or, with python-socks, socks5:// or socks4://")
     if not parts.hostname:
         raise ValueError(f"a proxy URL needs a host: {proxy!r}")
     return parts
@@ -119,6 +120,8 @@ def open_tunnel(proxy: str, host: str, port: int, timeout: float | None) -> sock
     parts = proxy_url(proxy)
     if parts.scheme in SOCKS_SCHEMES:
         return _socks_tunnel(parts, host, port, timeout)
+    if parts.scheme == "https":
+        raise ValueError("https:// proxies are for the asyncio client; the sync client takes http:// and SOCKS")
     assert parts.hostname is not None  # proxy_url checked it
     sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
     try:

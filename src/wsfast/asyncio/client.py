@@ -7,6 +7,7 @@ import logging
 import random
 import socket
 import ssl as ssl_module
+import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any, cast
@@ -21,7 +22,8 @@ from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP
 from ..permessage_deflate import client_extensions
 from .._websockets_names import UNSET, client_headers, message_limits
 from .connection import Connection
-from .proxy import open_tunnel, proxy_for
+from ..proxy import proxy_url
+from .proxy import open_tls_tunnel, open_tunnel, proxy_for
 
 __all__ = ["connect"]
 
@@ -42,9 +44,11 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         sock: an already connected socket to use instead.
         proxy: True (the default) for the environment's proxy (``https_proxy`` for ``wss://``,
             ``http_proxy`` for ``ws://``, else ``all_proxy``; ``no_proxy`` exempts hosts), a proxy
-            URL (``http://[user:password@]host:port``, or ``socks5://``, ``socks5h://``,
-            ``socks4://`` with python-socks installed), or None for none. Not with ``path`` or
-            ``sock``.
+            URL (``http://[user:password@]host:port``, ``https://`` for TLS to the proxy itself, or
+            ``socks5://``, ``socks5h://``, ``socks4://`` with python-socks installed), or None for
+            none. Not with ``path`` or ``sock``.
+        proxy_ssl: the ``ssl.SSLContext`` for an ``https://`` proxy (default: the system's
+            trusted CAs).
         origin, subprotocols, extra_headers, user_agent: the opening handshake.
         compression: "deflate" to offer permessage-deflate (RFC 7692), None for none.
         extensions: the extension factories to offer, instead of what ``compression`` implies.
@@ -59,8 +63,8 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             ``max_frame_size`` too), for code written for websockets.
 
     Raises:
-        ValueError: an invalid URI or option, ``ssl`` with a ``ws://`` URI, or both ``path`` and
-            ``sock``.
+        ValueError: an invalid URI or option, ``ssl`` with a ``ws://`` URI, both ``path`` and
+            ``sock``, or a ``wss://`` URI through an ``https://`` proxy before Python 3.11.
         TypeError: an option given under both its names, with different values.
         InvalidHandshake: the server refused the upgrade (InvalidStatus carries its response), or
             the proxy refused the tunnel (ProxyError).
@@ -75,6 +79,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         path: str | None = None,
         sock: socket.socket | None = None,
         proxy: str | bool | None = True,
+        proxy_ssl: ssl_module.SSLContext | None = None,
         origin: str | None = None,
         subprotocols: Sequence[str] = (),
         extra_headers: HeadersLike = (),
@@ -113,6 +118,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             raise ValueError("path and sock exclude each other")
         self._path, self._sock = path, sock
         self._proxy = proxy if path is None and sock is None else None
+        self._proxy_ssl = proxy_ssl
         self._open_timeout = open_timeout
         self._options: dict[str, Any] = dict(ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
                              max_queue=max_queue, write_limit=write_limit)  # fmt: skip
@@ -176,7 +182,21 @@ class connect:  # noqa: N801 - used like a function, as in websockets
                 await loop.create_unix_connection(factory, self._path, **tls)
             elif self._sock is not None:
                 await loop.create_connection(factory, sock=self._sock, **tls)
-            elif (proxy := proxy_for(target, self._proxy)) is not None:
+            elif (proxy := proxy_for(target, self._proxy)) is not None and proxy_url(proxy).scheme == "https":
+                if ssl_context is not None and sys.version_info < (3, 11):
+                    raise ValueError("wss:// through an https:// proxy (TLS inside TLS) needs Python 3.11")
+                transport = await open_tls_tunnel(proxy, target.host, target.port, self._proxy_ssl)
+                factory()
+                try:
+                    if ssl_context is not None:  # TLS inside TLS
+                        transport = await loop.start_tls(transport, connection, ssl_context, server_hostname=target.host)  # type: ignore[assignment]  # a stream
+                    else:
+                        transport.set_protocol(connection)
+                except BaseException:
+                    transport.abort()
+                    raise
+                connection.connection_made(transport)
+            elif proxy is not None:
                 tunnel = await open_tunnel(proxy, target.host, target.port)
                 await loop.create_connection(factory, sock=tunnel, **tls)
             else:
