@@ -10,6 +10,7 @@ import pytest
 import wsfast
 from conftest import run_async
 from test_asyncio import echo, port_of, tls_contexts
+from wsfast.asyncio.client import process_exception
 from wsfast.asyncio.client import MAX_REDIRECTS
 from wsfast.exceptions import InvalidStatus, SecurityError
 from wsfast.handshake import Response
@@ -146,5 +147,28 @@ def test_async_for_retries_a_refused_tcp_connection():
         server = await starting
         server.close()
         await server.wait_closed()
+
+    run_async(main())
+
+
+def test_process_exception_decides_what_is_retried():
+    attempts = []
+
+    def retry_403_twice(error):
+        attempts.append(error)
+        if isinstance(error, InvalidStatus) and len(attempts) < 3:
+            return None  # retry what the default would raise
+        return RuntimeError("gave up")
+
+    async def main():
+        async with wsfast.serve(echo, "127.0.0.1", 0, process_request=lambda c, r: c.respond(403, "no\n")) as server:
+            uri = f"ws://127.0.0.1:{port_of(server)}/"
+            with pytest.raises(RuntimeError, match="gave up") as info:
+                async for _ in FastBackoff(uri, process_exception=retry_403_twice):
+                    pytest.fail("a refused connection was yielded")
+            assert isinstance(info.value.__cause__, InvalidStatus) and len(attempts) == 3
+        assert process_exception(ConnectionRefusedError()) is None  # the default: retry this
+        error = ValueError("an invalid URI")
+        assert process_exception(error) is error  # and raise that
 
     run_async(main())

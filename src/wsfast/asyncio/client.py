@@ -9,7 +9,7 @@ import socket
 import ssl as ssl_module
 import sys
 import urllib.parse
-from collections.abc import AsyncIterator, Generator, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import Any, cast
 
 from ..client import ClientConnection
@@ -25,12 +25,25 @@ from .connection import Connection
 from ..proxy import proxy_url
 from .proxy import open_tls_tunnel, open_tunnel, proxy_for
 
-__all__ = ["connect"]
+__all__ = ["connect", "process_exception"]
 
 logger = logging.getLogger("wsfast")
 
 #: Redirects followed before giving up (websockets' figure).
 MAX_REDIRECTS = 10
+
+
+def process_exception(error: Exception) -> Exception | None:
+    """The default of ``connect(process_exception=...)``, websockets' rule: None (retry) when
+    connecting again may cure ``error`` (refused or dropped TCP, a timeout, a 5xx answer from the
+    server or the proxy, a broken response), else ``error`` itself, which is raised."""
+    if isinstance(error, InvalidStatus):
+        retryable = error.response.status_code >= 500
+    elif isinstance(error, ProxyError):
+        retryable = (error.proxy_status or 0) >= 500
+    else:
+        retryable = isinstance(error, (OSError, asyncio.TimeoutError, TimeoutError, InvalidHTTP))
+    return None if retryable else error
 
 
 class connect:  # noqa: N801 - used like a function, as in websockets
@@ -49,6 +62,9 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             none. Not with ``path`` or ``sock``.
         proxy_ssl: the ``ssl.SSLContext`` for an ``https://`` proxy (default: the system's
             trusted CAs).
+        process_exception: for ``async for ws in connect(...)``, websockets' hook: called with
+            each error of an attempt to connect, it returns None to retry after the back-off, or
+            an exception to raise (the default is :func:`process_exception`).
         origin, subprotocols, extra_headers, user_agent: the opening handshake.
         compression: "deflate" to offer permessage-deflate (RFC 7692), None for none.
         extensions: the extension factories to offer, instead of what ``compression`` implies.
@@ -80,6 +96,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         sock: socket.socket | None = None,
         proxy: str | bool | None = True,
         proxy_ssl: ssl_module.SSLContext | None = None,
+        process_exception: Callable[[Exception], Exception | None] = process_exception,
         origin: str | None = None,
         subprotocols: Sequence[str] = (),
         extra_headers: HeadersLike = (),
@@ -119,6 +136,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         self._path, self._sock = path, sock
         self._proxy = proxy if path is None and sock is None else None
         self._proxy_ssl = proxy_ssl
+        self._process_exception = process_exception
         self._open_timeout = open_timeout
         self._options: dict[str, Any] = dict(ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
                              max_queue=max_queue, write_limit=write_limit)  # fmt: skip
@@ -233,8 +251,11 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             try:
                 connection = await self._open()
             except Exception as error:
-                if not _retryable(error):
+                raised = self._process_exception(error)
+                if raised is error:
                     raise
+                if raised is not None:
+                    raise raised from error
                 if delay is None:
                     delay = self.BACKOFF_INITIAL * random.random()
                 else:
@@ -261,12 +282,3 @@ class connect:  # noqa: N801 - used like a function, as in websockets
     async def __aexit__(self, *exc_info: object) -> None:
         assert self._connection is not None
         await self._close(self._connection)
-
-
-def _retryable(error: Exception) -> bool:
-    """Whether connecting again may cure ``error`` (websockets' rule)."""
-    if isinstance(error, InvalidStatus):
-        return error.response.status_code >= 500
-    if isinstance(error, ProxyError):
-        return (error.proxy_status or 0) >= 500
-    return isinstance(error, (OSError, asyncio.TimeoutError, TimeoutError, InvalidHTTP))
