@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -264,3 +267,57 @@ def test_keepalive_pings_an_idle_peer_and_drops_a_silent_one():
     for sock in peer:
         sock.close()
     listener.close()
+
+
+INTERRUPTED_CLIENT = """
+import threading
+from wsfast.sync.client import connect
+from wsfast.sync.server import serve
+
+def echo(ws):
+    for message in ws:
+        ws.send(message)
+
+server = serve(echo, "127.0.0.1", 0)
+thread = threading.Thread(target=server.serve_forever, daemon=True)
+thread.start()
+try:
+    with connect(f"ws://127.0.0.1:{server.socket.getsockname()[1]}/") as ws:
+        print("ready", flush=True)
+        ws.recv()  # waits until Ctrl-C
+except KeyboardInterrupt:
+    print("interrupted", ws.state.name, ws.protocol.close_sent, ws.protocol.close_code, flush=True)
+server.shutdown()
+thread.join(5)
+print("server stopped:", not thread.is_alive(), flush=True)
+"""
+
+INTERRUPTED_SERVER = """
+from wsfast.sync.server import serve
+
+with serve(lambda ws: None, "127.0.0.1", 0) as server:
+    print("ready", flush=True)
+    try:
+        server.serve_forever()  # until Ctrl-C
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+print("listener closed:", server.socket.fileno() == -1, flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+@pytest.mark.parametrize(("script", "expected"), [
+    (INTERRUPTED_CLIENT, ["interrupted CLOSED (1000, '') 1000", "server stopped: True"]),
+    (INTERRUPTED_SERVER, ["interrupted", "listener closed: True"]),
+])  # fmt: skip
+def test_ctrl_c_in_a_blocking_call_closes_cleanly(script, expected):
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.2)  # into the blocking call
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=15)
+    finally:
+        child.kill()
+    assert out.splitlines() == expected, err
+    assert child.returncode == 0, err
