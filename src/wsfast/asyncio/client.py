@@ -22,6 +22,7 @@ from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP
 from ..permessage_deflate import client_extensions
 from .._websockets_names import UNSET, client_headers, message_limits
 from .connection import Connection
+from .._sockets import naming
 from ..proxy import proxy_url
 from .proxy import open_tls_tunnel, open_tunnel, proxy_for
 
@@ -197,7 +198,10 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         async def handshake() -> Any:
             tls: dict[str, Any] = dict(ssl=ssl_context, server_hostname=target.host) if ssl_context else {}
             if self._path is not None:
-                await loop.create_unix_connection(factory, self._path, **tls)
+                try:
+                    await loop.create_unix_connection(factory, self._path, **tls)
+                except OSError as error:
+                    raise naming(error, self._path) from None
             elif self._sock is not None:
                 await loop.create_connection(factory, sock=self._sock, **tls)
             elif (proxy := proxy_for(target, self._proxy)) is not None and proxy_url(proxy).scheme == "https":

@@ -15,6 +15,7 @@ from ..handshake import USER_AGENT
 from ..headers import HeadersLike
 from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import client_extensions
+from .._sockets import naming
 from ..proxy import open_tunnel, proxy_for
 from .._websockets_names import UNSET, client_headers, message_limits
 from .connection import Connection
@@ -78,7 +79,11 @@ def connect(
         if path is not None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(open_timeout)
-            sock.connect(path)
+            try:
+                sock.connect(path)
+            except OSError as error:
+                sock.close()
+                raise naming(error, path) from None
         elif (proxy_address := proxy_for(target, proxy)) is not None:
             sock = open_tunnel(proxy_address, target.host, target.port, timeout=open_timeout)
         else:
