@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     echo.add_argument("--max-message-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
     echo.add_argument("--max-frame-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
     echo.add_argument("--max-fragments", type=int, default=MAX_FRAGMENTS, help="frames per message; 0 for no limit")
+    echo.add_argument("--workers", type=int, default=1,
+                      help="processes serving the port, supervised (SIGTERM drains them all)")
     _add_api_and_loop(echo)
 
     client = commands.add_parser("client", help="send stdin lines as messages, print what comes back")
@@ -63,15 +65,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import commands
 
         if arguments.command == "echo":
-            commands.run(commands.run_echo_server(
-                arguments.host, arguments.port,
+            if arguments.workers < 1:
+                print("wsfast echo: --workers must be at least 1", file=sys.stderr)
+                return 2
+            options = dict(
                 tls=commands.tls_context(arguments.certfile, arguments.keyfile),
                 compression=None if arguments.no_compression else "deflate",
                 ping_interval=arguments.ping_interval or None,
                 max_message_size=arguments.max_message_size or None,
                 max_frame_size=arguments.max_frame_size or None,
                 max_fragments=arguments.max_fragments or None, api=arguments.api,
-            ), arguments.loop)  # fmt: skip
+            )  # fmt: skip
+            if arguments.workers > 1:
+                return commands.run_echo_workers(arguments.host, arguments.port, arguments.workers, options,
+                                                 arguments.loop)  # fmt: skip
+            commands.run(commands.run_echo_server(arguments.host, arguments.port, **options), arguments.loop)
             return 0
         if arguments.command == "client":
             return commands.run(commands.run_client(arguments.uri,

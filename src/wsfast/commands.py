@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import signal
+import socket
 import ssl
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
@@ -14,6 +18,7 @@ from collections.abc import Coroutine
 
 from .asyncio import Connection, callbacks, connect, serve
 from .limits import MAX_FRAGMENTS
+from .workers import reserve_port, run_workers
 from .permessage_deflate import ServerPerMessageDeflateFactory
 
 __all__ = ["echo_handler", "EchoHandler", "run", "run_echo_server", "run_client", "BenchResult", "run_bench"]
@@ -71,29 +76,64 @@ def _serve_echo(api: str, *args: Any, **options: Any) -> Any:
 
 
 async def run_echo_server(
-    host: str, port: int, *, tls: ssl.SSLContext | None = None, compression: str | None = "deflate",
+    host: str | None, port: int | None, *, tls: ssl.SSLContext | None = None, compression: str | None = "deflate",
     ping_interval: float | None = 20.0, max_message_size: int | None = 1 << 20,
     max_frame_size: int | None = 1 << 20, max_fragments: int | None = MAX_FRAGMENTS, api: str = "await",
-    out: TextIO = sys.stdout,
+    out: TextIO | None = sys.stdout, reuse_port: bool = False, sock: socket.socket | None = None,
 ) -> None:  # fmt: skip
-    """Serve the echo handler (of the await or the callback API) until cancelled.
+    """Serve the echo handler (of the await or the callback API) until cancelled, or until SIGTERM,
+    which closes every connection with 1001 and waits for them (on the main thread).
 
     With compression, every message is compressed (no minimum size): an echo server mirrors its
     clients, and test suites such as Autobahn's expect compressed echoes even of tiny messages.
+    ``out`` None announces nothing; ``reuse_port`` and ``sock`` are :func:`wsfast.asyncio.serve`'s.
 
     Raises:
         ValueError: an unknown ``api``.
     """
     extensions = [ServerPerMessageDeflateFactory(min_size=0)] if compression == "deflate" else []
-    async with _serve_echo(api, host, port, ssl=tls, extensions=extensions, ping_interval=ping_interval,
+    address = dict(sock=sock) if sock is not None else dict(host=host, port=port, reuse_port=reuse_port)
+    async with _serve_echo(api, ssl=tls, extensions=extensions, ping_interval=ping_interval,
                            max_message_size=max_message_size, max_frame_size=max_frame_size,
-                           max_fragments=max_fragments) as server:  # fmt: skip
-        for sock in server.sockets:
-            address = sock.getsockname()
-            scheme = "wss" if tls else "ws"
-            out.write(f"wsfast echo server on {scheme}://{address[0]}:{address[1]}/\n")
+                           max_fragments=max_fragments, **address) as server:  # fmt: skip
+        if out is not None:
+            for listening in server.sockets:
+                bound = listening.getsockname()
+                out.write(f"wsfast echo server on {'wss' if tls else 'ws'}://{bound[0]}:{bound[1]}/\n")
+            out.flush()
+        terminated = asyncio.Event()
+        if threading.current_thread() is threading.main_thread() and sys.platform != "win32":
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
+        await terminated.wait()  # then leaving the block closes every connection with 1001 and waits
+
+
+def run_echo_workers(host: str, port: int, workers: int, options: dict[str, Any], loop: str = "asyncio",
+                     out: TextIO = sys.stdout) -> int:  # fmt: skip
+    """``wsfast echo --workers N``: N supervised echo server processes on one port (see
+    :mod:`wsfast.workers`); returns once SIGTERM or SIGINT has drained them.
+
+    Raises:
+        OSError: the address cannot be bound.
+        ValueError: ``workers`` is less than 1, or this system can share a port neither way.
+    """
+    listener, own_sockets = reserve_port(host, port)
+    with listener:
+        bound = listener.getsockname()
+        scheme = "wss" if options.get("tls") else "ws"
+        out.write(f"wsfast echo server on {scheme}://{bound[0]}:{bound[1]}/ ({workers} workers)\n")
         out.flush()
-        await server.serve_forever()
+        target = functools.partial(echo_worker, host=host, port=bound[1], options=options, loop=loop)
+        return run_workers(target, workers, listener, own_sockets)
+
+
+def echo_worker(index: int, inherited: socket.socket | None, host: str, port: int, options: dict[str, Any],
+                loop: str = "asyncio") -> None:  # fmt: skip
+    """One of ``wsfast echo --workers N``'s processes (see :mod:`wsfast.workers`): the echo server on
+    the inherited listening socket, or on its own one bound to ``host:port`` with SO_REUSEPORT."""
+    if inherited is not None:
+        run(run_echo_server(None, None, sock=inherited, out=None, **options), loop)
+    else:
+        run(run_echo_server(host, port, reuse_port=True, out=None, **options), loop)
 
 
 async def run_client(uri: str, *, compression: str | None = "deflate", lines: TextIO = sys.stdin,
