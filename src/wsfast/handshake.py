@@ -244,7 +244,8 @@ class ClientHandshake:
         self.request.serialize()  # fail here, not when sending, on header injection
 
     def process_response(self, response: Response) -> tuple[str | None, list[Extension]]:
-        """Check the server's response: the subprotocol (or None) and the extensions agreed.
+        """Check the server's response: the subprotocol (or None) and the extensions agreed. Every
+        error raised has ``response`` set to ``response``.
 
         Raises:
             InvalidStatus: the status is not 101.
@@ -253,8 +254,6 @@ class ClientHandshake:
                 not parse.
             NegotiationError: a subprotocol that was not offered or several of them; an extension
                 that no offered factory accepts.
-
-            Every one has ``response`` set to ``response``.
         """
         try:
             self._check_upgrade(response)
