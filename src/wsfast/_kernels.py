@@ -9,6 +9,15 @@ Environment switches, read only here, once, at import:
   or one this CPU lacks, is an ImportError.
 
 Interpreters other than CPython always get the pure-Python twins.
+
+Threads. The kernels' module-level state is written once, at import, under the import lock: the C
+SIMD dispatch pointers and UTF-8 tables (``_kernels_c``'s init), and the choices above; after that
+it is only read, so any number of threads may call the kernels at once. ``_kernels_c._select_simd``
+writes it again and is for tests and benchmarks only, never beside other threads. The objects
+(``FrameDecoder``, ``Utf8Validator``, ``PayloadFill``) keep per-stream state: one thread at a time
+each. That is also why the extension does not declare itself free-threading compatible yet: on a
+free-threaded CPython, two threads misusing one of them could corrupt its C state, which needs
+critical sections first (tests/test_threads.py, and the workflow's free-threading job).
 """
 
 from __future__ import annotations
