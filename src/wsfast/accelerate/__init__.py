@@ -10,7 +10,7 @@
     wsfast.accelerate.uninstall()               # put every original back
 
 Each library's hot spots are replaced by wrappers around the wsfast kernels, and nothing else:
-websockets' frame loop and serializer, and elsewhere masking and UTF-8 validation:
+websockets' and wsproto's frame loops and serializers, and elsewhere masking and UTF-8 validation:
 
 ====================  ==========================================================================
 ``websockets``        ``websockets.protocol.Protocol.parse`` (the frame loop of the Sans-I/O
@@ -19,7 +19,9 @@ websockets' frame loop and serializer, and elsewhere masking and UTF-8 validatio
                       ``websockets.legacy.framing.apply_mask`` (the legacy module is patched
                       when the application imports it); checked at install time by running a
                       few streams through the patched and the original parser
-``wsproto``           ``wsproto.frame_protocol.XorMaskerSimple``
+``wsproto``           ``wsproto.frame_protocol.FrameDecoder.process_buffer`` (its whole-frame
+                      case), ``FrameProtocol._serialize_frame``, ``XorMaskerSimple``; checked at
+                      install time as websockets' are
 ``tornado``           ``tornado.websocket._websocket_mask``
 ``aiohttp``           ``aiohttp._websocket.writer.websocket_mask``, and the pure-Python reader's
                       ``aiohttp._websocket.reader_py.websocket_mask`` when that reader is in use
@@ -70,7 +72,7 @@ def install(*names: str) -> tuple[str, ...]:
     are installed or, if one fails, none of those not installed before.
 
     Returns:
-        The names now installed among those asked for (with no names: every library that
+        The names now installed among those asked for (with no names, every library that
         imports), in the order of :data:`LIBRARIES`.
 
     Raises:
