@@ -12,22 +12,34 @@ a server's connection (servers do not mask) without an extension. A connection t
 client's) or that agreed permessage-deflate gets the message encoded for it alone: a compressed
 frame depends on the connection's compression state unless both ends agreed
 ``server_no_context_takeover``, and even then on its window size, so it is not shared.
+
+A :class:`Hub` given a :class:`HubBackend` (:class:`~wsfast.asyncio.redis_hub.RedisBackend`, for
+one) also reaches the subscribers of other processes, on this machine or others: what it publishes
+goes to its own subscribers at once and to the backend, and what the backend receives from the
+other hubs goes to its subscribers.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Protocol
 
 from .._buffers import message_payload
 from ..connection import State
 from ..frames import Opcode, encode_frame
 from .protocol import WebSocketProtocol
 
-__all__ = ["broadcast", "Hub"]
+__all__ = ["broadcast", "Hub", "HubBackend", "MAX_TOPIC_BYTES"]
 
 logger = logging.getLogger("wsfast")
+
+#: The longest topic name, in bytes of UTF-8, that a hub with a backend takes: a topic is a channel
+#: name there, sent with every message, and held by the broker for every subscribing process.
+MAX_TOPIC_BYTES = 1024
 
 
 def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes, raise_exceptions: bool = False) -> None:
@@ -63,6 +75,55 @@ def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes, ra
         raise failures[0]
 
 
+class HubBackend(Protocol):
+    """What carries a :class:`Hub`'s messages to the hubs of other processes, and theirs to it.
+
+    A backend serves one hub. The hub calls ``start`` once, inside a running event loop, before
+    anything else; then ``subscribe`` when a topic gets its first local subscriber and
+    ``unsubscribe`` when it loses its last (so that a process receives only the topics it has
+    subscribers for), ``publish`` for every message published on it, and ``close`` at the end.
+
+    None of the synchronous methods may block or raise for a broker that is slow or unreachable:
+    they queue, and what cannot be queued or sent is counted (``counters``) and logged, while local
+    delivery goes on. A backend reconnects by itself and restores its subscriptions.
+    """
+
+    def start(self, origin: bytes, deliver: Callable[[str, str | bytes], object]) -> None:
+        """Start the backend's work in the running event loop, and return at once.
+
+        Args:
+            origin: the hub's random id: the backend tags what it publishes with it, and must not
+                deliver back a message that carries it (the hub delivered it already).
+            deliver: called as ``deliver(topic, message)`` with each message published on a
+                subscribed topic by another hub: str for text, bytes for binary, as published.
+
+        Raises:
+            RuntimeError: no running event loop, or the backend was started already.
+        """
+        ...
+
+    def publish(self, topic: str, message: str | bytes) -> None:
+        """Queue ``message`` (str as text, bytes as binary) for the other hubs, without waiting."""
+        ...
+
+    def subscribe(self, topic: str) -> None:
+        """Receive ``topic``'s messages from now on (it has a local subscriber)."""
+        ...
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop receiving ``topic``'s messages (it has no local subscriber left)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the backend's tasks and close its connections; what is still queued is not sent."""
+        ...
+
+    @property
+    def counters(self) -> Mapping[str, int]:
+        """A snapshot of the backend's counts (messages published, received, dropped, lost...)."""
+        ...
+
+
 class Hub:
     """Topics, their subscribers, and publishing to them, in one process.
 
@@ -81,35 +142,106 @@ class Hub:
     - ``"close"``: the subscriber is closed with ``close_code`` (1013, try again later, by default;
       1008 for a policy violation).
 
+    With a ``backend``, a publish also reaches the subscribers of the hubs of other processes that
+    share the backend (a Redis server, for :class:`~wsfast.asyncio.redis_hub.RedisBackend`), and
+    theirs reach this hub's, each message once: local subscribers get it at once, whether the
+    backend is up or not. The backend starts with the first subscribe or publish (or ``start``,
+    or ``async with hub``), inside the event loop, and stops with ``await hub.close()``; topics are
+    then str of at most :data:`MAX_TOPIC_BYTES` bytes of UTF-8.
+
     Args:
         policy: "drop", "latest" or "close".
         close_code: the close code of the "close" policy.
         on_drop: called as ``on_drop(connection, topic, message)`` for every message dropped.
+        backend: what carries messages to and from the other processes' hubs; None for this
+            process alone.
 
     Raises:
         ValueError: an unknown policy.
     """
 
     def __init__(self, *, policy: str = "drop", close_code: int = 1013,
-                 on_drop: Callable[[WebSocketProtocol, str, str | bytes], object] | None = None) -> None:  # fmt: skip
+                 on_drop: Callable[[WebSocketProtocol, str, str | bytes], object] | None = None,
+                 backend: HubBackend | None = None) -> None:  # fmt: skip
         if policy not in ("drop", "latest", "close"):
             raise ValueError(f"policy must be 'drop', 'latest' or 'close', not {policy!r}")
         self.policy = policy
         self.close_code = close_code
         self.on_drop = on_drop
+        self.backend = backend
+        #: Tags what this hub publishes through its backend, so that it is not delivered twice.
+        self.origin = secrets.token_bytes(16)
+        self._backend_state = "new" if backend is not None else "none"  # then "started", "closed"
         self._subscribers: dict[str, set[WebSocketProtocol]] = {}
         self._subscriber_state: dict[WebSocketProtocol, _Subscriber] = {}
+
+    # ------------------------------------------------------------------ the backend
+
+    def start(self) -> None:
+        """Start the backend, if there is one and it has not started (the first subscribe or
+        publish does it otherwise); a hub without a backend has nothing to start.
+
+        Raises:
+            RuntimeError: no running event loop, or the hub was closed.
+        """
+        if self._backend_state == "closed":
+            raise RuntimeError("this hub was closed")
+        if self._backend_state != "new" or self.backend is None:
+            return
+        self.backend.start(self.origin, self._publish_locally)
+        self._backend_state = "started"
+        for topic in self._subscribers:  # subscribed before the start
+            self.backend.subscribe(topic)
+
+    async def close(self) -> None:
+        """Stop the backend and close its connections; the hub goes on publishing to its own
+        subscribers only. Closing twice does nothing."""
+        started = self._backend_state == "started"
+        if self._backend_state != "none":
+            self._backend_state = "closed"
+        if started and self.backend is not None:
+            await self.backend.close()
+
+    async def __aenter__(self) -> Hub:
+        self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:  # fmt: skip
+        await self.close()
+
+    def _check_topic(self, topic: str) -> None:
+        """With a backend, a topic is a channel name there: a bounded str. Starts the backend."""
+        if not isinstance(topic, str):
+            raise TypeError(f"a topic is a str, not {type(topic).__name__}")
+        if len(topic) * 4 > MAX_TOPIC_BYTES and len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
+            raise ValueError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of UTF-8, not {len(topic.encode())}")
+        if self._backend_state == "new":
+            self.start()
 
     # ------------------------------------------------------------------ subscriptions
 
     def subscribe(self, connection: WebSocketProtocol, topic: str) -> None:
         """Send ``connection`` what is published on ``topic`` from now on, until it unsubscribes or
-        closes (a closed connection leaves every topic by itself)."""
+        closes (a closed connection leaves every topic by itself).
+
+        Raises:
+            TypeError: with a backend, ``topic`` is not a str.
+            ValueError: with a backend, ``topic`` is longer than :data:`MAX_TOPIC_BYTES`.
+            RuntimeError: with a backend, no running event loop to start it in.
+        """
+        if self.backend is not None:
+            self._check_topic(topic)
         state = self._subscriber_state.get(connection)
         if state is None:
             state = self._subscriber_state[connection] = _Subscriber(self, connection)
         state.topics.add(topic)
-        self._subscribers.setdefault(topic, set()).add(connection)
+        subscribers = self._subscribers.get(topic)
+        if subscribers is None:
+            subscribers = self._subscribers[topic] = set()
+            if self._backend_state == "started" and self.backend is not None:
+                self.backend.subscribe(topic)  # the first local subscriber
+        subscribers.add(connection)
 
     def unsubscribe(self, connection: WebSocketProtocol, topic: str | None = None) -> None:
         """Stop sending ``connection`` what ``topic`` gets, or any topic's when ``topic`` is None."""
@@ -124,6 +256,8 @@ class Hub:
                 subscribers.discard(connection)
                 if not subscribers:
                     del self._subscribers[name]
+                    if self._backend_state == "started" and self.backend is not None:
+                        self.backend.unsubscribe(name)  # the last local subscriber left
         if not state.topics:
             state.forget()
             del self._subscriber_state[connection]
@@ -146,11 +280,28 @@ class Hub:
 
     def publish(self, topic: str, message: str | bytes) -> int:
         """Send ``message`` (str as text, bytes-like as binary) to the subscribers of ``topic``,
-        without waiting. Returns how many subscribers it was written to.
+        without waiting, and hand it to the backend for the other hubs' subscribers. Returns how
+        many local subscribers it was written to.
 
         Raises:
-            TypeError: ``message`` is neither str nor bytes-like.
+            TypeError: ``message`` is neither str nor bytes-like; with a backend, ``topic`` is not
+                a str.
+            ValueError: with a backend, ``topic`` is longer than :data:`MAX_TOPIC_BYTES`.
+            RuntimeError: with a backend, no running event loop to start it in.
         """
+        if self.backend is None:
+            return self._publish_locally(topic, message)
+        self._check_topic(topic)
+        if not isinstance(message, (str, bytes)):
+            message_payload(message)  # TypeError for anything but bytes-like
+            message = bytes(message)  # a bytearray or memoryview the caller may reuse
+        written = self._publish_locally(topic, message)
+        if self._backend_state == "started":
+            self.backend.publish(topic, message)
+        return written
+
+    def _publish_locally(self, topic: str, message: str | bytes) -> int:
+        """Send ``message`` to this hub's subscribers of ``topic``; how many it was written to."""
         text, data = message_payload(message)
         frame: bytes | None = None
         written = 0

@@ -1,0 +1,473 @@
+"""A :class:`~wsfast.asyncio.fanout.Hub` backend on Redis pub/sub: one hub's publish reaches the
+subscribers of every process, on every machine, whose hub shares the Redis server.
+
+``Hub(backend=RedisBackend("redis://host:6379/0"))`` in each process. It needs the ``redis`` package
+(redis-py 5.0.1 or later, its asyncio API): ``pip install 'wsfast[redis]'``.
+
+Wire format: a topic is the channel ``prefix + topic`` (``"wsfast:"`` by default; UTF-8), and a
+message's payload on it is the publishing hub's 16-byte random origin id, one type byte (``0x01``
+text, ``0x02`` binary; the others are reserved) and the message's data (UTF-8 for text). A payload
+that does not parse (too short, an unknown type byte, text that is not UTF-8, over
+``max_message_bytes``) is counted as ``garbage`` and logged, never delivered; one that carries this
+hub's own origin is its own publish coming back, skipped (``echoes``): the hub delivered it already.
+
+Bounds, and what happens past them (each counted in :attr:`RedisBackend.counters`, and logged at most
+once per second and kind):
+
+- the publish queue holds at most ``max_queue`` messages and ``max_queue_bytes`` bytes: past either,
+  a message is not sent to the other processes (``dropped_full``);
+- a message over ``max_message_bytes`` (16 MiB by default) is delivered to the local subscribers but
+  not sent (``dropped_too_large``), and one received over it is ``garbage``;
+- while Redis is unreachable, what is published is ``lost`` for the other processes (local delivery
+  goes on), and so is what was queued or being sent when the connection broke; the backend
+  reconnects after a delay that doubles from ``reconnect_delay`` up to ``max_reconnect_delay``
+  (with jitter), restores its subscriptions, and counts ``reconnects``;
+- the subscriptions the backend keeps are those of the topics that have local subscribers, and the
+  changes it still has to send Redis: a subscribe/unsubscribe flood grows neither.
+
+Redis may itself disconnect a subscriber that falls behind (its ``client-output-buffer-limit
+pubsub``, 32 MiB by default): that is a lost connection like any other here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+
+    from .fanout import HubBackend
+
+__all__ = ["RedisBackend", "TEXT", "BINARY", "ORIGIN_BYTES"]
+
+logger = logging.getLogger("wsfast")
+
+#: The payload's type byte: the message is text (UTF-8), or binary.
+TEXT, BINARY = 0x01, 0x02
+#: The length of the origin id that starts every payload.
+ORIGIN_BYTES = 16
+_HEADER_BYTES = ORIGIN_BYTES + 1
+#: Channels per SUBSCRIBE or UNSUBSCRIBE command: a flood becomes a few commands of bounded size.
+_CHANNELS_PER_COMMAND = 512
+#: Messages per pipeline sent to Redis: one round trip for many publishes.
+_MESSAGES_PER_BATCH = 256
+
+
+class RedisBackend:
+    """Redis pub/sub for a :class:`~wsfast.asyncio.fanout.Hub`: one connection publishes, one
+    subscribes, each message is published once per hub and received once per subscribing hub.
+
+    Args:
+        url: the Redis server, as redis-py's ``Redis.from_url`` takes it (``redis://``,
+            ``rediss://``, ``unix://``).
+        prefix: starts every channel name, so that several applications can share a server.
+        max_queue: how many messages may wait to be sent to Redis.
+        max_queue_bytes: how many bytes of payload may wait to be sent to Redis.
+        max_message_bytes: the largest message sent or received through Redis.
+        reconnect_delay: the first delay before reconnecting; it doubles at each failure.
+        max_reconnect_delay: the longest delay between two attempts to reconnect.
+        ping_interval: how long the publishing connection stays idle before a PING checks it (a
+            broker that stopped answering is found within this plus ``socket_timeout``).
+        redis_options: more keyword arguments for ``Redis.from_url`` (the defaults here:
+            ``socket_connect_timeout=5``, ``socket_timeout=10`` for the publishing connection only,
+            and no retries: this backend reconnects by itself).
+
+    Raises:
+        ImportError: the ``redis`` package is not installed.
+        ValueError: a limit or delay that is not positive.
+    """
+
+    def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "wsfast:", max_queue: int = 10_000,
+                 max_queue_bytes: int = 64 * 1024 * 1024, max_message_bytes: int = 16 * 1024 * 1024,
+                 reconnect_delay: float = 0.1, max_reconnect_delay: float = 10.0, ping_interval: float = 15.0,
+                 **redis_options: Any) -> None:  # fmt: skip
+        _import_redis()  # fail now rather than in the background task
+        for name, value in [("max_queue", max_queue), ("max_queue_bytes", max_queue_bytes),
+                            ("max_message_bytes", max_message_bytes), ("reconnect_delay", reconnect_delay),
+                            ("max_reconnect_delay", max_reconnect_delay), ("ping_interval", ping_interval)]:  # fmt: skip
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, not {value!r}")
+        self.url = url
+        self.prefix = prefix
+        self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        self.max_message_bytes = max_message_bytes
+        self.reconnect_delay = reconnect_delay
+        self.max_reconnect_delay = max(max_reconnect_delay, reconnect_delay)
+        self.ping_interval = ping_interval
+        self.redis_options = redis_options
+        self._prefix_bytes = prefix.encode("utf-8")
+        self._origin = b""
+        self._deliver: Callable[[str, str | bytes], object] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None  # done when close() is called
+        self._closed = False
+        # "connecting" (queue what is published), "up" (queue and send), "down" (count it lost)
+        self._state = "connecting"
+        self._queue: collections.deque[tuple[bytes, bytes]] = collections.deque()  # (channel, payload)
+        self._queued_bytes = 0
+        self._wakeup = asyncio.Event()  # something to send: messages, or subscription changes
+        # The topics with local subscribers; those this connection sent SUBSCRIBE for; and the
+        # topics where the two differ, still to send (always a subset of the other two's union).
+        self._interest: set[str] = set()
+        self._sent: set[str] = set()
+        self._changed: set[str] = set()
+        self._counters = dict.fromkeys(["published", "received", "echoes", "dropped_full", "dropped_too_large",
+                                        "lost", "garbage", "reconnects"], 0)  # fmt: skip
+        self._lost_in_outage = 0
+        self._logged_at: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ HubBackend
+
+    def start(self, origin: bytes, deliver: Callable[[str, str | bytes], object]) -> None:
+        """Connect in the background, then keep connected: see
+        :meth:`~wsfast.asyncio.fanout.HubBackend.start`.
+
+        Raises:
+            RuntimeError: no running event loop, or the backend was started already.
+            ValueError: ``origin`` is not :data:`ORIGIN_BYTES` long.
+        """
+        if self._task is not None or self._closed:
+            raise RuntimeError("a RedisBackend serves one hub, and starts once")
+        if len(origin) != ORIGIN_BYTES:
+            raise ValueError(f"the origin is {ORIGIN_BYTES} bytes, not {len(origin)}")
+        self._origin = origin
+        self._deliver = deliver
+        loop = asyncio.get_running_loop()
+        self._closing = loop.create_future()
+        self._task = loop.create_task(self._run(), name="wsfast RedisBackend")
+
+    def publish(self, topic: str, message: str | bytes) -> None:
+        """Queue ``message`` for Redis, or count why it is not sent (see the module's bounds)."""
+        if self._closed or self._task is None:
+            return
+        if isinstance(message, str):
+            kind, data = TEXT, message.encode("utf-8")
+        else:
+            kind, data = BINARY, message
+        if len(data) > self.max_message_bytes:
+            self._count("dropped_too_large", f"a message of {len(data)} bytes on {topic!r} is over "
+                        f"max_message_bytes ({self.max_message_bytes}): not sent to the other processes")  # fmt: skip
+            return
+        if self._state == "down":
+            self._lost_in_outage += 1
+            self._count("lost", "Redis is unreachable: messages are not sent to the other processes")
+            return
+        payload = self._origin + bytes((kind,)) + data
+        if len(self._queue) >= self.max_queue or self._queued_bytes + len(payload) > self.max_queue_bytes:
+            self._count("dropped_full", "the queue to Redis is full: messages are not sent to the other processes")
+            return
+        self._queue.append((self._channel(topic), payload))
+        self._queued_bytes += len(payload)
+        self._wakeup.set()
+
+    def subscribe(self, topic: str) -> None:
+        """Receive ``topic`` from Redis, as soon as the connection can send SUBSCRIBE."""
+        self._interest.add(topic)
+        self._note_change(topic)
+
+    def unsubscribe(self, topic: str) -> None:
+        """Stop receiving ``topic`` from Redis."""
+        self._interest.discard(topic)
+        self._note_change(topic)
+
+    async def close(self) -> None:
+        """Stop the background task and close both connections; what is queued is dropped."""
+        self._closed = True
+        self._state = "closed"
+        if self._closing is not None and not self._closing.done():
+            self._closing.set_result(None)
+        task, self._task = self._task, None
+        if task is not None:
+            # Cancelling is not enough: a cancellation that comes in the middle of redis-py's connect
+            # can be lost (seen on uvloop); the session also ends when it sees _closing done.
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)  # the task closes its connections
+        self._queue.clear()
+        self._queued_bytes = 0
+
+    @property
+    def counters(self) -> Mapping[str, int]:
+        """A snapshot of the counts: ``published`` (sent to Redis), ``received`` (delivered from
+        other hubs), ``echoes`` (this hub's own, skipped), ``dropped_full``, ``dropped_too_large``,
+        ``lost`` (while Redis was unreachable), ``garbage`` (payloads that did not parse) and
+        ``reconnects``."""
+        return dict(self._counters)
+
+    # ------------------------------------------------------------------ state, for tests and metrics
+
+    @property
+    def connected(self) -> bool:
+        """Whether both connections to Redis are up."""
+        return self._state == "up"
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """The topics this backend receives (or will, once connected): those with local subscribers."""
+        return frozenset(self._interest)
+
+    # ------------------------------------------------------------------ the connections
+
+    async def _run(self) -> None:
+        """Connect, serve until the connection breaks, wait, and again, until closed."""
+        delay = self.reconnect_delay
+        reconnecting = False
+        while not self._closed:
+            try:
+                await self._session(reconnecting)
+            except Exception as error:  # noqa: BLE001 - whatever broke the connection, connect again
+                if self._closed:
+                    return
+                if self._state == "up":
+                    reconnecting = True
+                    delay = self.reconnect_delay
+                    what = f"lost the connection to Redis at {self.url}: {error}; reconnecting"
+                else:
+                    what = f"cannot connect to Redis at {self.url}: {error}; retrying"
+                expected = isinstance(error, (OSError, asyncio.TimeoutError, _redis_errors()))
+                logger.warning("%s", what, exc_info=not expected)  # a traceback only for the unexpected
+            finally:
+                self._went_down()
+            assert self._closing is not None
+            # jitter: processes do not reconnect in step; and close() need not wait for the delay
+            await asyncio.wait([self._closing], timeout=delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, self.max_reconnect_delay)
+
+    async def _session(self, reconnecting: bool) -> None:
+        """One connection of each kind, from connecting until one of them fails (it raises)."""
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        options: dict[str, Any] = {"socket_connect_timeout": 5, "retry": Retry(NoBackoff(), 0), **self.redis_options,
+                                   "decode_responses": False}  # fmt: skip - the payloads are bytes
+        # socket_timeout would cut the subscriber's wait for messages on redis-py 5: the publisher's only
+        publisher = Redis.from_url(self.url, **{"socket_timeout": 10, **options})
+        subscriber = Redis.from_url(self.url, **options)
+        pubsub = subscriber.pubsub()
+        tasks: list[asyncio.Task[None]] = []
+        over = asyncio.Event()  # the session's end, for a task whose cancellation was lost
+        try:
+            await publisher.ping()
+            await pubsub.ping()  # connects it now: get_message needs a connection, even with no subscription
+            self._sent = set(self._interest)  # a new connection: everything is to subscribe again
+            self._changed.clear()
+            for channels in _chunks(sorted(self._sent), self._channel):
+                await pubsub.subscribe(*channels)
+            self._went_up(reconnecting)
+            tasks = [asyncio.create_task(self._receive(pubsub, over)),
+                     asyncio.create_task(self._send(publisher, pubsub, over))]  # fmt: skip
+            assert self._closing is not None
+            done, _ = await asyncio.wait([*tasks, self._closing], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task in done:
+                    task.result()  # raises what ended the session
+            if not self._closing.done():
+                raise ConnectionError("the connection to Redis ended")  # not reached: both loop until they fail
+        finally:
+            # On Python < 3.12, asyncio.wait_for (which redis-py uses) can lose a cancellation: a task
+            # may go on after cancel(). The event and the closed connections stop it all the same.
+            over.set()
+            self._wakeup.set()
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.wait(tasks, timeout=1)
+            await _close_quietly(pubsub.aclose(), subscriber.aclose(), publisher.aclose())
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
+            for task in tasks:
+                if not task.done():
+                    logger.error("a task of the Redis backend did not stop: %r", task)
+                elif not task.cancelled():
+                    task.exception()  # retrieved: an error of the session's end is not worth a warning
+
+    def _went_up(self, reconnecting: bool) -> None:
+        self._state = "up"
+        if reconnecting:
+            self._counters["reconnects"] += 1
+            logger.warning("reconnected to Redis at %s; %d messages were lost for the other processes meanwhile",
+                           self.url, self._lost_in_outage)  # fmt: skip
+        self._lost_in_outage = 0
+        if self._queue:
+            self._wakeup.set()
+
+    def _went_down(self) -> None:
+        """What was queued will not be sent: lost; and new messages are lost until reconnected."""
+        if self._closed:
+            return
+        if self._queue:
+            self._lost_in_outage += len(self._queue)
+            self._count("lost", "Redis is unreachable: messages are not sent to the other processes", len(self._queue))
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._state = "down"
+
+    async def _send(self, publisher: Redis, pubsub: PubSub, over: asyncio.Event) -> None:
+        """Send the subscription changes and the queued messages as they come; PING when idle."""
+        loop = asyncio.get_running_loop()
+        while not over.is_set():
+            # Not wait_for: before 3.12 it can swallow a cancellation that comes as the event is set.
+            ping = loop.call_later(self.ping_interval, self._wakeup.set)
+            try:
+                await self._wakeup.wait()
+            finally:
+                ping.cancel()
+            if over.is_set():
+                return
+            self._wakeup.clear()
+            if not self._changed and not self._queue:
+                await publisher.ping()  # idle for ping_interval: is Redis still there?
+                continue
+            await self._send_subscriptions(pubsub)
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(len(self._queue), _MESSAGES_PER_BATCH))]
+                self._queued_bytes -= sum(len(payload) for _, payload in batch)
+                try:
+                    async with publisher.pipeline(transaction=False) as pipe:
+                        for channel, payload in batch:
+                            pipe.publish(channel, payload)
+                        await pipe.execute()
+                except Exception:
+                    self._lost_in_outage += len(batch)
+                    self._count("lost", "Redis is unreachable: messages are not sent to the other processes",
+                                len(batch))  # fmt: skip
+                    raise
+                self._counters["published"] += len(batch)
+                await self._send_subscriptions(pubsub)  # between batches, so a long queue does not hold them
+
+    async def _send_subscriptions(self, pubsub: PubSub) -> None:
+        if not self._changed:
+            return
+        wanted = [topic for topic in self._changed if topic in self._interest]
+        unwanted = [topic for topic in self._changed if topic not in self._interest]
+        self._changed.clear()
+        self._sent.update(wanted)
+        self._sent.difference_update(unwanted)
+        for channels in _chunks(wanted, self._channel):
+            await pubsub.subscribe(*channels)
+        for channels in _chunks(unwanted, self._channel):
+            await pubsub.unsubscribe(*channels)
+
+    async def _receive(self, pubsub: PubSub, over: asyncio.Event) -> None:
+        """Deliver the messages of the subscribed channels, as they come."""
+        while not over.is_set():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            if message is not None and not over.is_set() and message.get("type") == "message":
+                self._received(message["channel"], message["data"])
+
+    def _received(self, channel: bytes, payload: bytes) -> None:
+        parsed = self._parse(channel, payload)
+        if parsed is None:
+            return
+        topic, message = parsed
+        self._counters["received"] += 1
+        assert self._deliver is not None
+        try:
+            self._deliver(topic, message)
+        except Exception:  # noqa: BLE001 - one message's failure must not end the subscription
+            logger.exception("delivering a message from Redis on %r failed", topic)
+
+    def _parse(self, channel: bytes, payload: bytes) -> tuple[str, str | bytes] | None:
+        """(topic, message) of a payload from Redis; None for an echo or garbage (counted)."""
+        if payload[:ORIGIN_BYTES] == self._origin and len(payload) >= _HEADER_BYTES:
+            self._counters["echoes"] += 1
+            return None
+        try:
+            return _decode(channel, payload, self._prefix_bytes, self.max_message_bytes)
+        except ValueError as error:  # UnicodeDecodeError is one
+            self._count("garbage", f"ignored a payload from Redis that does not parse: {error}")
+            return None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _channel(self, topic: str) -> bytes:
+        return self._prefix_bytes + topic.encode("utf-8")
+
+    def _note_change(self, topic: str) -> None:
+        """Remember that ``topic``'s subscription is to send, unless Redis has it as wanted already."""
+        if (topic in self._interest) == (topic in self._sent):
+            self._changed.discard(topic)  # subscribed and unsubscribed again before it was sent
+        else:
+            self._changed.add(topic)
+            self._wakeup.set()
+
+    def _count(self, counter: str, warning: str, count: int = 1) -> None:
+        """Count an event, and log it at most once a second (a flood must not flood the log too)."""
+        self._counters[counter] += count
+        now = time.monotonic()
+        if now - self._logged_at.get(counter, -1.0) >= 1.0:
+            self._logged_at[counter] = now
+            logger.warning("%s (%s: %d so far)", warning, counter, self._counters[counter])
+
+
+def _decode(channel: bytes, payload: bytes, prefix: bytes, max_message_bytes: int) -> tuple[str, str | bytes]:
+    """(topic, message) of a channel and payload from Redis, in the wire format of the module's docstring.
+
+    Raises:
+        ValueError: they do not parse.
+    """
+    if not isinstance(channel, bytes) or not isinstance(payload, bytes):
+        raise ValueError("not bytes")
+    if len(payload) < _HEADER_BYTES:
+        raise ValueError("a payload shorter than its header")
+    if len(payload) - _HEADER_BYTES > max_message_bytes:
+        raise ValueError(f"a message over max_message_bytes ({max_message_bytes})")
+    if not channel.startswith(prefix):
+        raise ValueError("a channel without the prefix")
+    topic = channel[len(prefix):].decode("utf-8")
+    kind = payload[ORIGIN_BYTES]
+    if kind == TEXT:
+        return topic, payload[_HEADER_BYTES:].decode("utf-8")
+    if kind == BINARY:
+        return topic, payload[_HEADER_BYTES:]
+    raise ValueError(f"an unknown type byte {kind:#04x}")
+
+
+def _import_redis() -> None:
+    """Raises: ImportError with what to install, when redis-py is missing."""
+    try:
+        import redis.asyncio  # noqa: F401
+    except ImportError as error:
+        raise ImportError("wsfast's Redis backend needs the redis package: pip install 'wsfast[redis]'") from error
+
+
+def _redis_errors() -> type[Exception]:
+    """redis-py's base exception: every connection, timeout and protocol error derives from it."""
+    from redis.exceptions import RedisError
+
+    return RedisError
+
+
+def _chunks(topics: Iterable[str], channel: Callable[[str], bytes]) -> Iterable[list[bytes]]:
+    """The channels of ``topics``, a bounded number at a time."""
+    chunk: list[bytes] = []
+    for topic in topics:
+        chunk.append(channel(topic))
+        if len(chunk) == _CHANNELS_PER_COMMAND:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _close_quietly(*closing: Any) -> None:
+    """Await each closing coroutine; one that fails (the connection is broken) does not stop the others."""
+    for coroutine in closing:
+        try:
+            await coroutine
+        except Exception as error:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
+            logger.debug("closing a Redis connection: %s", error)
+
+
+if TYPE_CHECKING:
+
+    def _is_a_hub_backend(backend: RedisBackend) -> HubBackend:
+        return backend  # mypy and pyright check here that RedisBackend is a HubBackend

@@ -1,0 +1,432 @@
+"""wsfast.asyncio.Hub across processes on a real Redis: RedisBackend, against a redis-server started
+here on 127.0.0.1 (skipped without redis-server or the redis package, failed instead when CI is set).
+
+Two hubs in one event loop stand for two processes: each has its own server, clients and
+connections to Redis, and only Redis between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from conftest import run_async
+from test_asyncio_broadcast import open_clients
+from test_asyncio_hub import hub_server, server_side, subscribe
+from wsfast.asyncio import Hub
+from wsfast.asyncio.fanout import MAX_TOPIC_BYTES
+
+pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
+
+
+def require(what: str, missing: bool, install: str) -> None:
+    if missing:
+        if os.environ.get("CI"):  # .ci/run installs it
+            pytest.fail(f"{what} is not installed", pytrace=False)
+        pytest.skip(f"{what} is not installed ({install})")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server on 127.0.0.1 that a test can kill and start again on the same port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until it answers PING
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with status {self.process.returncode}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not answer PING within 10 s")
+
+    def ensure_running(self) -> None:
+        """Start it again if a test killed it and failed before restarting it."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    require("redis-server", shutil.which("redis-server") is None, "apt-get install redis-server")
+    try:
+        import redis.asyncio  # noqa: F401
+    except ImportError:
+        require("the redis package", True, "pip install 'wsfast[redis]'")
+    server = RedisServer()
+    server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.process.terminate()
+        server.process.wait(10)
+
+
+_prefixes = iter(range(1_000_000))
+
+
+def new_prefix() -> str:
+    """A prefix of its own for each test, so that no test sees another's channels."""
+    return f"wsfast-test-{os.getpid()}-{next(_prefixes)}:"
+
+
+def backend(redis_server: RedisServer, prefix: str, **options):
+    from wsfast.asyncio.redis_hub import RedisBackend
+
+    return RedisBackend(redis_server.url, prefix=prefix, reconnect_delay=0.05, max_reconnect_delay=0.3, **options)
+
+
+@contextlib.asynccontextmanager
+async def redis_client(redis_server: RedisServer) -> AsyncIterator:
+    """A plain redis-py client, to look at Redis and to publish on it directly."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def eventually(condition, timeout: float = 5, what: str = "the condition") -> None:
+    """Wait until ``condition()`` (a bool, or an awaitable of one) is true."""
+
+    async def holds() -> bool:
+        result = condition()
+        return await result if inspect.isawaitable(result) else result
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await holds():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+async def subscribed_in_redis(client, channel: str, count: int) -> None:
+    """Wait until ``count`` connections subscribe to ``channel`` in Redis."""
+
+    async def subscribed():
+        [(_, number)] = await client.pubsub_numsub(channel)
+        return number == count
+
+    await eventually(subscribed, what=f"{count} subscriptions to {channel}")
+
+
+async def recv(client) -> str | bytes:
+    return await asyncio.wait_for(client.recv(), 5)
+
+
+async def no_tasks_left(before: set[asyncio.Task]) -> None:
+    """Every task started since ``before`` is done: the hubs' and the servers' included."""
+
+    async def alone():
+        return not asyncio.all_tasks() - before
+
+    try:
+        await eventually(alone, 2, "the end of every other task")
+    except AssertionError:
+        raise AssertionError(f"tasks left: {asyncio.all_tasks() - before}") from None
+
+
+@contextlib.asynccontextmanager
+async def process(redis_server: RedisServer, prefix: str, clients: int = 2, **options) -> AsyncIterator:
+    """One "process": a hub on Redis, its server, and ``clients`` clients of it."""
+    async with Hub(backend=backend(redis_server, prefix, **options)) as hub:
+        server = await hub_server(hub, compression=None)
+        async with server:
+            connected = await open_clients(server, clients, compression=None)
+            try:
+                yield hub, server, connected
+            finally:
+                for client in connected:
+                    await client.close()
+
+
+def test_a_publish_reaches_the_subscribers_of_every_hub_once_text_and_binary(redis_server):
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with redis_client(redis_server) as redis, process(redis_server, prefix) as (a, _, a_clients), \
+                process(redis_server, prefix) as (b, _, b_clients):  # fmt: skip
+            for client in [*a_clients, *b_clients]:
+                await subscribe(client, "news")
+            await subscribed_in_redis(redis, prefix + "news", 2)  # one subscription per hub, not per client
+            assert a.publish("news", "hello") == 2  # written to the local subscribers at once
+            assert a.publish("news", b"\x00\xff binary") == 2
+            for client in [*a_clients, *b_clients]:
+                assert [await recv(client), await recv(client)] == ["hello", b"\x00\xff binary"]
+            b.publish("news", "the end")  # after a's echoes on a's Redis connection: a duplicate would come first
+            for client in [*a_clients, *b_clients]:
+                assert await recv(client) == "the end"
+            await eventually(lambda: a.backend.counters["echoes"] == 2 and b.backend.counters["echoes"] == 1)
+            assert a.backend.counters["received"] == 1 and b.backend.counters["received"] == 2
+            assert a.backend.counters["published"] == 2 and b.backend.counters["published"] == 1
+            for counters in (a.backend.counters, b.backend.counters):
+                assert counters["lost"] == counters["garbage"] == counters["dropped_full"] == 0
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+def test_a_hub_receives_only_the_topics_it_has_subscribers_for_and_floods_leave_nothing(redis_server):
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with redis_client(redis_server) as redis, process(redis_server, prefix) as (a, a_server, a_clients), \
+                process(redis_server, prefix, clients=1) as (b, _, [b_client]):  # fmt: skip
+            await subscribe(a_clients[0], "a only")
+            await subscribe(a_clients[1], "both")
+            await subscribe(b_client, "both")
+            await subscribed_in_redis(redis, prefix + "both", 2)
+            await subscribed_in_redis(redis, prefix + "a only", 1)
+            assert sorted(await redis.pubsub_channels(prefix + "*")) == [f"{prefix}a only".encode(), f"{prefix}both".encode()]
+            assert a.backend.topics == {"a only", "both"} and b.backend.topics == {"both"}
+            b.publish("a only", "to a")
+            assert await recv(a_clients[0]) == "to a"
+            a.publish("b nobody", "to no one")  # published, received by no hub
+            b.publish("both", "to both")
+            assert await recv(a_clients[1]) == "to both" and await recv(b_client) == "to both"
+            assert b.backend.counters["received"] == 0  # "to a" and "to no one" never came to b
+
+            # One connection subscribes to many topics and leaves them, twice: nothing stays behind.
+            flooder = server_side(a_server, a_clients[0])
+            for _ in range(2):
+                for number in range(3000):
+                    a.subscribe(flooder, f"flood {number}")
+                await asyncio.sleep(0)  # some SUBSCRIBEs go out, some not yet
+                for number in range(3000):
+                    a.unsubscribe(flooder, f"flood {number}")
+            assert a.topics(flooder) == {"a only"} and a.backend.topics == {"a only", "both"}
+
+            async def settled():
+                channels = await redis.pubsub_channels(prefix + "*")
+                return len(channels) == 2 and not a.backend._changed and len(a.backend._sent) == 2
+
+            await eventually(settled, what="the flood's subscriptions to leave Redis")
+            await a_clients[0].close()  # its last topic goes with it
+            await eventually(lambda: a.backend.topics == {"both"})
+
+            async def only_both_left():
+                return await redis.pubsub_channels(prefix + "*") == [f"{prefix}both".encode()]
+
+            await eventually(only_both_left, what="'a only' to leave Redis")
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+def test_redis_killed_local_delivery_goes_on_lost_is_counted_and_it_reconnects(redis_server):
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with process(redis_server, prefix, clients=1) as (a, _, [a_client]), \
+                process(redis_server, prefix, clients=1) as (b, _, [b_client]):  # fmt: skip
+            await subscribe(a_client, "feed")
+            await subscribe(b_client, "feed")
+            async with redis_client(redis_server) as redis:
+                await subscribed_in_redis(redis, prefix + "feed", 2)
+            a.publish("feed", "before")
+            assert await recv(a_client) == "before" and await recv(b_client) == "before"
+
+            redis_server.kill()
+            await eventually(lambda: not a.backend.connected and not b.backend.connected,
+                             what="the hubs to see Redis gone")  # fmt: skip
+            for number in range(5):
+                assert a.publish("feed", f"while down {number}") == 1
+                assert await recv(a_client) == f"while down {number}"  # local delivery goes on
+            assert a.backend.counters["lost"] == 5
+
+            redis_server.start()  # the same port
+            await eventually(lambda: a.backend.connected and b.backend.connected, what="the reconnection")
+            async with redis_client(redis_server) as redis:
+                await subscribed_in_redis(redis, prefix + "feed", 2)  # subscriptions restored
+            a.publish("feed", "after")
+            assert await recv(a_client) == "after" and await recv(b_client) == "after"
+            b.publish("feed", b"after, from b")
+            assert await recv(a_client) == b"after, from b" and await recv(b_client) == b"after, from b"
+            assert a.backend.counters["reconnects"] == b.backend.counters["reconnects"] == 1
+            assert b.backend.counters["received"] == 2  # "before" and "after": none of the lost ones
+        await no_tasks_left(before)
+
+    try:
+        run_async(main(), 10)
+    finally:
+        redis_server.ensure_running()
+
+
+def test_a_hub_whose_redis_never_answers_still_delivers_locally_and_closes_cleanly():
+    async def main():
+        before = asyncio.all_tasks()
+        from wsfast.asyncio.redis_hub import RedisBackend
+
+        nobody = RedisBackend(f"redis://127.0.0.1:{free_port()}/0", reconnect_delay=0.05, max_reconnect_delay=0.1)
+        async with Hub(backend=nobody) as hub:
+            server = await hub_server(hub, compression=None)
+            async with server:
+                [client] = await open_clients(server, 1, compression=None)
+                await subscribe(client, "t")
+                await eventually(lambda: nobody._state == "down", what="the first failed connection")
+                assert hub.publish("t", "local") == 1 and await recv(client) == "local"
+                assert nobody.counters["lost"] == 1 and not nobody.connected
+                await client.close()
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+def test_garbage_on_a_channel_is_counted_and_never_delivered(redis_server):
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with redis_client(redis_server) as redis, \
+                process(redis_server, prefix, clients=1, max_message_bytes=1000) as (a, _, [client]):  # fmt: skip
+            await subscribe(client, "t")
+            await subscribed_in_redis(redis, prefix + "t", 1)
+            other = bytes(range(16))  # another hub's origin id
+            channel = prefix + "t"
+            for payload in [b"", b"short", other + b"\x09data", other + b"\x01\xff\xfe not UTF-8",
+                            other + b"\x02" + b"x" * 1001]:  # fmt: skip
+                await redis.publish(channel, payload)
+            await redis.publish(channel, other + b"\x01text from elsewhere")  # the wire format, by hand
+            await redis.publish(channel, other + b"\x02" + b"y" * 1000)
+            assert await recv(client) == "text from elsewhere"  # the garbage before it was not delivered
+            assert await recv(client) == b"y" * 1000
+            assert a.backend.counters["garbage"] == 5 and a.backend.counters["received"] == 2
+            a.publish("t", "still fine")
+            assert await recv(client) == "still fine"
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+def test_topics_are_bounded_str_with_a_backend(redis_server):
+    async def main():
+        before = asyncio.all_tasks()
+        async with process(redis_server, new_prefix(), clients=1) as (hub, server, [client]):
+            connection = server_side(server, client)
+            longest = "é" * (MAX_TOPIC_BYTES // 2)  # 2 bytes each in UTF-8
+            hub.subscribe(connection, longest)
+            hub.publish(longest, "fine")
+            assert await recv(client) == "fine"
+            for call in (lambda: hub.subscribe(connection, longest + "x"), lambda: hub.publish(longest + "x", "no")):
+                with pytest.raises(ValueError, match="at most 1024 bytes"):
+                    call()
+                with pytest.raises(TypeError, match="a topic is a str"):
+                    hub.publish(b"bytes", "no")
+            assert hub.topics(connection) == {longest}
+        local = Hub()  # without a backend, nothing changes
+        local.publish("x" * 10_000, "to nobody")
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+def test_past_the_queue_and_message_bounds_the_other_processes_miss_it_and_it_is_counted(redis_server):
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with process(redis_server, prefix, clients=1, max_queue=5, max_message_bytes=1000) as (a, _, [a_client]), \
+                process(redis_server, prefix, clients=1, max_queue_bytes=3 * (17 + 100)) as (b, _, [b_client]):  # fmt: skip
+            await subscribe(a_client, "t")
+            await subscribe(b_client, "t")
+            async with redis_client(redis_server) as redis:
+                await subscribed_in_redis(redis, prefix + "t", 2)
+            assert a.publish("t", b"z" * 1001) == 1  # too large for Redis: local subscribers still get it
+            assert await recv(a_client) == b"z" * 1001
+            assert a.backend.counters["dropped_too_large"] == 1
+            for number in range(20):  # without yielding: the queue fills before anything is sent
+                a.publish("t", str(number))
+            assert a.backend.counters["dropped_full"] == 15
+            for number in range(5):  # b has only 3 messages of 100 bytes of room
+                b.publish("t", b"%d" % number + b"." * 99)
+            assert b.backend.counters["dropped_full"] == 2
+            await eventually(lambda: a.backend.counters["published"] == 5, what="a's queue to be sent")
+            a.publish("t", "end")  # room again
+            at_b = [await recv(b_client) for _ in range(5 + 6)]  # its own 5, and a's 5 queued and "end"
+            assert [m for m in at_b if isinstance(m, str)] == ["0", "1", "2", "3", "4", "end"]  # not the 1001 bytes
+            at_a = [await recv(a_client) for _ in range(21 + 3)]  # its own 21, and b's 3 queued
+            assert [m[:1] for m in at_a if isinstance(m, bytes)] == [b"0", b"1", b"2"]
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+def test_close_stops_everything_and_the_hub_goes_on_locally(redis_server):
+    async def main():
+        before = asyncio.all_tasks()
+        hub = Hub(backend=backend(redis_server, new_prefix()))
+        assert asyncio.all_tasks() == before  # nothing before the first use
+        server = await hub_server(hub, compression=None)
+        async with server:
+            [client] = await open_clients(server, 1, compression=None)
+            await subscribe(client, "t")  # starts the backend
+            await eventually(lambda: hub.backend.connected, what="the connection to Redis")
+            await hub.close()
+            await hub.close()  # twice is fine
+            assert not hub.backend.connected
+            assert hub.publish("t", "local only") == 1 and await recv(client) == "local only"
+            with pytest.raises(RuntimeError, match="closed"):
+                hub.start()
+            await client.close()
+        await no_tasks_left(before)
+        async with Hub() as plain:  # without a backend, start and close do nothing
+            assert plain.publish("t", "x") == 0
+
+    run_async(main(), 10)
+
+
+def test_one_backend_serves_one_hub_and_limits_are_positive(redis_server):
+    from wsfast.asyncio.redis_hub import RedisBackend
+
+    with pytest.raises(ValueError, match="max_queue must be positive"):
+        RedisBackend(max_queue=0)
+
+    async def main():
+        before = asyncio.all_tasks()
+        shared = backend(redis_server, new_prefix())
+        async with Hub(backend=shared):
+            with pytest.raises(RuntimeError, match="one hub"):
+                Hub(backend=shared).start()
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+def test_without_redis_py_the_error_says_what_to_install(monkeypatch):
+    from wsfast.asyncio import redis_hub
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # import redis fails
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ImportError, match=r"pip install 'wsfast\[redis\]'"):
+        redis_hub.RedisBackend()
+
