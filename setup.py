@@ -50,7 +50,9 @@ def extensions():
         language_level=3,
         # Plain Python semantics (annotations are documentation, indexing as in Python): the same
         # file runs as the pure-Python twin.
-        compiler_directives={"annotation_typing": False, "binding": False},
+        # Free-threaded CPython keeps its GIL off: these modules hold constants only, and each of
+        # their objects serves one connection, driven by one thread at a time (its event loop).
+        compiler_directives={"annotation_typing": False, "binding": False, "freethreading_compatible": True},
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import pytest
 
 from test_sync import running, uri
 from wsfast import kernels
+from wsfast._buffers import DECODER_BUSY
 from wsfast._random import mask_key
 from wsfast.frames import Frame, FrameDecoder, Opcode, encode_frame
 from wsfast.permessage_deflate import PerMessageDeflate
@@ -131,3 +133,117 @@ def test_sync_connections_from_many_threads():
     for index, received in enumerate(results):
         sent = payloads(200 + index)[:50]
         assert received == [item for data in sent for item in (data, data.hex())]
+
+
+# --------------------------------------------------------------- one object, two threads at once
+# Using one decoder, validator or payload fill from two threads at once is a caller's mistake, but
+# it must not crash: the C build lets other threads run while it works on long pieces (and a
+# free-threaded build always does), so the second use is refused with RuntimeError and a buffer
+# the kernels read stays exported, so that another thread cannot resize it under them.
+
+
+def test_a_decoder_fed_by_another_thread_during_its_callback_refuses(codec):
+    decoder = codec.FrameDecoder(expect_masked=False)
+    in_callback, release = threading.Event(), threading.Event()
+    refused: list[BaseException] = []
+
+    def other_thread() -> None:
+        in_callback.wait(10)
+        try:
+            decoder.feed(codec.encode_frame(Opcode.TEXT, b"late"))
+        except RuntimeError as error:
+            refused.append(error)
+        release.set()
+
+    def deliver(data: object, final: bool, text: bool) -> None:
+        in_callback.set()
+        assert release.wait(10)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    stream = codec.encode_frame(Opcode.BINARY, b"first") + codec.encode_frame(Opcode.PING, b"p")
+    assert decoder.feed_into(stream, deliver) == [Frame(Opcode.PING, b"p")]
+    thread.join(10)
+    assert [str(error) for error in refused] == [DECODER_BUSY]
+    # the refused bytes were not taken: the decoder goes on where it was
+    assert decoder.feed(codec.encode_frame(Opcode.TEXT, b"next")) == [Frame(Opcode.TEXT, b"next")]
+
+
+RACES = r'''
+import sys, threading, time
+from wsfast import kernels
+from wsfast._buffers import DECODER_BUSY, FILL_BUSY, VALIDATOR_BUSY
+from wsfast.frames import FrameDecoder, Opcode, encode_frame
+from wsfast._kernels import PayloadFill, take_frame
+assert kernels.IMPLEMENTATION == sys.argv[1], kernels.IMPLEMENTATION
+BIG = int(sys.argv[2])
+KEY = b"\x01\x02\x03\x04"
+unexpected = []
+
+def at_once(first, second):
+    # first() and second() in two threads started together; errors other than those allowed are kept
+    start = threading.Barrier(2)
+    def run(work):
+        start.wait()
+        try:
+            work()
+        except (BufferError, RuntimeError) as error:
+            if isinstance(error, RuntimeError) and str(error) not in (DECODER_BUSY, FILL_BUSY, VALIDATOR_BUSY):
+                unexpected.append(error)
+        except BaseException as error:
+            unexpected.append(error)
+    threads = [threading.Thread(target=run, args=(work,)) for work in (first, second)]
+    for thread in threads: thread.start()
+    for thread in threads: thread.join(60)
+
+def resize_after(buffer, delay):
+    def clobber():
+        time.sleep(delay)  # while the kernel unmasks from it, as likely as not
+        buffer.clear()  # BufferError while a kernel holds it
+    return clobber
+
+for delay in (0.0005, 0.001, 0.002, 0.004, 0.008):
+    # a caller's buffer resized while the kernel unmasks from it
+    buffer = bytearray(BIG)
+    fill = PayloadFill(BIG, KEY)
+    at_once(lambda: fill.take(buffer), resize_after(buffer, delay))
+    buffer = bytearray(encode_frame(Opcode.BINARY, bytes(BIG), mask=KEY))
+    at_once(lambda: take_frame(buffer, True, None), resize_after(buffer, delay))
+for _ in range(3):
+    # one object, two threads: one take is refused, or they take one after the other, never both at once
+    fill = PayloadFill(3 * BIG, KEY)
+    at_once(lambda: fill.take(bytearray(b"\x11" * BIG)), lambda: fill.take(bytearray(b"\x22" * BIG)))
+    taken = fill.received
+    assert taken in (BIG, 2 * BIG), taken
+    payload = fill.take(bytearray(3 * BIG - taken))
+    unmasked = kernels.mask(payload, KEY)
+    pieces = {unmasked[start:start + BIG] for start in range(0, taken, BIG)}
+    assert pieces <= {b"\x11" * BIG, b"\x22" * BIG} and len(pieces) == taken // BIG, "torn payload"
+    validator = kernels.Utf8Validator()
+    text = "é".encode() * (BIG // 2)
+    at_once(lambda: validator.feed(text), lambda: validator.feed(text))
+    assert validator.finish()
+    decoder = FrameDecoder(expect_masked=True, max_frame_size=None, max_message_size=None)
+    frame = encode_frame(Opcode.BINARY, bytes(4 * BIG), mask=KEY)
+    decoder.feed(frame[:BIG])
+    at_once(lambda: decoder.feed(frame[BIG:2 * BIG]), lambda: decoder.feed(frame[2 * BIG:3 * BIG]))
+if unexpected:
+    raise unexpected[0]
+print("no crash")
+'''
+
+
+@pytest.mark.parametrize("implementation", ["c", "python"])
+def test_one_object_from_two_threads_never_crashes(implementation):
+    if implementation == "c" and os.environ.get("WSFAST_NO_EXTENSIONS"):
+        pytest.skip("WSFAST_NO_EXTENSIONS=1: no C kernels")
+    switch = "WSFAST_NO_EXTENSIONS" if implementation == "python" else "WSFAST_REQUIRE_EXTENSIONS"
+    others = ("WSFAST_NO_EXTENSIONS", "WSFAST_REQUIRE_EXTENSIONS")
+    environment = {**{name: value for name, value in os.environ.items() if name not in others}, switch: "1"}
+    # in a process of its own: what this guards against is a segmentation fault
+    # C: pieces long enough to let go of the GIL for milliseconds; the twin never does
+    size = 32 << 20 if implementation == "c" else 1 << 20
+    result = subprocess.run([sys.executable, "-c", RACES, implementation, str(size)], env=environment,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "no crash"

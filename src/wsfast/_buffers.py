@@ -9,7 +9,15 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-__all__ = ["readable", "writable", "write_back", "mask_key", "key_offset", "start_offset", "non_negative"]
+__all__ = ["readable", "writable", "write_back", "mask_key", "key_offset", "start_offset", "non_negative",
+           "DECODER_BUSY", "FILL_BUSY", "VALIDATOR_BUSY"]
+
+# The RuntimeError of a kernel object used twice at once: from its own callback, or from two
+# threads (the C build lets other threads run while it works on long pieces; free-threaded
+# builds always do). Its state would be torn, so the second use is refused instead.
+DECODER_BUSY = "the frame decoder is in use: fed from its own feed_into callback, or from two threads at once"
+FILL_BUSY = "the payload fill is in use by another thread"
+VALIDATOR_BUSY = "the UTF-8 validator is in use by another thread"
 
 
 def readable(data: Any) -> memoryview:

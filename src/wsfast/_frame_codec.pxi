@@ -153,7 +153,9 @@ cdef class FrameDecoder:
     # feed_into's: where whole messages go, whether text goes as str, and a callback's exception
     cdef object _deliver
     cdef bint _decode_text
-    cdef bint _delivering
+    # in a feed: one at a time, whether from feed_into's callback or from another thread while
+    # this one has let go of the GIL (or, on free-threaded builds, at any time)
+    cdef bint _busy
     cdef object _deliver_error
 
     def __init__(self, *, expect_masked=None, max_frame_size=MAX_FRAME_SIZE,
@@ -288,13 +290,10 @@ cdef class FrameDecoder:
                     return False
             elif not _utf8_valid(<const uint8_t *>PyBytes_AS_STRING(payload), <size_t>PyBytes_GET_SIZE(payload)):
                 return False
-        self._delivering = True
         try:
             self._deliver(data, True, text)
         except BaseException as error:
             self._deliver_error = error
-        finally:
-            self._delivering = False
         return True
 
     cdef int _start_fill(self, wsf_frame_header *header, const uint8_t *data, size_t available) except -1:
@@ -350,7 +349,8 @@ cdef class FrameDecoder:
                 in the exception's ``frames``. Every later call raises the same error again.
             TypeError: ``data`` is not a buffer, or a size limit is not an integer.
             ValueError: a size limit is negative.
-            RuntimeError: called from feed_into's callback.
+            RuntimeError: called from feed_into's callback, or while another thread feeds this
+                decoder.
         """
         return self._feed(data, None, False)
 
@@ -366,13 +366,16 @@ cdef class FrameDecoder:
 
     cdef list _feed(self, data, deliver, bint decode_text):
         cdef list frames = []
-        if self._delivering:
-            raise RuntimeError("the frame decoder was fed from its own feed_into callback")
+        with cython.critical_section(self):  # atomic on free-threaded builds; the GIL does it otherwise
+            if self._busy:
+                raise RuntimeError(_DECODER_BUSY)
+            self._busy = True
         self._deliver, self._decode_text = deliver, decode_text
         try:
             frames = self._feed_frames(data, frames)
         finally:
             self._deliver = None
+            self._busy = False
         if self._deliver_error is not None:
             error, self._deliver_error = self._deliver_error, None
             raise error
@@ -431,8 +434,25 @@ def take_frame(bytearray buffer not None, bint masked, object max_size, bint byt
     Raises:
         TypeError: ``buffer`` is not a bytearray.
     """
-    cdef Py_ssize_t size = PyByteArray_GET_SIZE(buffer)
-    cdef const uint8_t *data = <const uint8_t *>PyByteArray_AS_STRING(buffer)
+    cdef Py_buffer view
+    cdef object frame
+    cdef Py_ssize_t taken = 0
+    # An export for the whole parse: _mask may let go of the GIL, and on free-threaded builds
+    # other threads run anyway; either way, nothing can resize the buffer under the pointer.
+    PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+    try:
+        frame = _take_frame(<const uint8_t *>view.buf, view.len, masked, max_size, bytearray_payload, strict,
+                            &taken)
+    finally:
+        PyBuffer_Release(&view)
+    if taken:
+        PySequence_DelSlice(buffer, 0, taken)
+    return frame
+
+
+cdef object _take_frame(const uint8_t *data, Py_ssize_t size, bint masked, object max_size,
+                        bint bytearray_payload, bint strict, Py_ssize_t *taken):
+    """take_frame's result for the bytes at ``data``; a frame's size goes to ``taken``."""
     cdef uint64_t length, limit
     cdef Py_ssize_t header, i
     cdef int overflow = 0
@@ -484,7 +504,7 @@ def take_frame(bytearray buffer not None, bint masked, object max_size, bint byt
     else:
         payload = PyBytes_FromStringAndSize(<const char *>data + header, <Py_ssize_t>length)
     first = data[0]
-    PySequence_DelSlice(buffer, 0, header + <Py_ssize_t>length)
+    taken[0] = header + <Py_ssize_t>length
     return (first & 0x0F, first >= 0x80, (first & 0x40) != 0, (first & 0x20) != 0, (first & 0x10) != 0,
             payload)
 
@@ -501,6 +521,7 @@ cdef class PayloadFill:
     cdef Py_ssize_t _filled
     cdef bint _masked
     cdef uint8_t _key[4]
+    cdef bint _busy  # in take, which lets other threads run over long pieces
 
     def __cinit__(self, Py_ssize_t length, key=None, bint as_bytearray=False):
         if length < 0:
@@ -529,23 +550,37 @@ cdef class PayloadFill:
         Raises:
             TypeError: ``buffer`` is not a bytearray.
             ValueError: the payload was returned already.
+            RuntimeError: another thread is in ``take`` on this object.
         """
         cdef Py_ssize_t count
         cdef uint8_t *target
-        if self._payload is None:
-            raise ValueError("the payload was returned already")
-        count = min(PyByteArray_GET_SIZE(buffer), self._length - self._filled)
-        if type(self._payload) is bytes:
-            target = <uint8_t *>PyBytes_AS_STRING(self._payload) + self._filled
-        else:
-            target = <uint8_t *>PyByteArray_AS_STRING(self._payload) + self._filled
-        if self._masked:
-            _mask(target, <const uint8_t *>PyByteArray_AS_STRING(buffer), <size_t>count, self._key,
-                  <unsigned>(self._filled & 3))
-        else:
-            memcpy(target, PyByteArray_AS_STRING(buffer), <size_t>count)
-        PySequence_DelSlice(buffer, 0, count)
-        self._filled += count
+        cdef Py_buffer view
+        with cython.critical_section(self):  # atomic on free-threaded builds; the GIL does it otherwise
+            if self._busy:
+                raise RuntimeError(_FILL_BUSY)
+            self._busy = True
+        try:
+            if self._payload is None:
+                raise ValueError("the payload was returned already")
+            # An export while the bytes move: _mask may let go of the GIL, and on free-threaded
+            # builds other threads run anyway; either way, nothing can resize the buffer meanwhile.
+            PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
+            try:
+                count = min(view.len, self._length - self._filled)
+                if type(self._payload) is bytes:
+                    target = <uint8_t *>PyBytes_AS_STRING(self._payload) + self._filled
+                else:
+                    target = <uint8_t *>PyByteArray_AS_STRING(self._payload) + self._filled
+                if self._masked:
+                    _mask(target, <const uint8_t *>view.buf, <size_t>count, self._key, <unsigned>(self._filled & 3))
+                else:
+                    memcpy(target, view.buf, <size_t>count)
+            finally:
+                PyBuffer_Release(&view)
+            PySequence_DelSlice(buffer, 0, count)
+            self._filled += count
+        finally:
+            self._busy = False
         if self._filled < self._length:
             return None
         payload, self._payload = self._payload, None

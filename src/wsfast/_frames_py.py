@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ._buffers import mask_key, non_negative, readable
+from ._buffers import DECODER_BUSY, FILL_BUSY, mask_key, non_negative, readable
 from ._random import mask_key as random_mask_key
 from ._kernels_py import FrameHeader, _header_at, _xor
 from ._kernels_py import validate_utf8 as _utf8_valid
@@ -99,6 +99,7 @@ def _deliverable(payload: bytes, text: bool, decode_text: bool) -> str | bytes |
     return payload if _utf8_valid(payload) else None
 
 
+
 class FrameDecoder:
     """Turns a stream of bytes into frames, checking every rule that a single frame must obey.
 
@@ -137,7 +138,7 @@ class FrameDecoder:
         "_message_limited",
         "_fragments",
         "_error",
-        "_delivering",
+        "_busy",
     )
 
     def __init__(
@@ -162,7 +163,7 @@ class FrameDecoder:
         self._message_limited = True
         self._fragments = 0
         self._error: ProtocolError | None = None
-        self._delivering = False
+        self._busy = False  # in a feed: from feed_into's callback, or another thread, it is refused
 
     @property
     def buffered(self) -> int:
@@ -217,7 +218,8 @@ class FrameDecoder:
                 spent: every later call raises the same error again.
             TypeError: ``data`` is not a buffer, or a size limit is not an integer.
             ValueError: a size limit is negative.
-            RuntimeError: called from feed_into's callback.
+            RuntimeError: called from feed_into's callback, or while another thread feeds this
+                decoder.
         """
         return self._feed(data, None, False)
 
@@ -238,8 +240,16 @@ class FrameDecoder:
         return self._feed(data, deliver, decode_text)
 
     def _feed(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object] | None, decode_text: bool) -> list[Frame]:
-        if self._delivering:
-            raise RuntimeError("the frame decoder was fed from its own feed_into callback")
+        if self._busy:
+            raise RuntimeError(DECODER_BUSY)
+        self._busy = True
+        try:
+            return self._feed_frames(data, deliver, decode_text)
+        finally:
+            self._busy = False
+
+    def _feed_frames(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object] | None,
+                     decode_text: bool) -> list[Frame]:  # fmt: skip
         if self._error is not None:
             self._error.frames = []
             raise self._error
@@ -292,11 +302,7 @@ class FrameDecoder:
                 if deliver is not None and not frames and header[0] and 1 <= opcode <= 2 and header[1:4] == (0, 0, 0):
                     message = _deliverable(payload, opcode == 1, decode_text)
                     if message is not None:
-                        self._delivering = True
-                        try:
-                            deliver(message, True, opcode == 1)
-                        finally:
-                            self._delivering = False
+                        deliver(message, True, opcode == 1)
                         continue
                 frames.append(_new_frame(Frame, (_OPCODES[opcode], payload, *header[:4])))
         finally:
@@ -405,6 +411,7 @@ class PayloadFill:
         self._length = length
         self._as_bytearray = as_bytearray
         self._parts: bytearray | None = bytearray()
+        self._busy = False
 
     @property
     def received(self) -> int:
@@ -420,9 +427,19 @@ class PayloadFill:
         Raises:
             TypeError: ``buffer`` is not a bytearray.
             ValueError: the payload was returned already.
+            RuntimeError: another thread is in ``take`` on this object.
         """
         if type(buffer) is not bytearray:
             raise TypeError(f"buffer must be a bytearray, not {type(buffer).__name__}")
+        if self._busy:
+            raise RuntimeError(FILL_BUSY)
+        self._busy = True
+        try:
+            return self._take(buffer)
+        finally:
+            self._busy = False
+
+    def _take(self, buffer: bytearray) -> bytes | bytearray | None:
         parts = self._parts
         if parts is None:
             raise ValueError("the payload was returned already")

@@ -14,10 +14,14 @@ Threads. The kernels' module-level state is written once, at import, under the i
 SIMD dispatch pointers and UTF-8 tables (``_kernels_c``'s init), and the choices above; after that
 it is only read, so any number of threads may call the kernels at once. ``_kernels_c._select_simd``
 writes it again and is for tests and benchmarks only, never beside other threads. The objects
-(``FrameDecoder``, ``Utf8Validator``, ``PayloadFill``) keep per-stream state: one thread at a time
-each. That is also why the extension does not declare itself free-threading compatible yet: on a
-free-threaded CPython, two threads misusing one of them could corrupt its C state, which needs
-critical sections first (tests/test_threads.py, and the workflow's free-threading job).
+(``FrameDecoder``, ``Utf8Validator``, ``PayloadFill``) keep per-stream state, one thread at a time
+each; a second use at once (from another thread, or from feed_into's own callback) raises
+RuntimeError instead of tearing that state: a flag, set under a critical section on free-threaded
+builds (under the GIL otherwise), since the C build lets other threads run while it works on long
+pieces. A caller's buffer stays exported while C reads it, so another thread's resize fails with
+BufferError instead of freeing memory under the kernel. So the extension declares itself
+free-threading compatible (tests/test_threads.py; the workflow's free-threading job runs it on
+free-threaded CPythons, which do not install here).
 """
 
 from __future__ import annotations

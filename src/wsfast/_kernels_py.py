@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from ._buffers import (
+    VALIDATOR_BUSY,
     key_offset,
     mask_key,
     non_negative,
@@ -230,13 +231,20 @@ class Utf8Validator:
     where the unfinished sequence began), or None while nothing is wrong.
     """
 
-    __slots__ = ("_state", "_position", "_error", "_sequence_start")
+    __slots__ = ("_state", "_position", "_error", "_sequence_start", "_busy")
 
     def __init__(self) -> None:
+        self._busy = False  # in feed: a second feed or reset at once is refused, as the C build does
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything fed so far."""
+        """Forget everything fed so far.
+
+        Raises:
+            RuntimeError: another thread is feeding this validator.
+        """
+        if self._busy:
+            raise RuntimeError(VALIDATOR_BUSY)
         self._state = _ACCEPT
         self._position = 0
         self._error = 0
@@ -257,7 +265,17 @@ class Utf8Validator:
 
         Raises:
             TypeError: ``data`` is not a buffer.
+            RuntimeError: another thread is feeding this validator.
         """
+        if self._busy:
+            raise RuntimeError(VALIDATOR_BUSY)
+        self._busy = True
+        try:
+            return self._feed(data)
+        finally:
+            self._busy = False
+
+    def _feed(self, data: Any) -> bool:
         view = data if type(data) is bytes else readable(data)
         if self._state == _REJECT:
             return False
