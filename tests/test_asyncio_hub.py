@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -32,6 +34,20 @@ async def hub_server(hub: Hub, **options):
             await ws.send(f"subscribed to {topic}")
 
     return await wsfast.serve(subscriber, "127.0.0.1", 0, **options)
+
+
+@contextlib.asynccontextmanager
+async def hub_process(backend, clients: int) -> AsyncIterator:
+    """One "process" of a hub with ``backend``: the hub, its server, and ``clients`` clients of it."""
+    async with Hub(backend=backend) as hub:
+        server = await hub_server(hub, compression=None)
+        async with server:
+            connected = await open_clients(server, clients, compression=None)
+            try:
+                yield hub, server, connected
+            finally:
+                for client in connected:
+                    await client.close()
 
 
 async def subscribe(client, topic: str) -> None:

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import run_async
 from test_asyncio_broadcast import open_clients
-from test_asyncio_hub import hub_server, server_side, subscribe
+from test_asyncio_hub import hub_process, hub_server, server_side, subscribe
 from wsfast.asyncio import Hub
 from wsfast.asyncio.fanout import MAX_TOPIC_BYTES
 
@@ -161,15 +161,8 @@ async def no_tasks_left(before: set[asyncio.Task]) -> None:
 @contextlib.asynccontextmanager
 async def process(redis_server: RedisServer, prefix: str, clients: int = 2, **options) -> AsyncIterator:
     """One "process": a hub on Redis, its server, and ``clients`` clients of it."""
-    async with Hub(backend=backend(redis_server, prefix, **options)) as hub:
-        server = await hub_server(hub, compression=None)
-        async with server:
-            connected = await open_clients(server, clients, compression=None)
-            try:
-                yield hub, server, connected
-            finally:
-                for client in connected:
-                    await client.close()
+    async with hub_process(backend(redis_server, prefix, **options), clients) as hub_and_clients:
+        yield hub_and_clients
 
 
 def test_a_publish_reaches_the_subscribers_of_every_hub_once_text_and_binary(redis_server):
@@ -343,7 +336,13 @@ def test_topics_are_bounded_str_with_a_backend(redis_server):
                     call()
                 with pytest.raises(TypeError, match="a topic is a str"):
                     hub.publish(b"bytes", "no")
+            # a lone surrogate is a str that no channel name can carry: refused, not sent to Redis
+            for call in (lambda: hub.subscribe(connection, "\udc80"), lambda: hub.publish("a\ud800", "no")):
+                with pytest.raises(ValueError, match="surrogate"):
+                    call()
             assert hub.topics(connection) == {longest}
+            hub.publish(longest, "still fine")  # and the connection to Redis is still up
+            assert await recv(client) == "still fine"
         local = Hub()  # without a backend, nothing changes
         local.publish("x" * 10_000, "to nobody")
         await no_tasks_left(before)

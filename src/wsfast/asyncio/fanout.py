@@ -214,8 +214,11 @@ class Hub:
         """With a backend, a topic is a channel name there: a bounded str. Starts the backend."""
         if not isinstance(topic, str):
             raise TypeError(f"a topic is a str, not {type(topic).__name__}")
-        if len(topic) * 4 > MAX_TOPIC_BYTES and len(topic.encode("utf-8")) > MAX_TOPIC_BYTES:
-            raise ValueError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of UTF-8, not {len(topic.encode())}")
+        if not (topic.isascii() and len(topic) <= MAX_TOPIC_BYTES):
+            # UnicodeEncodeError (a ValueError) for a lone surrogate, which no broker could carry
+            size = len(topic.encode("utf-8"))
+            if size > MAX_TOPIC_BYTES:
+                raise ValueError(f"a topic is at most {MAX_TOPIC_BYTES} bytes of UTF-8, not {size}")
         if self._backend_state == "new":
             self.start()
 
@@ -227,7 +230,8 @@ class Hub:
 
         Raises:
             TypeError: with a backend, ``topic`` is not a str.
-            ValueError: with a backend, ``topic`` is longer than :data:`MAX_TOPIC_BYTES`.
+            ValueError: with a backend, ``topic`` is longer than :data:`MAX_TOPIC_BYTES` or is not
+                UTF-8 (a lone surrogate).
             RuntimeError: with a backend, no running event loop to start it in.
         """
         if self.backend is not None:
@@ -286,7 +290,8 @@ class Hub:
         Raises:
             TypeError: ``message`` is neither str nor bytes-like; with a backend, ``topic`` is not
                 a str.
-            ValueError: with a backend, ``topic`` is longer than :data:`MAX_TOPIC_BYTES`.
+            ValueError: with a backend, ``topic`` is longer than :data:`MAX_TOPIC_BYTES` or is not
+                UTF-8 (a lone surrogate).
             RuntimeError: with a backend, no running event loop to start it in.
         """
         if self.backend is None:

@@ -32,12 +32,11 @@ pubsub``, 32 MiB by default): that is a lost connection like any other here.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from ._linked import LinkedBackend
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -60,7 +59,7 @@ _CHANNELS_PER_COMMAND = 512
 _MESSAGES_PER_BATCH = 256
 
 
-class RedisBackend:
+class RedisBackend(LinkedBackend):
     """Redis pub/sub for a :class:`~wsfast.asyncio.fanout.Hub`: one connection publishes, one
     subscribes, each message is published once per hub and received once per subscribing hub.
 
@@ -84,45 +83,23 @@ class RedisBackend:
         ValueError: a limit or delay that is not positive.
     """
 
+    _LINK = "the connection to Redis"
+    _PEERS = "the other processes"
+    _MORE_COUNTERS = ("echoes",)
+
     def __init__(self, url: str = "redis://127.0.0.1:6379/0", *, prefix: str = "wsfast:", max_queue: int = 10_000,
                  max_queue_bytes: int = 64 * 1024 * 1024, max_message_bytes: int = 16 * 1024 * 1024,
                  reconnect_delay: float = 0.1, max_reconnect_delay: float = 10.0, ping_interval: float = 15.0,
                  **redis_options: Any) -> None:  # fmt: skip
         _import_redis()  # fail now rather than in the background task
-        for name, value in [("max_queue", max_queue), ("max_queue_bytes", max_queue_bytes),
-                            ("max_message_bytes", max_message_bytes), ("reconnect_delay", reconnect_delay),
-                            ("max_reconnect_delay", max_reconnect_delay), ("ping_interval", ping_interval)]:  # fmt: skip
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, not {value!r}")
+        super().__init__(max_queue=max_queue, max_queue_bytes=max_queue_bytes, max_message_bytes=max_message_bytes,
+                         reconnect_delay=reconnect_delay, max_reconnect_delay=max_reconnect_delay,
+                         ping_interval=ping_interval)  # fmt: skip
         self.url = url
         self.prefix = prefix
-        self.max_queue = max_queue
-        self.max_queue_bytes = max_queue_bytes
-        self.max_message_bytes = max_message_bytes
-        self.reconnect_delay = reconnect_delay
-        self.max_reconnect_delay = max(max_reconnect_delay, reconnect_delay)
         self.ping_interval = ping_interval
         self.redis_options = redis_options
         self._prefix_bytes = prefix.encode("utf-8")
-        self._origin = b""
-        self._deliver: Callable[[str, str | bytes], object] | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._closing: asyncio.Future[None] | None = None  # done when close() is called
-        self._closed = False
-        # "connecting" (queue what is published), "up" (queue and send), "down" (count it lost)
-        self._state = "connecting"
-        self._queue: collections.deque[tuple[bytes, bytes]] = collections.deque()  # (channel, payload)
-        self._queued_bytes = 0
-        self._wakeup = asyncio.Event()  # something to send: messages, or subscription changes
-        # The topics with local subscribers; those this connection sent SUBSCRIBE for; and the
-        # topics where the two differ, still to send (always a subset of the other two's union).
-        self._interest: set[str] = set()
-        self._sent: set[str] = set()
-        self._changed: set[str] = set()
-        self._counters = dict.fromkeys(["published", "received", "echoes", "dropped_full", "dropped_too_large",
-                                        "lost", "garbage", "reconnects"], 0)  # fmt: skip
-        self._lost_in_outage = 0
-        self._logged_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------ HubBackend
 
@@ -134,64 +111,9 @@ class RedisBackend:
             RuntimeError: no running event loop, or the backend was started already.
             ValueError: ``origin`` is not :data:`ORIGIN_BYTES` long.
         """
-        if self._task is not None or self._closed:
-            raise RuntimeError("a RedisBackend serves one hub, and starts once")
         if len(origin) != ORIGIN_BYTES:
             raise ValueError(f"the origin is {ORIGIN_BYTES} bytes, not {len(origin)}")
-        self._origin = origin
-        self._deliver = deliver
-        loop = asyncio.get_running_loop()
-        self._closing = loop.create_future()
-        self._task = loop.create_task(self._run(), name="wsfast RedisBackend")
-
-    def publish(self, topic: str, message: str | bytes) -> None:
-        """Queue ``message`` for Redis, or count why it is not sent (see the module's bounds)."""
-        if self._closed or self._task is None:
-            return
-        if isinstance(message, str):
-            kind, data = TEXT, message.encode("utf-8")
-        else:
-            kind, data = BINARY, message
-        if len(data) > self.max_message_bytes:
-            self._count("dropped_too_large", f"a message of {len(data)} bytes on {topic!r} is over "
-                        f"max_message_bytes ({self.max_message_bytes}): not sent to the other processes")  # fmt: skip
-            return
-        if self._state == "down":
-            self._lost_in_outage += 1
-            self._count("lost", "Redis is unreachable: messages are not sent to the other processes")
-            return
-        payload = self._origin + bytes((kind,)) + data
-        if len(self._queue) >= self.max_queue or self._queued_bytes + len(payload) > self.max_queue_bytes:
-            self._count("dropped_full", "the queue to Redis is full: messages are not sent to the other processes")
-            return
-        self._queue.append((self._channel(topic), payload))
-        self._queued_bytes += len(payload)
-        self._wakeup.set()
-
-    def subscribe(self, topic: str) -> None:
-        """Receive ``topic`` from Redis, as soon as the connection can send SUBSCRIBE."""
-        self._interest.add(topic)
-        self._note_change(topic)
-
-    def unsubscribe(self, topic: str) -> None:
-        """Stop receiving ``topic`` from Redis."""
-        self._interest.discard(topic)
-        self._note_change(topic)
-
-    async def close(self) -> None:
-        """Stop the background task and close both connections; what is queued is dropped."""
-        self._closed = True
-        self._state = "closed"
-        if self._closing is not None and not self._closing.done():
-            self._closing.set_result(None)
-        task, self._task = self._task, None
-        if task is not None:
-            # Cancelling is not enough: a cancellation that comes in the middle of redis-py's connect
-            # can be lost (seen on uvloop); the session also ends when it sees _closing done.
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)  # the task closes its connections
-        self._queue.clear()
-        self._queued_bytes = 0
+        super().start(origin, deliver)
 
     @property
     def counters(self) -> Mapping[str, int]:
@@ -199,46 +121,24 @@ class RedisBackend:
         other hubs), ``echoes`` (this hub's own, skipped), ``dropped_full``, ``dropped_too_large``,
         ``lost`` (while Redis was unreachable), ``garbage`` (payloads that did not parse) and
         ``reconnects``."""
-        return dict(self._counters)
-
-    # ------------------------------------------------------------------ state, for tests and metrics
+        return self._counts.snapshot()
 
     @property
     def connected(self) -> bool:
         """Whether both connections to Redis are up."""
         return self._state == "up"
 
-    @property
-    def topics(self) -> frozenset[str]:
-        """The topics this backend receives (or will, once connected): those with local subscribers."""
-        return frozenset(self._interest)
-
     # ------------------------------------------------------------------ the connections
 
-    async def _run(self) -> None:
-        """Connect, serve until the connection breaks, wait, and again, until closed."""
-        delay = self.reconnect_delay
-        reconnecting = False
-        while not self._closed:
-            try:
-                await self._session(reconnecting)
-            except Exception as error:  # noqa: BLE001 - whatever broke the connection, connect again
-                if self._closed:
-                    return
-                if self._state == "up":
-                    reconnecting = True
-                    delay = self.reconnect_delay
-                    what = f"lost the connection to Redis at {self.url}: {error}; reconnecting"
-                else:
-                    what = f"cannot connect to Redis at {self.url}: {error}; retrying"
-                expected = isinstance(error, (OSError, asyncio.TimeoutError, _redis_errors()))
-                logger.warning("%s", what, exc_info=not expected)  # a traceback only for the unexpected
-            finally:
-                self._went_down()
-            assert self._closing is not None
-            # jitter: processes do not reconnect in step; and close() need not wait for the delay
-            await asyncio.wait([self._closing], timeout=delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self.max_reconnect_delay)
+    def _queue_message(self, topic: str, text: bool, data: bytes) -> None:
+        payload = self._origin + bytes((TEXT if text else BINARY,)) + data
+        self._enqueue((self._channel(topic), payload), len(payload))
+
+    def _address(self) -> str:
+        return self.url
+
+    def _expected_errors(self) -> tuple[type[BaseException], ...]:
+        return (OSError, asyncio.TimeoutError, _redis_errors())
 
     async def _session(self, reconnecting: bool) -> None:
         """One connection of each kind, from connecting until one of them fails (it raises)."""
@@ -257,9 +157,7 @@ class RedisBackend:
         try:
             await publisher.ping()
             await pubsub.ping()  # connects it now: get_message needs a connection, even with no subscription
-            self._sent = set(self._interest)  # a new connection: everything is to subscribe again
-            self._changed.clear()
-            for channels in _chunks(sorted(self._sent), self._channel):
+            for channels in _chunks(self._start_over(), self._channel):
                 await pubsub.subscribe(*channels)
             self._went_up(reconnecting)
             tasks = [asyncio.create_task(self._receive(pubsub, over)),
@@ -289,27 +187,6 @@ class RedisBackend:
                 elif not task.cancelled():
                     task.exception()  # retrieved: an error of the session's end is not worth a warning
 
-    def _went_up(self, reconnecting: bool) -> None:
-        self._state = "up"
-        if reconnecting:
-            self._counters["reconnects"] += 1
-            logger.warning("reconnected to Redis at %s; %d messages were lost for the other processes meanwhile",
-                           self.url, self._lost_in_outage)  # fmt: skip
-        self._lost_in_outage = 0
-        if self._queue:
-            self._wakeup.set()
-
-    def _went_down(self) -> None:
-        """What was queued will not be sent: lost; and new messages are lost until reconnected."""
-        if self._closed:
-            return
-        if self._queue:
-            self._lost_in_outage += len(self._queue)
-            self._count("lost", "Redis is unreachable: messages are not sent to the other processes", len(self._queue))
-        self._queue.clear()
-        self._queued_bytes = 0
-        self._state = "down"
-
     async def _send(self, publisher: Redis, pubsub: PubSub, over: asyncio.Event) -> None:
         """Send the subscription changes and the queued messages as they come; PING when idle."""
         loop = asyncio.get_running_loop()
@@ -329,6 +206,7 @@ class RedisBackend:
             await self._send_subscriptions(pubsub)
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), _MESSAGES_PER_BATCH))]
+                self._queued_messages -= len(batch)
                 self._queued_bytes -= sum(len(payload) for _, payload in batch)
                 try:
                     async with publisher.pipeline(transaction=False) as pipe:
@@ -336,9 +214,7 @@ class RedisBackend:
                             pipe.publish(channel, payload)
                         await pipe.execute()
                 except Exception:
-                    self._lost_in_outage += len(batch)
-                    self._count("lost", "Redis is unreachable: messages are not sent to the other processes",
-                                len(batch))  # fmt: skip
+                    self._lost(len(batch))
                     raise
                 self._counters["published"] += len(batch)
                 await self._send_subscriptions(pubsub)  # between batches, so a long queue does not hold them
@@ -346,11 +222,7 @@ class RedisBackend:
     async def _send_subscriptions(self, pubsub: PubSub) -> None:
         if not self._changed:
             return
-        wanted = [topic for topic in self._changed if topic in self._interest]
-        unwanted = [topic for topic in self._changed if topic not in self._interest]
-        self._changed.clear()
-        self._sent.update(wanted)
-        self._sent.difference_update(unwanted)
+        wanted, unwanted = self._take_changes()
         for channels in _chunks(wanted, self._channel):
             await pubsub.subscribe(*channels)
         for channels in _chunks(unwanted, self._channel):
@@ -361,19 +233,9 @@ class RedisBackend:
         while not over.is_set():
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
             if message is not None and not over.is_set() and message.get("type") == "message":
-                self._received(message["channel"], message["data"])
-
-    def _received(self, channel: bytes, payload: bytes) -> None:
-        parsed = self._parse(channel, payload)
-        if parsed is None:
-            return
-        topic, message = parsed
-        self._counters["received"] += 1
-        assert self._deliver is not None
-        try:
-            self._deliver(topic, message)
-        except Exception:  # noqa: BLE001 - one message's failure must not end the subscription
-            logger.exception("delivering a message from Redis on %r failed", topic)
+                parsed = self._parse(message["channel"], message["data"])
+                if parsed is not None:
+                    self._delivered(*parsed)
 
     def _parse(self, channel: bytes, payload: bytes) -> tuple[str, str | bytes] | None:
         """(topic, message) of a payload from Redis; None for an echo or garbage (counted)."""
@@ -383,29 +245,11 @@ class RedisBackend:
         try:
             return _decode(channel, payload, self._prefix_bytes, self.max_message_bytes)
         except ValueError as error:  # UnicodeDecodeError is one
-            self._count("garbage", f"ignored a payload from Redis that does not parse: {error}")
+            self._counts.add("garbage", f"ignored a payload from Redis that does not parse: {error}")
             return None
-
-    # ------------------------------------------------------------------ helpers
 
     def _channel(self, topic: str) -> bytes:
         return self._prefix_bytes + topic.encode("utf-8")
-
-    def _note_change(self, topic: str) -> None:
-        """Remember that ``topic``'s subscription is to send, unless Redis has it as wanted already."""
-        if (topic in self._interest) == (topic in self._sent):
-            self._changed.discard(topic)  # subscribed and unsubscribed again before it was sent
-        else:
-            self._changed.add(topic)
-            self._wakeup.set()
-
-    def _count(self, counter: str, warning: str, count: int = 1) -> None:
-        """Count an event, and log it at most once a second (a flood must not flood the log too)."""
-        self._counters[counter] += count
-        now = time.monotonic()
-        if now - self._logged_at.get(counter, -1.0) >= 1.0:
-            self._logged_at[counter] = now
-            logger.warning("%s (%s: %d so far)", warning, counter, self._counters[counter])
 
 
 def _decode(channel: bytes, payload: bytes, prefix: bytes, max_message_bytes: int) -> tuple[str, str | bytes]:
