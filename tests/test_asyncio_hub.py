@@ -167,3 +167,52 @@ def test_a_slow_subscriber_does_not_slow_the_others_or_grow_without_bound(policy
 def test_an_unknown_policy_is_refused():
     with pytest.raises(ValueError, match="policy"):
         Hub(policy="buffer everything")
+
+
+def test_hostile_subscriptions_are_bounded_and_leave_nothing_behind():
+    # What a client that chooses its topics can do (a server that subscribes it to whatever it
+    # asks for): a 1 MB topic name, 100,000 topics, subscribe/unsubscribe floods.
+    hub = Hub(max_topics=1000)
+
+    async def main():
+        server = await hub_server(hub, compression=None)
+        async with server:
+            [client, other] = await open_clients(server, 2, compression=None)
+            connection, neighbour = server_side(server, client), server_side(server, other)
+            hub.subscribe(neighbour, "news")
+            for topic in ("x" * 1_000_000, "é" * 513, "\udc80"):  # 1 MB; 1026 bytes of UTF-8; not UTF-8
+                with pytest.raises(ValueError):
+                    hub.subscribe(connection, topic)
+            with pytest.raises(TypeError, match="a topic is a str"):
+                hub.subscribe(connection, b"news")  # type: ignore[arg-type]
+            assert hub.topics(connection) == frozenset()  # nothing kept of what was refused
+            hub.subscribe(connection, "é" * 512)  # 1024 bytes: the longest taken
+
+            refused = 0
+            for number in range(100_000):
+                try:
+                    hub.subscribe(connection, f"topic {number}")
+                except ValueError as error:
+                    assert "max_topics" in str(error)
+                    refused += 1
+            assert len(hub.topics(connection)) == 1000 and refused == 100_000 - 999
+            hub.subscribe(connection, "topic 5")  # one it has already: no error
+            hub.unsubscribe(connection, "é" * 512)
+            hub.subscribe(connection, "one more")  # room again
+
+            for _ in range(3):  # floods: everything subscribed goes away again
+                for number in range(2000):
+                    hub.unsubscribe(connection)
+                    hub.subscribe(connection, f"flood {number}")
+            hub.unsubscribe(connection)
+            assert hub.topics(connection) == frozenset() and hub.subscribers("flood 1") == frozenset()
+            assert set(hub._subscribers) == {"news"} and set(hub._subscriber_state) == {neighbour}
+
+            assert hub.publish("news", "still here") == 1  # the neighbour lost nothing it was owed
+            assert await asyncio.wait_for(other.recv(), 5) == "still here"
+            for each in (client, other):
+                await each.close()
+
+    run_async(main())
+    with pytest.raises(ValueError, match="max_topics"):
+        Hub(max_topics=0)

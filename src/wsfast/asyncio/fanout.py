@@ -37,8 +37,8 @@ __all__ = ["broadcast", "Hub", "HubBackend", "MAX_TOPIC_BYTES"]
 
 logger = logging.getLogger("wsfast")
 
-#: The longest topic name, in bytes of UTF-8, that a hub with a backend takes: a topic is a channel
-#: name there, sent with every message, and held by the broker for every subscribing process.
+#: The longest topic name, in bytes of UTF-8, that a hub takes: it holds one per subscription, and
+#: with a backend a topic is a channel name there, sent with every message.
 MAX_TOPIC_BYTES = 1024
 
 
@@ -146,8 +146,11 @@ class Hub:
     share the backend (a Redis server, for :class:`~wsfast.asyncio.redis_hub.RedisBackend`), and
     theirs reach this hub's, each message once: local subscribers get it at once, whether the
     backend is up or not. The backend starts with the first subscribe or publish (or ``start``,
-    or ``async with hub``), inside the event loop, and stops with ``await hub.close()``; topics are
-    then str of at most :data:`MAX_TOPIC_BYTES` bytes of UTF-8.
+    or ``async with hub``), inside the event loop, and stops with ``await hub.close()``.
+
+    Topics are str of at most :data:`MAX_TOPIC_BYTES` bytes of UTF-8, and one connection subscribes
+    to at most ``max_topics``: what a hub holds per connection stays bounded even where clients
+    choose their topics (past either bound, ``subscribe`` raises ValueError and changes nothing).
 
     Args:
         policy: "drop", "latest" or "close".
@@ -155,16 +158,20 @@ class Hub:
         on_drop: called as ``on_drop(connection, topic, message)`` for every message dropped.
         backend: what carries messages to and from the other processes' hubs; None for this
             process alone.
+        max_topics: the most topics one connection may subscribe to; None for no limit.
 
     Raises:
-        ValueError: an unknown policy.
+        ValueError: an unknown policy, or ``max_topics`` less than 1.
     """
 
     def __init__(self, *, policy: str = "drop", close_code: int = 1013,
                  on_drop: Callable[[WebSocketProtocol, str, str | bytes], object] | None = None,
-                 backend: HubBackend | None = None) -> None:  # fmt: skip
+                 backend: HubBackend | None = None, max_topics: int | None = 10_000) -> None:  # fmt: skip
         if policy not in ("drop", "latest", "close"):
             raise ValueError(f"policy must be 'drop', 'latest' or 'close', not {policy!r}")
+        if max_topics is not None and max_topics < 1:
+            raise ValueError(f"max_topics must be at least 1, not {max_topics}")
+        self.max_topics = max_topics
         self.policy = policy
         self.close_code = close_code
         self.on_drop = on_drop
@@ -211,7 +218,7 @@ class Hub:
         await self.close()
 
     def _check_topic(self, topic: str) -> None:
-        """With a backend, a topic is a channel name there: a bounded str. Starts the backend."""
+        """A topic is a bounded str (with a backend, a channel name there). Starts the backend."""
         if not isinstance(topic, str):
             raise TypeError(f"a topic is a str, not {type(topic).__name__}")
         if not (topic.isascii() and len(topic) <= MAX_TOPIC_BYTES):
@@ -229,14 +236,16 @@ class Hub:
         closes (a closed connection leaves every topic by itself).
 
         Raises:
-            TypeError: with a backend, ``topic`` is not a str.
-            ValueError: with a backend, ``topic`` is longer than :data:`MAX_TOPIC_BYTES` or is not
-                UTF-8 (a lone surrogate).
+            TypeError: ``topic`` is not a str.
+            ValueError: ``topic`` is longer than :data:`MAX_TOPIC_BYTES` or is not UTF-8 (a lone
+                surrogate), or ``connection`` has ``max_topics`` topics already.
             RuntimeError: with a backend, no running event loop to start it in.
         """
-        if self.backend is not None:
-            self._check_topic(topic)
+        self._check_topic(topic)
         state = self._subscriber_state.get(connection)
+        if state is not None and self.max_topics is not None and len(state.topics) >= self.max_topics and (
+                topic not in state.topics):  # fmt: skip
+            raise ValueError(f"a connection subscribes to at most {self.max_topics} topics (max_topics)")
         if state is None:
             state = self._subscriber_state[connection] = _Subscriber(self, connection)
         state.topics.add(topic)
