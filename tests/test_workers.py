@@ -77,3 +77,41 @@ def test_one_worker_is_the_plain_server_and_zero_is_refused():
     refused = subprocess.run([sys.executable, "-m", "wsfast", "echo", "--workers", "0", "--port", "0"],
                              capture_output=True, text=True, timeout=30)  # fmt: skip
     assert refused.returncode != 0 and "workers" in refused.stderr
+
+
+def test_a_killed_supervisor_takes_its_workers_with_it():
+    supervisor = subprocess.Popen([sys.executable, "-m", "wsfast", "echo", "--workers", "2", "--port", "0"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    try:
+        banner = supervisor.stdout.readline()
+        port = int(re.search(r":(\d+)/ \(2 workers\)", banner).group(1))
+        wait_for(lambda: len(children(supervisor.pid)) == 2)
+        workers = children(supervisor.pid)
+
+        async def connected_when_the_supervisor_dies():
+            connections = [await wsfast.connect(f"ws://127.0.0.1:{port}/") for _ in range(8)]
+            for ws in connections:
+                await ws.send("before")
+                assert await ws.recv() == "before"
+            supervisor.kill()  # SIGKILL: no chance to stop its workers itself
+            for ws in connections:  # each worker drains: a clean close with 1001, not a dropped connection
+                with pytest.raises(wsfast.ConnectionClosedOK) as closed:
+                    await ws.recv()
+                assert closed.value.code == 1001
+                await ws.close()
+
+        run_async(connected_when_the_supervisor_dies(), 30)
+        wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") and "zombie" not in _state(pid) for pid in workers))
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        supervisor.wait(5)
+        supervisor.stdout.close()
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next((line for line in status if line.startswith("State:")), "").lower()
+    except FileNotFoundError:
+        return "zombie"  # gone meanwhile

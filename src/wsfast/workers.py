@@ -30,13 +30,16 @@ The relay and its wire format are :mod:`wsfast.hub_relay`'s.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import multiprocessing
+import os
 import selectors
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -166,7 +169,8 @@ def run_workers(target: Callable[[int, socket.socket | None], object], workers: 
     restart_at: dict[int, float] = {}  # the dead, and when to start them again
 
     def start(index: int) -> None:
-        process = context.Process(target=_worker, args=(target, index, inherited, relay), name=f"wsfast-worker-{index}")
+        process = context.Process(target=_worker, args=(target, index, inherited, relay, os.getpid()),
+                                  name=f"wsfast-worker-{index}")  # fmt: skip
         process.start()
         processes[index], started[index] = process, time.monotonic()
         selector.register(process.sentinel, selectors.EVENT_READ, index)
@@ -226,13 +230,14 @@ def run_workers(target: Callable[[int, socket.socket | None], object], workers: 
 
 
 def _worker(target: Callable[[int, socket.socket | None], object], index: int, inherited: socket.socket | None,
-            relay: HubRelay | None) -> None:  # fmt: skip
+            relay: HubRelay | None, supervisor: int) -> None:  # fmt: skip
     global _worker_hub
     # The supervisor's handlers are not the worker's: SIGINT from a terminal reaches the whole
     # process group, and the supervisor asks each worker to stop with SIGTERM, which ``target``
     # handles (until it does, the default ends the worker).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _stop_with(supervisor)
     if relay is not None:
         relay._forget_in_child()
         _worker_hub = WorkerHub(relay.path, relay.max_message_bytes)
@@ -241,3 +246,28 @@ def _worker(target: Callable[[int, socket.socket | None], object], index: int, i
     except KeyboardInterrupt:
         pass
     sys.exit(0)
+
+
+def _stop_with(supervisor: int) -> None:
+    """SIGTERM this worker when its supervisor dies, even of SIGKILL, so that it drains and stops
+    instead of serving on unsupervised: at once on Linux (the parent-death signal), else within a
+    second (a thread that watches the parent)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        set_death_signal = libc.prctl if sys.platform == "linux" else None
+    except (OSError, AttributeError):
+        set_death_signal = None
+    if set_death_signal is not None and set_death_signal(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+        if os.getppid() != supervisor:  # it died before the signal was set
+            os.kill(os.getpid(), signal.SIGTERM)
+        return
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="wsfast-supervisor-watch", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
