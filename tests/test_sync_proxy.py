@@ -4,12 +4,13 @@ CONNECT, microsocks for SOCKS5, with and without credentials), and a proxy that 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 
 import pytest
 
 from test_asyncio import tls_contexts
-from test_asyncio_proxy import free_port, http_proxy, socks_proxy  # noqa: F401 - fixtures
+from test_asyncio_proxy import free_port, http_proxy, https_proxy, socks_proxy  # noqa: F401 - fixtures
 from test_sync import running, uri
 from wsfast.exceptions import ProxyError
 from wsfast.sync.client import connect
@@ -68,3 +69,27 @@ def test_a_proxy_that_refuses_or_answers_garbage(http_proxy):  # noqa: F811 - th
     with listener, pytest.raises(ProxyError, match="not HTTP"):
         echo_through("ws://127.0.0.1:1/", proxy=f"http://127.0.0.1:{listener.getsockname()[1]}")
     thread.join(5)
+
+
+def test_an_https_proxy_and_tls_inside_its_tls(https_proxy):  # noqa: F811 - the fixture
+    proxy, proxy_ssl = https_proxy
+    with running() as server:
+        assert echo_through(uri(server), proxy=proxy, proxy_ssl=proxy_ssl) == "through the proxy"
+        with pytest.raises(ssl.SSLError):  # the proxy's certificate is checked
+            echo_through(uri(server), proxy=proxy)
+    server_context, client_context = tls_contexts()
+    with running(ssl=server_context) as server:  # wss:// through it: TLS inside the proxy's TLS
+        target = uri(server).replace("ws://", "wss://")
+        assert echo_through(target, proxy=proxy, proxy_ssl=proxy_ssl, ssl=client_context) == "through the proxy"
+        with pytest.raises(ssl.SSLError):  # and the server's certificate is checked, inside
+            echo_through(target, proxy=proxy, proxy_ssl=proxy_ssl)
+        # both ways at once, in pieces of every size around the TLS record's (16 KiB)
+        with connect(target, open_timeout=10, proxy=proxy, proxy_ssl=proxy_ssl, ssl=client_context,
+                     max_size=None) as ws:  # fmt: skip
+            messages = [bytes([size % 251]) * size for size in (0, 1, 1000, 16383, 16384, 16385, 100_000, 1 << 20)]
+            sender = threading.Thread(target=lambda: [ws.send(message) for message in messages])
+            sender.start()
+            assert [ws.recv(timeout=20) for _ in messages] == messages
+            sender.join(20)
+            ws.send("the end")
+            assert ws.recv(timeout=10) == "the end"

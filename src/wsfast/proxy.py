@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import ssl
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -108,23 +109,27 @@ def connect_answered(answer: bytes) -> bool:
     return True
 
 
-def open_tunnel(proxy: str, host: str, port: int, timeout: float | None) -> socket.socket:
+def open_tunnel(proxy: str, host: str, port: int, timeout: float | None,
+                proxy_ssl: ssl.SSLContext | None = None) -> socket.socket:  # fmt: skip
     """A blocking socket connected to ``host:port`` through ``proxy``, within ``timeout`` seconds
-    for each step (connecting, each read).
+    for each step (connecting, each read). For an ``https://`` proxy it is the ``ssl.SSLSocket`` of
+    the TLS to the proxy (checked with ``proxy_ssl``, or the system's CAs).
 
     Raises:
         ValueError: an unsupported proxy URL, or SOCKS without python-socks.
         ProxyError: the proxy refused, answered something that is not HTTP, or closed first.
+        ssl.SSLError: the TLS to an ``https://`` proxy failed (its certificate, for one).
         OSError: the proxy could not be reached (TimeoutError when it did not answer in time).
     """
     parts = proxy_url(proxy)
     if parts.scheme in SOCKS_SCHEMES:
         return _socks_tunnel(parts, host, port, timeout)
-    if parts.scheme == "https":
-        raise ValueError("https:// proxies are for the asyncio client; the sync client takes http:// and SOCKS")
     assert parts.hostname is not None  # proxy_url checked it
-    sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
+    secure = parts.scheme == "https"
+    sock = socket.create_connection((parts.hostname, parts.port or (443 if secure else 80)), timeout=timeout)
     try:
+        if secure:
+            sock = (proxy_ssl or ssl.create_default_context()).wrap_socket(sock, server_hostname=parts.hostname)
         sock.sendall(connect_request(parts, host, port))
         answer = ConnectAnswer()
         while not answer.feed(sock.recv(4096)):

@@ -19,6 +19,7 @@ from .._sockets import naming
 from ..proxy import open_tunnel, proxy_for
 from .._websockets_names import UNSET, client_headers, message_limits
 from .connection import Connection
+from ._tls_in_tls import TLSInTLS
 
 __all__ = ["connect"]
 
@@ -29,6 +30,7 @@ def connect(
     path: str | None = None,
     sock: socket.socket | None = None,
     proxy: str | bool | None = True,
+    proxy_ssl: ssl_module.SSLContext | None = None,
     origin: str | None = None,
     subprotocols: Sequence[str] = (),
     extra_headers: HeadersLike = (),
@@ -85,25 +87,30 @@ def connect(
                 sock.close()
                 raise naming(error, path) from None
         elif (proxy_address := proxy_for(target, proxy)) is not None:
-            sock = open_tunnel(proxy_address, target.host, target.port, timeout=open_timeout)
+            sock = open_tunnel(proxy_address, target.host, target.port, timeout=open_timeout, proxy_ssl=proxy_ssl)
         else:
             sock = socket.create_connection((target.host, target.port), timeout=open_timeout)
+    transport: socket.socket | TLSInTLS = sock
     try:
         if target.secure:
             sock.settimeout(_left(deadline))
-            sock = (ssl or ssl_module.create_default_context()).wrap_socket(sock, server_hostname=target.host)
-        open_handshake(sock, protocol, deadline)
+            context = ssl or ssl_module.create_default_context()
+            if isinstance(sock, ssl_module.SSLSocket):  # through an https:// proxy: TLS inside its TLS
+                transport = TLSInTLS(sock, context, target.host)
+            else:
+                transport = sock = context.wrap_socket(sock, server_hostname=target.host)
+        open_handshake(transport, protocol, deadline)
         sock.settimeout(None)
     except BaseException:
         sock.close()
         raise
-    connection = Connection(sock, protocol, ping_interval=ping_interval, ping_timeout=ping_timeout,
+    connection = Connection(transport, protocol, ping_interval=ping_interval, ping_timeout=ping_timeout,
                             close_timeout=close_timeout, max_queue=max_queue)  # fmt: skip
     connection.start()
     return connection
 
 
-def open_handshake(sock: socket.socket, protocol: Any, deadline: float | None,
+def open_handshake(sock: socket.socket | TLSInTLS, protocol: Any, deadline: float | None,
                    settle: Callable[[], None] | None = None) -> None:  # fmt: skip
     """Run the opening handshake on a blocking socket, for a client or a server connection;
     ``settle()``, if given, runs after each read (a server answers a held request there).

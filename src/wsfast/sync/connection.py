@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._buffers import message_payload
 from .._facts import ConnectionFacts
@@ -27,6 +27,9 @@ from ..events import BinaryMessage, Close, Pong, TextMessage
 from ..exceptions import ConnectionClosed, ConnectionClosedOK, InvalidState, ProtocolError
 from ..handshake import reject
 from ..http11 import Response
+
+if TYPE_CHECKING:
+    from ._tls_in_tls import TLSInTLS
 
 __all__ = ["Connection"]
 
@@ -51,7 +54,7 @@ class Connection(ConnectionFacts):
         max_queue: messages received but not read yet; beyond it, reading pauses. None: no limit.
     """
 
-    def __init__(self, sock: socket.socket, protocol: SansIOConnection, *, ping_interval: float | None = 20.0,
+    def __init__(self, sock: socket.socket | TLSInTLS, protocol: SansIOConnection, *, ping_interval: float | None = 20.0,
                  ping_timeout: float | None = 20.0, close_timeout: float | None = 10.0,
                  max_queue: int | None = 16) -> None:  # fmt: skip
         self.socket = sock
