@@ -70,7 +70,10 @@ def encode_frame(
     Args:
         opcode: the frame's opcode (an :class:`Opcode` or an int 0-15).
         payload: the payload, any buffer.
-        fin, rsv1, rsv2, rsv3: the header's flag bits.
+        fin: the FIN bit: True for the last (or only) frame of a message.
+        rsv1: the RSV1 bit (permessage-deflate's "compressed" flag).
+        rsv2: the RSV2 bit, for an extension that defines it.
+        rsv3: the RSV3 bit, for an extension that defines it.
         mask: False for an unmasked frame (server to client), True for a fresh random key drawn
             from ``os.urandom`` (client to server), or the 4-byte key to use.
 

@@ -26,10 +26,23 @@ class ClientConnection(Connection):
 
     Args:
         uri: the ``ws://`` or ``wss://`` URI to connect to.
-        origin, subprotocols, extensions, extra_headers, user_agent: what to ask for (see
-            :class:`ClientHandshake`).
-        max_http_head_size, max_http_headers: limits on the response head.
-        Other arguments: as for :class:`Connection`.
+        origin: the ``Origin`` header to send; None (the default) to send none.
+        subprotocols: the subprotocols to offer, preferred first (see :class:`ClientHandshake`).
+        extensions: the extension factories to offer, preferred first.
+        extra_headers: more headers for the upgrade request, sent after the handshake's own
+            (HTTP Basic credentials from the URI are added unless they hold ``Authorization``).
+        user_agent: the ``User-Agent`` header (``wsfast/<version>`` by default); None to send
+            none.
+        max_message_size: the largest message accepted, in bytes after decompression; None for
+            no limit (as for :class:`Connection`).
+        max_frame_size: the largest frame payload accepted, in bytes; None for no limit.
+        max_fragments: the most frames one message may have; None for no limit.
+        max_http_head_size: the most bytes the response head may take (interim 1xx heads
+            included); a larger one fails the handshake (:class:`InvalidHTTP`).
+        max_http_headers: the most header lines in the response head; more fail the handshake.
+        auto_pong: answer every ping with a pong carrying the same payload.
+        stream_fragments: report text and binary data as fragments as frames arrive, instead of
+            whole messages (see :class:`Connection`).
 
     Raises:
         ValueError: an invalid URI or handshake option.

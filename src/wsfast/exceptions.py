@@ -204,7 +204,9 @@ class ConnectionClosed(WsfastError):
         reason: the close reason received.
         sent_code: the close code sent, or None (no close frame sent, or one without a code).
         sent_reason: the close reason sent, or None when no close frame was sent.
-        rcvd, sent: websockets' view of the same: the close frames received and sent, as
+        rcvd: websockets' view of ``code`` and ``reason``: the close frame received, as a
+            :class:`~wsfast.events.Close`, or None when the connection dropped without one (1006).
+        sent: websockets' view of ``sent_code`` and ``sent_reason``: the close frame sent, as a
             :class:`~wsfast.events.Close` (1005 for one without a code), or None.
     """
 

@@ -32,15 +32,22 @@ class ServerConnection(Connection):
     Args:
         handshake: the checks and answers; one :class:`ServerHandshake` can serve many
             connections. The default accepts any origin, no subprotocol and no extension.
-        max_http_head_size, max_http_headers: limits on the request head (431 beyond; 414
-            when the request line alone reaches max_http_head_size).
+        max_message_size: the largest message accepted, in bytes after decompression; None for
+            no limit (as for :class:`Connection`).
+        max_frame_size: the largest frame payload accepted, in bytes; None for no limit.
+        max_fragments: the most frames one message may have; None for no limit.
+        max_http_head_size: the most bytes the request head may take (431 beyond; 414 when the
+            request line alone reaches it).
+        max_http_headers: the most header lines in the request head (431 beyond).
+        auto_pong: answer every ping with a pong carrying the same payload.
+        stream_fragments: report text and binary data as fragments as frames arrive, instead of
+            whole messages (see :class:`Connection`).
         hold_request: stop once the request is read (``request_waiting`` turns True) and let the
             caller answer it with :meth:`respond` or :meth:`reject`, for an I/O layer that
             decides asynchronously. Bytes that come meanwhile are kept for after the answer.
         hold_response: stop once the answer to the request is decided (``response_waiting``
             turns True), so that the caller can see and change it (websockets'
             ``process_response``), then send it with :meth:`send_response`.
-        Other arguments: as for :class:`Connection`.
 
     Attributes:
         request: the upgrade request, once read.

@@ -100,8 +100,17 @@ class CallbackConnection(WebSocketProtocol):
     Args:
         protocol: the sans-IO connection to drive.
         handler_factory: makes the connection's :class:`Handler`, once the handshake succeeds.
-        ping_interval, ping_timeout, close_timeout, write_limit: see
-            :class:`~wsfast.asyncio.protocol.WebSocketProtocol`.
+
+    Keyword Args:
+        ping_interval (float | None): seconds between keepalive pings (20 by default); None to
+            send none (see :class:`~wsfast.asyncio.protocol.WebSocketProtocol`).
+        ping_timeout (float | None): seconds a keepalive ping has to be answered (any data
+            received counts) before the connection closes with 1011 (20 by default); None to
+            wait for ever.
+        close_timeout (float | None): seconds to wait for the closing handshake before dropping
+            the connection (10 by default); None to wait for ever.
+        write_limit (int): bytes in the write buffer (64 KiB by default) above which the
+            handler's ``on_write_paused`` is called.
     """
 
     def __init__(self, protocol: SansIOConnection, handler_factory: Callable[[], Handler], **options: Any) -> None:

@@ -66,18 +66,38 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         process_exception: for ``async for ws in connect(...)``, websockets' hook: called with
             each error of an attempt to connect, it returns None to retry after the back-off, or
             an exception to raise (the default is :func:`process_exception`).
-        origin, subprotocols, extra_headers, user_agent: the opening handshake.
+        origin: the ``Origin`` header of the upgrade request; None (the default) to send none.
+        subprotocols: the subprotocols to offer, preferred first.
+        extra_headers: more headers for the upgrade request, sent after the handshake's own.
+        user_agent: the ``User-Agent`` header (``wsfast/<version>`` by default); None to send
+            none.
         compression: "deflate" to offer permessage-deflate (RFC 7692), None for none.
         extensions: the extension factories to offer, instead of what ``compression`` implies.
         ssl: an ``ssl.SSLContext`` for ``wss://`` (default: the system's trusted CAs).
         open_timeout: seconds for the TCP connection, TLS and the opening handshake together.
-        ping_interval, ping_timeout, close_timeout, max_queue, write_limit: see
-            :class:`~wsfast.asyncio.connection.Connection`.
-        max_message_size, max_frame_size, max_fragments, max_http_head_size, max_http_headers: limits
-            (see :class:`~wsfast.connection.Connection`).
-        additional_headers, user_agent_header, max_size: websockets' names of ``extra_headers``,
-            ``user_agent`` and ``max_message_size`` (``max_size=(message, fragment)`` sets
-            ``max_frame_size`` too), for code written for websockets.
+        ping_interval: seconds between keepalive pings; None to send none (see
+            :class:`~wsfast.asyncio.protocol.WebSocketProtocol`).
+        ping_timeout: seconds a keepalive ping has to be answered (any data received counts)
+            before the connection closes with 1011; None to wait for ever.
+        close_timeout: seconds to wait for the closing handshake before dropping the connection;
+            None to wait for ever.
+        max_queue: whole messages received but not yet read beyond which reading pauses; None
+            for no limit (see :class:`~wsfast.asyncio.connection.Connection`).
+        write_limit: bytes in the write buffer above which ``send`` waits.
+        max_message_size: the largest message accepted, in bytes after decompression (1009
+            beyond); None for no limit (see :class:`~wsfast.connection.Connection`).
+        max_frame_size: the largest frame payload accepted, in bytes (1009 beyond); None for no
+            limit.
+        max_fragments: the most frames one message may have (1009 beyond); None for no limit.
+        max_http_head_size: the most bytes the server's response head may take (interim 1xx
+            heads included); a larger one fails the handshake.
+        max_http_headers: the most header lines in the server's response; more fail the
+            handshake.
+        additional_headers: websockets' name of ``extra_headers``, for code written for
+            websockets.
+        user_agent_header: websockets' name of ``user_agent``, for code written for websockets.
+        max_size: websockets' name of ``max_message_size``, for code written for websockets;
+            ``max_size=(message, fragment)`` sets ``max_frame_size`` too.
 
     Raises:
         ValueError: an invalid URI or option, ``ssl`` with a ``ws://`` URI, both ``path`` and

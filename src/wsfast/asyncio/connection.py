@@ -35,11 +35,19 @@ class Connection(AwaitCore, WebSocketProtocol):
 
     Args:
         protocol: the sans-IO connection to drive.
-        ping_interval, ping_timeout, close_timeout, write_limit: see
-            :class:`~wsfast.asyncio.protocol.WebSocketProtocol`; ``send`` waits while the write
-            buffer is over ``write_limit``.
         max_queue: whole messages received but not yet read; beyond it, reading pauses
             (back-pressure), inside a message too; None for no limit.
+
+    Keyword Args:
+        ping_interval (float | None): seconds between keepalive pings (20 by default); None to
+            send none (see :class:`~wsfast.asyncio.protocol.WebSocketProtocol`).
+        ping_timeout (float | None): seconds a keepalive ping has to be answered (any data
+            received counts) before the connection closes with 1011 (20 by default); None to
+            wait for ever.
+        close_timeout (float | None): seconds to wait for the closing handshake before dropping
+            the connection (10 by default); None to wait for ever.
+        write_limit (int): bytes in the write buffer (64 KiB by default) above which ``send``
+            waits.
     """
 
     def __init__(self, protocol: SansIOConnection, *, max_queue: int | None = 16, **options: Any) -> None:

@@ -112,7 +112,10 @@ class MessageQueue:
     Args:
         max_queue: whole messages waiting unread beyond which reading pauses; it resumes at half
             of it. None for no limit.
-        pause_reading, resume_reading: called to stop and restart reading from the peer.
+        pause_reading: called to stop reading from the peer, once ``max_queue`` whole messages
+            wait unread.
+        resume_reading: called to restart reading from the peer, once they are down to half of
+            ``max_queue``.
         closed_error: makes the exception a reader gets once the connection is closed and the
             queue is empty.
     """

@@ -231,12 +231,22 @@ class serve:  # noqa: N801 - used like a function, as in websockets
     Args:
         handler: ``async def handler(connection)``; the connection closes when it returns (1000)
             or raises (1011, logged).
-        host, port: where to listen; ``path`` instead for a Unix socket, or ``sock``, a listening
-            socket of your own (for example inherited from a process manager).
+        host: the interface to listen on (a name or an address); None for all of them.
+        port: the TCP port to listen on; 0 for one the system picks.
+        path: a Unix socket to listen on, instead of ``host`` and ``port``.
+        sock: a listening socket of your own to accept on (for example inherited from a process
+            manager), instead of ``host``, ``port`` or ``path``.
         ssl: an ``ssl.SSLContext`` for ``wss://``.
         reuse_port: SO_REUSEPORT, to share the port between processes.
-        origins, subprotocols, select_subprotocol, extra_headers, server_header: the opening
-            handshake (see :class:`ServerHandshake`).
+        origins: the ``Origin`` values to accept, None among them for requests without one; None
+            (the default) to accept any (see :class:`ServerHandshake`).
+        subprotocols: the subprotocols supported, preferred first: the first one the client
+            offers is chosen.
+        select_subprotocol: instead of ``subprotocols``, ``select_subprotocol(request, offered)``,
+            which returns one of the client's offers or None, or raises NegotiationError to
+            refuse.
+        extra_headers: more headers for the 101 response.
+        server_header: the ``Server`` header (``wsfast/<version>`` by default); None to send none.
         process_request: ``process_request(connection, request)``, a plain or an async function
             called with each upgrade request: a :class:`Response` it returns is the answer (for
             example ``connection.respond(403, "go away")``), None goes on with the handshake;
@@ -253,10 +263,24 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         extensions: the extension factories to negotiate, instead of what ``compression`` implies
             (for example a tuned ServerPerMessageDeflateFactory).
         open_timeout: seconds a client has to complete its upgrade request.
-        ping_interval, ping_timeout, close_timeout, max_queue, write_limit: see
-            :class:`~wsfast.asyncio.connection.Connection`.
-        max_message_size, max_frame_size, max_fragments, max_http_head_size, max_http_headers: limits
-            (see :class:`~wsfast.connection.Connection`).
+        ping_interval: seconds between keepalive pings; None to send none (see
+            :class:`~wsfast.asyncio.protocol.WebSocketProtocol`).
+        ping_timeout: seconds a keepalive ping has to be answered (any data received counts)
+            before the connection closes with 1011; None to wait for ever.
+        close_timeout: seconds to wait for the closing handshake before dropping the connection;
+            None to wait for ever.
+        max_queue: whole messages received but not yet read beyond which reading pauses; None
+            for no limit (see :class:`~wsfast.asyncio.connection.Connection`).
+        write_limit: bytes in a connection's write buffer above which ``send`` waits.
+        max_message_size: the largest message accepted, in bytes after decompression (1009
+            beyond); None for no limit (see :class:`~wsfast.connection.Connection`).
+        max_frame_size: the largest frame payload accepted, in bytes (1009 beyond); None for no
+            limit.
+        max_fragments: the most frames one message may have (1009 beyond); None for no limit.
+        max_http_head_size: the most bytes a request head may take (431 beyond; 414 when the
+            request line alone reaches it).
+        max_http_headers: the most header lines in a request head (431 beyond).
+        backlog: the most connections waiting to be accepted (the ``listen()`` backlog).
         max_size: websockets' name of ``max_message_size`` (``(message, fragment)`` sets
             ``max_frame_size`` too), for code written for websockets.
 

@@ -54,10 +54,20 @@ class Server:
         make_protocol: a fresh sans-IO server connection per accepted socket.
         ssl: wraps each accepted socket for ``wss://``.
         open_timeout: seconds a client has for TLS and its upgrade request.
-        ping_interval, ping_timeout, close_timeout, max_queue: see
-            :class:`~wsfast.sync.connection.Connection`.
-        process_request, process_response: websockets' hooks, as :func:`serve` describes; the
-            connections ``make_protocol`` makes hold the request, or the response, for them.
+        close_timeout: seconds each connection waits for the closing handshake before dropping
+            the connection; None to wait for ever (see
+            :class:`~wsfast.sync.connection.Connection`).
+        max_queue: messages received but not read yet beyond which a connection's reading
+            pauses; None for no limit.
+        ping_interval: seconds without data from the peer before a keepalive ping; None for none.
+        ping_timeout: seconds that ping (or any data) has to come back before the connection
+            fails with 1011; None to wait for ever.
+        process_request: websockets' ``process_request(connection, request)`` hook, as
+            :func:`serve` describes; the connections ``make_protocol`` makes must hold the
+            request for it (``hold_request``).
+        process_response: websockets' ``process_response(connection, request, response)`` hook,
+            as :func:`serve` describes; the connections ``make_protocol`` makes must hold the
+            response for it (``hold_response``).
     """
 
     def __init__(self, listener: socket.socket, handler: Callable[[Connection], Any],
