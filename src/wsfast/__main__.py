@@ -36,14 +36,23 @@ def _parser() -> argparse.ArgumentParser:
     client.add_argument("uri")
     client.add_argument("--no-compression", action="store_true")
 
-    bench = commands.add_parser("bench", help="echo round trips against a server (its own by default)")
+    bench = commands.add_parser(
+        "bench", help="echo round trips against a server (its own by default)",
+        epilog="With --fanout against a server of yours (URI), that server must subscribe every connection and, "
+               "when one sends the text message 'publish M SIZE N', wait for N connections, then send each of "
+               "them M binary messages of SIZE bytes whose first 8 are the publish time (CLOCK_MONOTONIC ns, "
+               "big-endian: time.monotonic_ns() on the same machine), dropping none; "
+               "wsfast.commands.serve_fanout is that server.")  # fmt: skip
     bench.add_argument("uri", nargs="?", help="a server to drive; default: start one on 127.0.0.1")
-    bench.add_argument("-n", "--messages", type=int, default=20000)
+    bench.add_argument("-n", "--messages", type=int, help="echo: messages sent (20000); --fanout: published (100)")
     bench.add_argument("-s", "--size", type=int, default=256, help="message size in bytes")
     bench.add_argument("-c", "--concurrency", type=int, default=1)
     bench.add_argument("--compression", action="store_true", help="offer permessage-deflate")
     bench.add_argument("--connections", type=int, metavar="N",
                        help="instead of echoes: open N idle connections and print KiB per connection")
+    bench.add_argument("--fanout", action="store_true",
+                       help="with --connections N: N clients subscribe, the server publishes -n messages to them "
+                            "all through its hub; print messages delivered/s and publish-to-receipt latency")
     _add_api_and_loop(bench)
     return parser
 
@@ -85,6 +94,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run(commands.run_client(arguments.uri,
                                                    compression=None if arguments.no_compression else "deflate"))
         compression = "deflate" if arguments.compression else None
+        progress = sys.stderr if sys.stderr.isatty() else None
+        if arguments.fanout:
+            if arguments.connections is None or arguments.connections < 1:
+                print("wsfast bench: --fanout needs --connections N, N at least 1", file=sys.stderr)
+                return 2
+            messages = 100 if arguments.messages is None else arguments.messages
+            if messages < 1:
+                print("wsfast bench: --messages must be at least 1", file=sys.stderr)
+                return 2
+            commands.raise_open_file_limit(arguments.connections)
+            print(commands.run(commands.run_fanout_bench(
+                arguments.uri, connections=arguments.connections, messages=messages, size=arguments.size,
+                compression=compression, api=arguments.api, progress=progress,
+            ), arguments.loop).summary())  # fmt: skip
+            return 0
         if arguments.connections is not None:
             if arguments.connections < 1:
                 print("wsfast bench: --connections must be at least 1", file=sys.stderr)
@@ -93,13 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             commands.run(commands.run_idle_connections(arguments.uri, connections=arguments.connections,
                                                        compression=compression), arguments.loop)  # fmt: skip
             return 0
-        if arguments.messages < 1 or arguments.size < 0 or arguments.concurrency < 1:
+        messages = 20000 if arguments.messages is None else arguments.messages
+        if messages < 1 or arguments.size < 0 or arguments.concurrency < 1:
             print("wsfast bench: --messages and --concurrency must be at least 1", file=sys.stderr)
             return 2
         result = commands.run(commands.run_bench(
-            arguments.uri, messages=arguments.messages, size=arguments.size,
-            concurrency=arguments.concurrency, compression=compression, api=arguments.api,
-            progress=sys.stderr if sys.stderr.isatty() else None,
+            arguments.uri, messages=messages, size=arguments.size,
+            concurrency=arguments.concurrency, compression=compression, api=arguments.api, progress=progress,
         ), arguments.loop)  # fmt: skip
         print(result.summary())
         return 0

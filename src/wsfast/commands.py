@@ -14,14 +14,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 
-from .asyncio import Connection, callbacks, connect, serve
+from .asyncio import Connection, Hub, callbacks, connect, serve
 from .limits import MAX_FRAGMENTS
 from .workers import reserve_port, run_workers
 from .permessage_deflate import ServerPerMessageDeflateFactory
 
-__all__ = ["echo_handler", "EchoHandler", "run", "run_echo_server", "run_client", "BenchResult", "run_bench"]
+__all__ = ["echo_handler", "EchoHandler", "run", "run_echo_server", "run_client", "BenchResult", "run_bench",
+           "FanoutResult", "FANOUT_TOPIC", "serve_fanout", "run_fanout_bench"]
 
 APIS = ("await", "callback")
 LOOPS = ("asyncio", "uvloop")
@@ -253,25 +254,30 @@ async def run_bench(
                 await connection.recv()
                 latencies.append(time.perf_counter() - sent)
 
-    async def show_progress() -> None:
-        assert progress is not None
-        while True:
-            done = len(latencies) / messages
-            bar = "#" * int(done * 30)
-            progress.write(f"\r[{bar:<30}] {done:4.0%}")
-            progress.flush()
-            await asyncio.sleep(0.1)
-
-    ticker = asyncio.ensure_future(show_progress()) if progress is not None else None
     start = time.perf_counter()
-    try:
-        await asyncio.gather(*(driver(share) for share in shares if share))
-    finally:
-        if ticker is not None:
-            ticker.cancel()
-            progress.write("\r" + " " * 40 + "\r")  # type: ignore[union-attr]  # ticker runs only with it
+    await _with_progress(asyncio.gather(*(driver(share) for share in shares if share)), progress,
+                         lambda: len(latencies) / messages)  # fmt: skip
     elapsed = time.perf_counter() - start
     return BenchResult(messages, size, concurrency, elapsed, tuple(sorted(latencies)))
+
+
+async def _with_progress(work: Awaitable[object], progress: TextIO | None, done: Callable[[], float]) -> None:
+    """Await ``work``, showing ``done()`` (the fraction done) as a bar on ``progress`` if given."""
+
+    async def show_progress(out: TextIO) -> None:
+        while True:
+            fraction = done()
+            out.write(f"\r[{'#' * int(fraction * 30):<30}] {fraction:4.0%}")
+            out.flush()
+            await asyncio.sleep(0.1)
+
+    ticker = asyncio.ensure_future(show_progress(progress)) if progress is not None else None
+    try:
+        await work
+    finally:
+        if ticker is not None and progress is not None:
+            ticker.cancel()
+            progress.write("\r" + " " * 40 + "\r")
 
 
 def serve_echo_defaults(compression: str | None) -> None:
@@ -340,8 +346,7 @@ async def run_idle_connections(uri: str | None, *, connections: int, compression
             await connection.close()
         await asyncio.sleep(0.2)
         before = (_rss(), _rss(server.pid) if server else None)
-        for start in range(0, connections, 100):
-            opened += await asyncio.gather(*(open_one() for _ in range(min(100, connections - start))))
+        await _open_many(open_one, connections, opened)
         await asyncio.sleep(0.5)
         after = (_rss(), _rss(server.pid) if server else None)
         figures: dict[str, float | None] = {
@@ -358,6 +363,198 @@ async def run_idle_connections(uri: str | None, *, connections: int, compression
         if server is not None:
             server.kill()
             await server.wait()
+
+
+async def _open_many(open_one: Callable[[], Awaitable[_T]], count: int, opened: list[_T]) -> None:
+    """Open ``count`` connections with ``open_one``, 100 at a time (a server's accept queue is
+    short), appending each to ``opened`` (so that the caller can close them all if one fails)."""
+    for start in range(0, count, 100):
+        opened += await asyncio.gather(*(open_one() for _ in range(min(100, count - start))))
+
+
+# ---------------------------------------------------------------------------------------- fan-out
+
+#: The topic ``wsfast bench --fanout``'s server publishes on.
+FANOUT_TOPIC = "bench"
+#: The payload of every message starts with its publish time: CLOCK_MONOTONIC (time.monotonic_ns),
+#: 8 bytes, big-endian; one clock for every process of a machine (Linux).
+_STAMP_BYTES = 8
+_FANOUT_IDLE_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutResult(BenchResult):
+    """What ``wsfast bench --fanout`` measured: ``messages`` delivered (every client's, counted
+    once each) of ``published`` published, over ``concurrency`` clients; latencies from publish
+    to receipt."""
+
+    published: int = 0
+
+    def summary(self) -> str:
+        return (f"{self.published} messages of {self.size} B published to {self.concurrency} clients: "
+                f"{self.messages} delivered of {self.published * self.concurrency}, "
+                f"{self.messages_per_second:,.0f} msg/s delivered, "
+                f"latency p50 {self.percentile(0.5) * 1e6:,.0f} us, p99 {self.percentile(0.99) * 1e6:,.0f} us")  # fmt: skip
+
+
+async def _fanout_handler(hub: Hub, connection: Connection) -> None:
+    """Subscribe the connection; on the text message ``publish M SIZE N``, wait for N subscribers
+    and publish M stamped messages of SIZE bytes (see :func:`serve_fanout`)."""
+    hub.subscribe(connection, FANOUT_TOPIC)
+    publishing: list[asyncio.Task[None]] = []
+    async for message in connection:
+        words = message.split() if isinstance(message, str) else []
+        if len(words) == 4 and words[0] == "publish" and all(word.isdigit() for word in words[1:]):
+            count, size, subscribers = map(int, words[1:])
+            publishing.append(asyncio.ensure_future(_publish_stamped(hub, count, size, subscribers)))
+    for task in publishing:
+        task.cancel()
+
+
+async def _publish_stamped(hub: Hub, count: int, size: int, subscribers: int) -> None:
+    """Publish ``count`` messages of ``size`` bytes (at least the stamp) once ``subscribers``
+    connections subscribed; before each, wait until no subscriber is slow, so that none is
+    dropped."""
+    deadline = time.monotonic() + _FANOUT_IDLE_TIMEOUT
+    while len(hub.subscribers(FANOUT_TOPIC)) < subscribers and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    padding = os.urandom(max(size - _STAMP_BYTES, 0))
+    for _ in range(count):
+        while any(connection.writing_paused for connection in hub.subscribers(FANOUT_TOPIC)):
+            await asyncio.sleep(0.001)
+        hub.publish(FANOUT_TOPIC, time.monotonic_ns().to_bytes(_STAMP_BYTES, "big") + padding)
+        await asyncio.sleep(0)  # let the subscribers (and a client in this process) read
+
+
+def serve_fanout(host: str | None, port: int | None, **options: Any) -> Any:
+    """A fan-out server, the one ``wsfast bench --fanout`` starts (a :func:`wsfast.asyncio.serve`
+    context; ``options`` are serve's). Every connection subscribes to one topic of a
+    :class:`~wsfast.asyncio.Hub`; the text message ``publish M SIZE N`` from any of them makes it
+    wait for N subscribers, then publish M binary messages of SIZE bytes to them all, each starting
+    with its publish time (``time.monotonic_ns()``, 8 bytes big-endian), none dropped (it waits for
+    slow subscribers). An external server that does the same can be benchmarked."""
+    hub = Hub()
+    return serve(functools.partial(_fanout_handler, hub), host, port, **options)
+
+
+class _FanoutReceiver(callbacks.Handler):
+    """The callback API's fan-out client: counts the messages and their latencies."""
+
+    def __init__(self, receipt: Callable[[bytes], bool], done: asyncio.Future[None]) -> None:
+        self.receipt, self.done = receipt, done
+
+    def on_message(self, data: str | bytes, text: bool) -> None:
+        if self.receipt(data if isinstance(data, bytes) else data.encode()) and not self.done.done():
+            self.done.set_result(None)
+
+    def on_close(self, code: int, reason: str) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"the connection closed with {code} {reason}".strip()))
+
+
+async def run_fanout_bench(
+    uri: str | None, *, connections: int, messages: int, size: int, compression: str | None = None,
+    api: str = "await", progress: TextIO | None = None,
+) -> FanoutResult:  # fmt: skip
+    """Open ``connections`` clients, have the server publish ``messages`` messages of ``size``
+    bytes to them all through its hub, and measure the delivery rate (messages received per second
+    across all clients, from the first publish to the last receipt) and the latency of each
+    receipt. Against ``uri``, a server that does what :func:`serve_fanout` does (on this machine:
+    the latency compares its clock with ours); else :func:`serve_fanout` on 127.0.0.1, in this
+    process. ``api`` is the clients'.
+
+    Raises:
+        ValueError: ``size`` is less than the 8 bytes of the stamp, or an unknown ``api``.
+        ConnectionError: a connection closed before its last message.
+        asyncio.TimeoutError: no client received anything for 10 s while some waited.
+    """
+    if size < _STAMP_BYTES:
+        raise ValueError(f"the message size must be at least {_STAMP_BYTES} bytes with --fanout (the send time)")
+    if api not in APIS:
+        raise ValueError(f"api must be 'await' or 'callback', not {api!r}")
+    options: dict[str, Any] = dict(compression=compression, ping_interval=None, max_message_size=max(size, 1 << 20))
+    if uri is None:
+        async with serve_fanout("127.0.0.1", 0, **options) as server:
+            port = server.sockets[0].getsockname()[1]
+            return await run_fanout_bench(f"ws://127.0.0.1:{port}/", connections=connections, messages=messages,
+                                          size=size, compression=compression, api=api, progress=progress)  # fmt: skip
+    latencies: list[float] = []
+    first_stamp: list[int] = []
+    last_receipt = [0]
+
+    def receipt_counter() -> Callable[[bytes], bool]:
+        """A client's count: note one message; True once it has them all."""
+        left = [messages]
+
+        def receipt(data: bytes) -> bool:
+            now = time.monotonic_ns()
+            stamp = int.from_bytes(data[:_STAMP_BYTES], "big")
+            if not first_stamp or stamp < first_stamp[0]:
+                first_stamp[:] = [stamp]
+            last_receipt[0] = now
+            latencies.append((now - stamp) / 1e9)
+            left[0] -= 1
+            return left[0] == 0
+
+        return receipt
+
+    receivers: list[Awaitable[None]] = []
+
+    async def open_one() -> Any:
+        receipt = receipt_counter()
+        if api == "callback":
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            receivers.append(done)
+            return await callbacks.connect(uri, lambda: _FanoutReceiver(receipt, done), **options)
+        connection = await connect(uri, **options)
+
+        async def receive() -> None:
+            for _ in range(messages):  # all_received() watches for a client that waits too long
+                message = await connection.recv()
+                receipt(message if isinstance(message, bytes) else message.encode())
+
+        receivers.append(asyncio.ensure_future(receive()))
+        return connection
+
+    async def all_received() -> None:
+        pending = set(map(asyncio.ensure_future, receivers))
+        while pending:
+            received = len(latencies)
+            done, pending = await asyncio.wait(pending, timeout=_FANOUT_IDLE_TIMEOUT,
+                                               return_when=asyncio.FIRST_EXCEPTION)  # fmt: skip
+            for task in done:
+                task.result()  # raises a client's failure
+            if pending and len(latencies) == received:
+                raise asyncio.TimeoutError(
+                    f"nothing received for {_FANOUT_IDLE_TIMEOUT:.0f} s: {len(latencies)} of {connections * messages} "
+                    "messages (a server must answer the text message 'publish M SIZE N' by publishing M stamped "
+                    "messages to every subscriber: see wsfast bench --help)")  # fmt: skip
+
+    opened: list[Any] = []
+    try:
+        await _open_many(open_one, connections, opened)
+        await _maybe_await(opened[0].send(f"publish {messages} {size} {connections}"))
+        await _with_progress(all_received(), progress, lambda: len(latencies) / (connections * messages))
+    finally:
+        for receiver in receivers:
+            if isinstance(receiver, asyncio.Future) and not receiver.done():
+                receiver.cancel()
+        await asyncio.gather(*(_close(connection) for connection in opened), return_exceptions=True)
+    elapsed = max(last_receipt[0] - first_stamp[0], 1) / 1e9 if first_stamp else float("nan")
+    return FanoutResult(len(latencies), size, connections, elapsed, tuple(sorted(latencies)), messages)
+
+
+async def _maybe_await(result: Any) -> None:
+    """What a method of either API returned: the await API's coroutine is awaited, the callback
+    API's None is not."""
+    if asyncio.iscoroutine(result):
+        await result
+
+
+async def _close(connection: Any) -> None:
+    """Close a connection of either API, and wait until it is closed."""
+    await _maybe_await(connection.close())
+    await connection.wait_closed()
 
 
 def tls_context(certfile: str | None, keyfile: str | None) -> Any:
