@@ -394,6 +394,24 @@ class ProtocolCore:
         elif state is _CLOSING or state is _CLOSED:
             self._arm_close_timer()
 
+    def write_shared(self, frame: bytes) -> bool:
+        """Write ``frame``, a whole plain text or binary frame encoded once for many connections,
+        straight to the transport, if this connection can take it as it is, now: OPEN, no
+        fragmented message being sent, nothing of its own waiting to be written (the order
+        stays), a server's frames without extension, and its write buffer under the limit.
+        Returns whether it did; when not, the caller takes the general path (which holds the
+        message back, encodes it for this connection, or skips it).
+        """
+        protocol = self.protocol
+        if (protocol._state is not _OPEN or protocol._sending is not None or protocol._output or protocol._masked
+                or not protocol._plain or self._writing_paused):  # fmt: skip
+            return False
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        transport.write(frame)
+        return True
+
     def _send(self, message: Any, text: Any = None) -> None:
         """Send a message now: str as text, bytes-like as binary; ``text=True`` sends bytes (UTF-8,
         sent as they are) as text and ``text=False`` a str as binary. Written at once, or at the

@@ -52,18 +52,19 @@ def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes, ra
             Python 3.10, the first of those errors); without it they are logged and skipped.
     """
     text, data = message_payload(message)
-    shared: bytes | None = None  # the frame, once a connection can take it as it is
+    # encoded once for all: most connections (a server's, without compression) take it as it is
+    shared = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
     failures: list[Exception] = []
     for connection in connections:
-        protocol = connection.protocol
-        if protocol.state is not State.OPEN:
-            continue
-        if protocol.sending_fragments:
-            logger.warning("skipped a broadcast to a connection sending a fragmented message")
-            continue
         try:
-            if protocol.sends_plain_frames and shared is None:
-                shared = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
+            if connection.write_shared(shared):  # the common case, in one compiled call
+                continue
+            protocol = connection.protocol
+            if protocol.state is not State.OPEN:
+                continue
+            if protocol.sending_fragments:
+                logger.warning("skipped a broadcast to a connection sending a fragmented message")
+                continue
             _send(connection, text, data, shared)
         except Exception as error:  # noqa: BLE001 - one connection's failure is not the others'
             if not raise_exceptions:
@@ -316,10 +317,17 @@ class Hub:
 
     def _publish_locally(self, topic: str, message: str | bytes) -> int:
         """Send ``message`` to this hub's subscribers of ``topic``; how many it was written to."""
+        subscribers = self._subscribers.get(topic)
+        if not subscribers:
+            return 0
         text, data = message_payload(message)
-        frame: bytes | None = None
+        # encoded once for all: most subscribers (a server's, without compression) take it as it is
+        frame = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
         written = 0
-        for connection in list(self._subscribers.get(topic, ())):
+        for connection in list(subscribers):
+            if connection.write_shared(frame):  # the common case, in one compiled call
+                written += 1
+                continue
             protocol = connection.protocol
             if protocol.state is not State.OPEN:
                 continue  # closing: it leaves by itself when closed
@@ -327,8 +335,6 @@ class Hub:
             if connection.writing_paused or protocol.sending_fragments:
                 self._hold_back(state, topic, message)
                 continue
-            if protocol.sends_plain_frames and frame is None:
-                frame = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
             _send(connection, text, data, frame)
             written += 1
         return written
