@@ -4,7 +4,7 @@
 
 IMPL: wsfast, websockets or aiohttp. SETTING: "plain" (no compression offered back), "deflate"
 (the library's default permessage-deflate) or, for wsfast only, "deflate-low" (the low-memory
-setting the README documents). Prints the port on the first line of stdout, then serves on the
+setting docs/deployment.md documents). Prints the port on the first line of stdout, then serves on the
 stdlib event loop until killed. Keepalive pings are off, so that idle stays idle.
 """
 

@@ -1,8 +1,8 @@
 """The documentation site builds with warnings as errors: ``mkdocs build --strict`` (mkdocs.yml).
 
-Its pages include README.md's sections (the <!-- --8<-- [start:NAME] --> markers there) and the
-reference is generated from the docstrings, so a section marker that goes missing, a broken link
-or a docstring griffe cannot read fails this test. One leg is enough: the C leg runs it,
+Its pages are docs/*.md (the benchmark results included from benchmarks/) and the reference is
+generated from the docstrings, so a broken link, a missing include or a docstring griffe cannot
+read fails this test. One leg is enough: the C leg runs it,
 ``WSFAST_NO_EXTENSIONS=1`` skips it. Without mkdocs it skips, and fails instead when CI is set.
 """
 
@@ -40,6 +40,6 @@ def test_the_site_builds_strictly(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     switching = (site / "switching" / "index.html").read_text(encoding="utf-8")
-    assert "<table>" in switching and "additional_headers" in switching  # README's table, included
+    assert "<table>" in switching and "additional_headers" in switching  # the switching table
     reference = (site / "reference" / "asyncio" / "index.html").read_text(encoding="utf-8")
     assert "process_exception" in reference and "proxy_ssl" in reference  # from the docstrings

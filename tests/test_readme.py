@@ -1,4 +1,5 @@
-"""The README's two opening commands stay true: CI runs exactly the test command."""
+"""The README's two opening commands stay true (CI runs exactly the test command), and the
+examples of the README and the docs run."""
 
 from __future__ import annotations
 
@@ -41,11 +42,11 @@ def test_ci_tests_every_cpython_the_package_claims_that_this_machine_has():
 def test_sans_io_example_runs():
     from wsfast.events import TextMessage
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "sansio.md").read_text(encoding="utf-8")
     [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
                  if "ClientConnection" in block]  # fmt: skip
     namespace: dict = {}
-    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(example, "docs/sansio.md", "exec"), namespace)  # noqa: S102 - our own docs
     assert namespace["server"].events_received() == []  # the example's last line consumed them
     namespace["client"].send_text("again")
     namespace["server"].receive_data(namespace["client"].data_to_send())
@@ -55,12 +56,24 @@ def test_sans_io_example_runs():
 def test_callback_example_runs(capsys):
     import socket
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "callbacks.md").read_text(encoding="utf-8")
     [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
                  if "callbacks.Handler" in block]  # fmt: skip
     with socket.socket() as probe:  # a free port instead of the example's 8766
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     namespace: dict = {}
-    exec(compile(example.replace("8766", str(port)), "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(example.replace("8766", str(port)), "docs/callbacks.md", "exec"), namespace)  # noqa: S102
+    assert capsys.readouterr().out == "Hello\n"
+
+
+def test_readme_example_runs(capsys):
+    import socket
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [example] = re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
+    with socket.socket() as probe:  # a free port instead of the example's 8765
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    exec(compile(example.replace("8765", str(port)), "README.md", "exec"), {})  # noqa: S102 - our own README
     assert capsys.readouterr().out == "Hello\n"
