@@ -2,6 +2,9 @@
 # its hot state in C fields and call its own methods in C. The .py file stays plain Python: it is
 # the pure-Python twin as it is.
 
+cimport cython
+
+
 cdef class ConnectionCore:
     cdef public object _state
     cdef public object failure
@@ -43,6 +46,11 @@ cdef class ProtocolCore:
     cdef public bint _writing_paused
 
     cdef _write_output(self)
+    cpdef bint write_shared(self, object frame) except -1
+
+
+@cython.locals(core=ProtocolCore, declined=list)
+cpdef list write_shared_to(object connections, object frame)
 
 
 cdef class AwaitCore(ProtocolCore):

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import asyncio
     import codecs
     from collections.abc import AsyncIterable, Callable, Iterable
+    from typing import TypeVar
 
     from .asyncio.connection import _MessagePieces
     from .asyncio.messages import MessageQueue
@@ -51,8 +52,9 @@ if TYPE_CHECKING:
     from .kernels import Utf8Validator
 
     Data = str | bytes
+    _Item = TypeVar("_Item")  # write_shared_to's connections, whatever their class
 
-__all__ = ["ConnectionCore", "ProtocolCore", "AwaitCore"]
+__all__ = ["ConnectionCore", "ProtocolCore", "AwaitCore", "write_shared_to"]
 
 # Module globals, not Enum lookups: these are tested on every message.
 _BINARY, _TEXT, _CONTINUATION = Opcode.BINARY, Opcode.TEXT, Opcode.CONTINUATION
@@ -518,3 +520,25 @@ class AwaitCore(ProtocolCore):
                 await self._drain()
         else:
             await self._send_fragmented(message)
+
+
+def write_shared_to(connections: Iterable[_Item], frame: bytes) -> list[_Item]:
+    """Write ``frame`` to each of ``connections`` that takes it as it is now
+    (:meth:`ProtocolCore.write_shared`): the loop of a broadcast, compiled with the rest.
+
+    Returns:
+        The others, in order, for the caller's general path: those that cannot take it now, one
+        whose write raised (that path meets the error again and deals with it), and anything
+        that is not a connection of wsfast's asyncio layer.
+    """
+    declined = []
+    for connection in connections:
+        if isinstance(connection, ProtocolCore):
+            core = connection  # compiled: a C call from here
+            try:
+                if core.write_shared(frame):
+                    continue
+            except Exception:  # noqa: BLE001 - the general path raises it again, where it is handled
+                pass
+        declined.append(connection)
+    return declined

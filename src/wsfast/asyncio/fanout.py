@@ -26,12 +26,19 @@ import secrets
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .._buffers import message_payload
+from .._kernels import compiled_twin
 from ..connection import State
 from ..frames import Opcode, encode_frame
 from .protocol import WebSocketProtocol
+
+# the loop over the connections, compiled beside the rest of the hot path
+if TYPE_CHECKING:
+    from .._openpath import write_shared_to
+else:
+    write_shared_to = compiled_twin("_openpath").write_shared_to
 
 __all__ = ["broadcast", "Hub", "HubBackend", "MAX_TOPIC_BYTES"]
 
@@ -55,10 +62,8 @@ def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes, ra
     # encoded once for all: most connections (a server's, without compression) take it as it is
     shared = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
     failures: list[Exception] = []
-    for connection in connections:
+    for connection in write_shared_to(connections, shared):  # those that did not take it as it is
         try:
-            if connection.write_shared(shared):  # the common case, in one compiled call
-                continue
             protocol = connection.protocol
             if protocol.state is not State.OPEN:
                 continue
@@ -323,11 +328,10 @@ class Hub:
         text, data = message_payload(message)
         # encoded once for all: most subscribers (a server's, without compression) take it as it is
         frame = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
-        written = 0
-        for connection in list(subscribers):
-            if connection.write_shared(frame):  # the common case, in one compiled call
-                written += 1
-                continue
+        targets = list(subscribers)  # a copy: a subscriber closed by the policy below leaves the set
+        declined = write_shared_to(targets, frame)
+        written = len(targets) - len(declined)
+        for connection in declined:
             protocol = connection.protocol
             if protocol.state is not State.OPEN:
                 continue  # closing: it leaves by itself when closed
