@@ -30,13 +30,21 @@ def wait_for(condition, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
+TWO_WORKERS = [sys.executable, "-m", "wsfast", "echo", "--workers", "2", "--port", "0"]
+
+
+def workers_up(supervisor: subprocess.Popen) -> int:
+    """The port from the supervisor's banner, once both its workers run."""
+    banner = supervisor.stdout.readline()
+    port = int(re.search(r":(\d+)/ \(2 workers\)", banner).group(1))
+    wait_for(lambda: len(children(supervisor.pid)) == 2)
+    return port
+
+
 def test_workers_share_a_port_come_back_and_drain():
-    supervisor = subprocess.Popen([sys.executable, "-m", "wsfast", "echo", "--workers", "2", "--port", "0"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    supervisor = subprocess.Popen(TWO_WORKERS, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        banner = supervisor.stdout.readline()
-        port = int(re.search(r":(\d+)/ \(2 workers\)", banner).group(1))
-        wait_for(lambda: len(children(supervisor.pid)) == 2)
+        port = workers_up(supervisor)
         first, second = children(supervisor.pid)
 
         async def echo_and_wait_for_the_drain():
@@ -80,12 +88,9 @@ def test_one_worker_is_the_plain_server_and_zero_is_refused():
 
 
 def test_a_killed_supervisor_takes_its_workers_with_it():
-    supervisor = subprocess.Popen([sys.executable, "-m", "wsfast", "echo", "--workers", "2", "--port", "0"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    supervisor = subprocess.Popen(TWO_WORKERS, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        banner = supervisor.stdout.readline()
-        port = int(re.search(r":(\d+)/ \(2 workers\)", banner).group(1))
-        wait_for(lambda: len(children(supervisor.pid)) == 2)
+        port = workers_up(supervisor)
         workers = children(supervisor.pid)
 
         async def connected_when_the_supervisor_dies():
