@@ -159,7 +159,7 @@ class WorkersBackend(LinkedBackend):
         reader, writer = await asyncio.open_unix_connection(self.path)
         tasks: list[asyncio.Task[None]] = []
         try:
-            writer.writelines(record_head(SUBSCRIBE, _encode_topic(topic), 0) for topic in self._start_over())
+            _write_pieces(writer, [record_head(SUBSCRIBE, _encode_topic(topic), 0) for topic in self._start_over()])
             await writer.drain()
             self._went_up(reconnecting)
             tasks = [asyncio.create_task(self._receive(reader)), asyncio.create_task(self._send(writer))]
@@ -202,7 +202,7 @@ class WorkersBackend(LinkedBackend):
                 messages = sum(1 for head, _ in batch if head[4] != PING)
                 self._queued_messages -= messages
                 self._queued_bytes -= sum(len(head) + len(data) for head, data in batch)
-                writer.writelines(itertools.chain.from_iterable(batch))
+                _write_pieces(writer, list(itertools.chain.from_iterable(batch)))
                 self._counters["published"] += messages
                 await writer.drain()  # the transport's buffer stays small: the bounded queue holds the rest
                 self._write_subscriptions(writer)  # between batches, so that a long queue does not hold them
@@ -211,8 +211,8 @@ class WorkersBackend(LinkedBackend):
         if not self._changed:
             return
         wanted, unwanted = self._take_changes()
-        writer.writelines(record_head(SUBSCRIBE, _encode_topic(topic), 0) for topic in wanted)
-        writer.writelines(record_head(UNSUBSCRIBE, _encode_topic(topic), 0) for topic in unwanted)
+        _write_pieces(writer, [record_head(SUBSCRIBE, _encode_topic(topic), 0) for topic in wanted]
+                      + [record_head(UNSUBSCRIBE, _encode_topic(topic), 0) for topic in unwanted])
 
     async def _receive(self, reader: asyncio.StreamReader) -> None:
         """Deliver the messages from the other workers, as they come; answer the pongs."""
@@ -248,6 +248,13 @@ class WorkersBackend(LinkedBackend):
             return
         if topic in self._interest:  # else: unsubscribed while it was on its way, or the relay sends every topic
             self._delivered(topic, message)
+
+
+def _write_pieces(writer: asyncio.StreamWriter, pieces: list[bytes]) -> None:
+    """Write ``pieces`` if there are any: CPython 3.12.0 and 3.12.1 fail an assertion in
+    ``writelines`` of nothing (their ``_write_sendmsg`` requires a non-empty buffer)."""
+    if pieces:
+        writer.writelines(pieces)
 
 
 def _encode_topic(topic: str) -> bytes:
