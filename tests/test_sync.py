@@ -192,8 +192,10 @@ def test_a_reader_behind_pauses_reading():
         before = len(sent)
         time.sleep(0.5)
         assert thread.is_alive() and len(sent) == before < 512, f"{len(sent)} messages went in"
-        release.set()
+        # unblock the sender first: once released, the server closes, and the client's reading
+        # thread may close the socket before this line could shut it down
         ws.socket.shutdown(socket.SHUT_RDWR)
+        release.set()
         thread.join(10)
         ws.close()
 
