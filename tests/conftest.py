@@ -103,3 +103,19 @@ def c_kernels(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
 def codec(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     """One implementation of the frame codec (encode_frame, FrameDecoder): Python, or C at one level."""
     yield from _use(request.param, _frames_py)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``waits_for_background`` go last, in their order: they only wait for work their
+    module started after collection (see ``pytest_collection_finish``), which runs meanwhile."""
+    items.sort(key=lambda item: item.get_closest_marker("waits_for_background") is not None)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the background work of each module that has a selected ``waits_for_background`` test:
+    the module's ``start_in_background()`` (tests/test_autobahn.py: the Autobahn runs)."""
+    if session.config.option.collectonly:
+        return
+    modules = {item.module for item in session.items if item.get_closest_marker("waits_for_background")}  # type: ignore[attr-defined]
+    for module in modules:
+        module.start_in_background()

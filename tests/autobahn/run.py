@@ -6,7 +6,8 @@
 - fuzzingclient: kosoku drives ``echo_server.py`` (the server under test), ``-p 2`` cases at a time;
 - fuzzingserver: kosoku is the server and ``client_driver.py`` (the client under test) runs each case.
 
-Every kosoku run is bounded by ``timeout`` and writes to a fresh directory (``OUTDIR/<mode>``);
+Every kosoku run is bounded by ``timeout`` (``--foreground``: kosoku stays in run.py's process group,
+so that killing the group stops everything) and writes to a fresh directory (``OUTDIR/<mode>``);
 the logs of the server, the driver and kosoku are kept beside them (``OUTDIR/*.log``). The summary
 gives the counts per behavior, every case that is not OK on both verdicts, and the verdict:
 
@@ -169,7 +170,7 @@ def run_fuzzingclient(impl: str, args: argparse.Namespace, outdir: Path) -> Mode
         lifetime = str(args.timeout + 60)
         server_command = [sys.executable, str(HERE / "echo_server.py"), "--impl", impl, "--host", "127.0.0.1", "--port", str(port), "--lifetime", lifetime]
     report_dir = outdir / "fuzzingclient"
-    command = ["timeout", "-k", "15", str(args.timeout), kosoku_command(), "-m", "fuzzingclient", "-p", str(args.parallelism),
+    command = ["timeout", "--foreground", "-k", "15", str(args.timeout), kosoku_command(), "-m", "fuzzingclient", "-p", str(args.parallelism),
                "-o", str(report_dir), *selection_arguments(args.include, args.exclude), f"ws://127.0.0.1:{port}"]
     with open(outdir / "echo_server.log", "wb") as server_log, open(outdir / "kosoku-fuzzingclient.log", "wb") as kosoku_log:
         server = subprocess.Popen(server_command, stdout=server_log, stderr=subprocess.STDOUT)
@@ -190,7 +191,7 @@ def run_fuzzingserver(impl: str, args: argparse.Namespace, outdir: Path) -> Mode
     client_impl = "wsfast" if impl == "wsfast-cli" else impl  # wsfast-sync: the synchronous client
     report_dir = outdir / "fuzzingserver"
     # -p has no effect in this mode: kosoku runs the cases one at a time, as the client asks for them.
-    command = ["timeout", "-k", "15", str(args.timeout), kosoku_command(), "-m", "fuzzingserver",
+    command = ["timeout", "--foreground", "-k", "15", str(args.timeout), kosoku_command(), "-m", "fuzzingserver",
                "-o", str(report_dir), *selection_arguments(args.include, args.exclude), f"127.0.0.1:{port}"]
     driver_command = [sys.executable, str(HERE / "client_driver.py"), "--impl", client_impl, "--url", f"ws://127.0.0.1:{port}",
                       "--agent", client_impl, "--case-timeout", str(args.case_timeout)]
