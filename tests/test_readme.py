@@ -30,15 +30,13 @@ def test_ci_runs_the_readme_test_command():
     assert 'WSFAST_NO_EXTENSIONS=1 bash -c "$readme_test_command"' in ci
 
 
-def test_ci_tests_the_oldest_and_the_newest_cpython_the_package_claims_that_this_machine_has():
+def test_ci_tests_every_cpython_the_package_claims_that_this_machine_has():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     [versions] = re.findall(r"^versions=\(([0-9. ]+)\)$", ci, flags=re.MULTILINE)
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     claimed = re.findall(r'"Programming Language :: Python :: (3\.\d+)"', pyproject)
-    # 3.11 runs the README's command itself; 3.14 is not installed here (the wheels workflow builds
-    # it); the GitHub workflow runs the versions between
-    others = [version for version in claimed if version not in ("3.11", "3.14")]
-    assert versions.split() == [others[0], others[-1]] == ["3.10", "3.13"]
+    # 3.11 runs the README's command itself; 3.14 is not installed here (the wheels workflow builds it)
+    assert versions.split() == [version for version in claimed if version not in ("3.11", "3.14")]
 
 
 def test_sans_io_example_runs():
