@@ -393,6 +393,7 @@ def open_fds() -> int | None:
 
 
 @pytest.mark.slow
+@pytest.mark.needs_quiet_machine
 def test_no_leak_after_thousands_of_connections():
     """3,600 connections, in rounds of 1,000 one after the other then 500 at once: every task,
     socket and server-side connection goes away, and the last round leaves no memory behind."""

@@ -18,7 +18,8 @@ import pytest
 from attack import MIB, Server, masked_frame, measure_good_client, read_close_code, upgrade
 from attack import api, echo_server, loop_kind  # noqa: F401 - fixtures, used by name
 
-pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the server's memory from /proc")
+pytestmark = [pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the server's memory from /proc"),
+              pytest.mark.needs_quiet_machine]
 
 REQUEST_START = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 

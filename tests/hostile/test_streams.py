@@ -17,7 +17,8 @@ import pytest
 from attack import MIB, Server, masked_frame, measure_good_client, read_close_code, upgrade
 from attack import api, echo_server, loop_kind  # noqa: F401 - fixtures, used by name
 
-pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the server's memory from /proc")
+pytestmark = [pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the server's memory from /proc"),
+              pytest.mark.needs_quiet_machine]
 
 
 def test_a_message_that_never_ends_is_closed_with_1009(echo_server: Server) -> None:
