@@ -10,11 +10,11 @@ the C kernels and again with WSFAST_NO_EXTENSIONS=1). A case passes only if its 
 message is run.py's summary.
 
 The runs go at the same time, in the background from the end of collection (tests/conftest.py
-calls ``start_in_background``), at nice 19, while the rest of the suite runs; these tests come last
-and only wait for them. The runs saturate both CPUs of a 2-core machine (kosoku's own deflate work
-on the 12.x and 13.x cases is most of it), about 10 minutes here on their own, so running them beside
-the single-threaded rest of the suite saves most of that wall time. kosoku ships for Linux x86-64 only; elsewhere the tests
-skip, and under CI on Linux x86-64 a missing kosoku is a failure. ``WSFAST_AUTOBAHN=0`` skips them;
+calls ``start_in_background``), at nice 19, while the rest of the suite runs; these tests come after
+it and only wait for them (the tests marked ``needs_quiet_machine`` come after these). The runs
+saturate both CPUs of a 2-core machine (kosoku's own deflate work on the 12.x and 13.x cases is most
+of it), about 10 minutes here on their own, so running them beside the single-threaded rest of the
+suite saves most of that wall time. kosoku ships for Linux x86-64 only; elsewhere the tests skip, and under CI on Linux x86-64 a missing kosoku is a failure. ``WSFAST_AUTOBAHN=0`` skips them;
 ``WSFAST_AUTOBAHN_CASES="1.* 7.*"`` runs a selection; ``WSFAST_AUTOBAHN_IMPL=websockets`` runs the
 harness against websockets instead, as a check of the harness itself.
 """

@@ -202,7 +202,7 @@ class WorkersBackend(LinkedBackend):
                 messages = sum(1 for head, _ in batch if head[4] != PING)
                 self._queued_messages -= messages
                 self._queued_bytes -= sum(len(head) + len(data) for head, data in batch)
-                _write_pieces(writer, list(itertools.chain.from_iterable(batch)))
+                writer.writelines(itertools.chain.from_iterable(batch))  # never empty: a record has a head
                 self._counters["published"] += messages
                 await writer.drain()  # the transport's buffer stays small: the bounded queue holds the rest
                 self._write_subscriptions(writer)  # between batches, so that a long queue does not hold them
@@ -251,7 +251,7 @@ class WorkersBackend(LinkedBackend):
 
 
 def _write_pieces(writer: asyncio.StreamWriter, pieces: list[bytes]) -> None:
-    """Write ``pieces`` if there are any: CPython 3.12.0 and 3.12.1 fail an assertion in
+    """Write ``pieces`` if there are any: CPython 3.12.0, 3.12.1 and 3.13.0 fail an assertion in
     ``writelines`` of nothing (their ``_write_sendmsg`` requires a non-empty buffer)."""
     if pieces:
         writer.writelines(pieces)
