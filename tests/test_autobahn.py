@@ -7,7 +7,8 @@
 All 517 cases, permessage-deflate on, with whichever kernels this run uses (CI runs the suite with
 the C kernels and again with WSFAST_NO_EXTENSIONS=1). A case passes only if its ``behavior`` and
 ``behaviorClose`` are both OK, NON-STRICT or INFORMATIONAL; one failed case fails the test, whose
-message is run.py's summary.
+message is run.py's summary. A run that fails at most ``RERUN_AT_MOST`` cases gets them run again
+alone, once the others are done: the test passes if they pass then, with a warning that names them.
 
 The runs go at the same time, in the background from the end of collection (tests/conftest.py
 calls ``start_in_background``), at nice 19, while the rest of the suite runs; these tests come after
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import json
 import os
 import platform
 import shutil
@@ -30,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import IO
 
@@ -64,16 +67,23 @@ CASES = os.environ.get("WSFAST_AUTOBAHN_CASES", "").split()
 WEBSOCKETS_KNOWN_FAILURES = ("7.1.5",)
 
 
-def _command(run: str, outdir: Path) -> list[str]:
-    selection = [argument for case in CASES for argument in ("-i", case)]
+#: A background run that fails only a few cases gets them run again, alone, in the foreground.
+#: kosoku gives some cases half a second (the 6.x UTF-8 cases end with a 0.5 s kill timer): at nice
+#: 19 beside the suite, a starved client missed it once in CI (6.6.7, valid UTF-8, not echoed in
+#: 516 ms). A real fault fails the rerun too; a rerun that passes is reported as a warning.
+RERUN_AT_MOST = 3
+
+
+def _command(run: str, outdir: Path, cases: list[str] = CASES) -> list[str]:
+    selection = [argument for case in cases for argument in ("-i", case)]
     if IMPL == "websockets":
         selection += [argument for case in WEBSOCKETS_KNOWN_FAILURES for argument in ("--known-failure", case)]
     runner_impl = "wsfast-cli" if IMPL == "wsfast" else IMPL
     mode = run
     if run == "fuzzingserver-sync":
         runner_impl, mode = ("wsfast-sync" if IMPL == "wsfast" else IMPL), "fuzzingserver"
-    return [sys.executable, str(RUNNER), "--impl", runner_impl, "--mode", mode, "-p", "2",
-            "--timeout", str(KOSOKU_TIMEOUT), "-o", str(outdir), *selection]  # fmt: skip
+    return [sys.executable, str(RUNNER), "--impl", runner_impl, "--mode", mode, "-p", "2", "--timeout", str(KOSOKU_TIMEOUT),
+            "-o", str(outdir), "--summary-json", f"{outdir}.json", *selection]  # fmt: skip
 
 
 #: The DEFLATE library of wsfast's server and clients under test, run by run. Deflating the 12.x
@@ -97,6 +107,7 @@ def _environment(run: str) -> dict[str, str]:
 
 _started: dict[str, subprocess.Popen[str]] = {}
 _outputs: dict[str, IO[str]] = {}
+_base: list[Path] = []  # the runs' directory, once started
 
 
 def start_in_background() -> None:
@@ -108,6 +119,7 @@ def start_in_background() -> None:
     if _started or SKIPPED or importlib.util.find_spec("kosoku") is None:
         return  # the fixture below reports a missing kosoku
     base = Path(tempfile.mkdtemp(prefix="wsfast-autobahn-"))
+    _base.append(base)
     nice = ["nice", "-n", "19"] if shutil.which("nice") else []
     for run in RUNS:
         _outputs[run] = open(base / f"{run}.out", "w+", encoding="utf-8")  # noqa: SIM115 - closed at exit
@@ -152,7 +164,40 @@ def test_autobahn(mode: str, autobahn_runs: dict[str, subprocess.Popen[str]]) ->
         pytest.fail(f"run.py did not finish within {TEST_TIMEOUT} s more:\n{_output(mode)}")
     output = _output(mode)
     print(output)
+    failed = _failed_cases(_base[0] / f"{mode}.json") if process.returncode else None
+    if failed and len(failed) <= RERUN_AT_MOST:
+        _rerun_alone(mode, failed, output)
+        return
     assert process.returncode == 0, f"Autobahn {mode} against {IMPL} (exit status {process.returncode}):\n{output}"
+
+
+def _failed_cases(summary: Path) -> list[str] | None:
+    """The failed cases of a run whose reports are complete, else None."""
+    try:
+        results = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return None
+    if any(result["problem"] for result in results):
+        return None
+    return [case for result in results for case in result["failed"]]
+
+
+def _rerun_alone(mode: str, cases: list[str], first_output: str) -> None:
+    """Run ``cases`` again in the foreground; fail unless they all pass, warn if they do."""
+    outdir = Path(tempfile.mkdtemp(prefix=f"wsfast-autobahn-rerun-{mode}-"))
+    command = _command(mode, outdir / "run", cases)
+    try:
+        rerun = subprocess.run(command, capture_output=True, text=True, env=_environment(mode), timeout=TEST_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired as timeout:
+        pytest.fail(f"the rerun of {cases} did not finish in {TEST_TIMEOUT} s\nfirst run:\n{first_output}\n{timeout}")
+    print(rerun.stdout)
+    assert rerun.returncode == 0, (f"Autobahn {mode} against {IMPL}: {', '.join(cases)} failed in the background run and "
+                                   f"again alone:\n{first_output}\nrerun:\n{rerun.stdout}{rerun.stderr}")
+    shutil.rmtree(outdir, ignore_errors=True)
+    with warnings.catch_warnings():  # shown in pytest's warnings summary, not turned into an error
+        warnings.simplefilter("always")
+        warnings.warn(f"Autobahn {mode}: {', '.join(cases)} failed in the background run (nice 19, beside the suite) "
+                      f"and passed when run again alone", stacklevel=1)
 
 
 def _output(run: str) -> str:
