@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import run_async
+from tests.conftest import run_async
 from wsfast import commands, kernels
 
 SUMMARY = re.compile(r"^(\d+) messages of (\d+) B published to (\d+) clients: (\d+) delivered of (\d+), "

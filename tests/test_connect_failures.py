@@ -14,9 +14,9 @@ import time
 import pytest
 
 import wsfast
-from conftest import run_async
-from test_asyncio import echo, port_of
-from test_asyncio_reconnect import redirect
+from tests.conftest import run_async
+from tests.asyncio.test_server_client import echo, port_of
+from tests.asyncio.test_reconnect import redirect
 from wsfast.sync.client import connect as sync_connect
 
 

@@ -1,6 +1,6 @@
 """The kernel and protocol tests again, against the extensions built with AddressSanitizer and UBSan.
 
-The C driver (test_c_kernels.py) checks csrc/ alone; this checks the Cython glue as Python uses
+The C driver (kernels/test_c_driver.py) checks csrc/ alone; this checks the Cython glue as Python uses
 it: buffers, the frame decoder's own buffer, object creation, and the compiled hot path of both
 asyncio APIs. It needs gcc with its sanitizer
 runtimes on Linux; under CI=true their absence is a failure, elsewhere a skip.
@@ -17,20 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import C_AVAILABLE, IN_CI
+from tests.conftest import C_AVAILABLE, IN_CI
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = [
-    "tests/test_kernels_mask.py",
-    "tests/test_kernels_utf8.py",
-    "tests/test_kernels_frame_header.py",
-    "tests/test_kernels_http_head.py",
+    "tests/kernels/test_mask.py",
+    "tests/kernels/test_utf8.py",
+    "tests/kernels/test_frame_header.py",
+    "tests/kernels/test_http_head.py",
     "tests/test_frames.py",
     "tests/test_connection.py",
     "tests/test_server_client.py",
-    "tests/test_asyncio_callbacks.py",  # the compiled hot path, both APIs
-    "tests/test_asyncio.py",
-    "tests/test_asyncio_messages.py",
+    "tests/asyncio/test_callbacks.py",  # the compiled hot path, both APIs
+    "tests/asyncio/test_server_client.py",
+    "tests/asyncio/test_messages.py",
 ]
 SANITIZE = "-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1 -g"
 

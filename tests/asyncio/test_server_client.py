@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 import wsfast
-from conftest import run_async
+from tests.conftest import run_async
 from wsfast.asyncio.connection import Connection
 from wsfast.client import ClientConnection
 from wsfast.connection import State

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 import wsfast
-from test_asyncio import echo, port_of, raw_exchange, run
+from tests.asyncio.test_server_client import echo, port_of, raw_exchange, run
 from wsfast.client import ClientConnection
 from wsfast.exceptions import InvalidOrigin, InvalidStatus
 from wsfast.frames import Opcode, encode_frame

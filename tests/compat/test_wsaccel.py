@@ -15,8 +15,8 @@ import wsfast.accelerate
 import wsfast.compat
 from wsfast.compat.wsaccel import utf8validator, xormask
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 # The unmaintained wsaccel is the reference where it still installs; the tests of wsfast's own
 # behaviour below run without it.

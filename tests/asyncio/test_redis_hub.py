@@ -20,9 +20,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from conftest import run_async
-from test_asyncio_broadcast import open_clients
-from test_asyncio_hub import hub_process, hub_server, server_side, subscribe
+from tests.conftest import run_async
+from tests.asyncio.test_broadcast import open_clients
+from tests.asyncio.test_hub import hub_process, hub_server, server_side, subscribe
 from wsfast.asyncio import Hub
 from wsfast.asyncio.fanout import MAX_TOPIC_BYTES
 

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 import wsfast
-from conftest import run_async
+from tests.conftest import run_async
 from wsfast.asyncio import callbacks
 from wsfast.client import ClientConnection
 from wsfast.exceptions import ConnectionClosedError, ConnectionClosedOK

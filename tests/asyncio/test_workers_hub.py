@@ -3,7 +3,7 @@
 
 The backends' tests run the relay in a thread and several hubs in one event loop, standing for the
 workers; the relay's own tests talk to it through bare sockets; the last test starts a supervisor
-with three workers on 127.0.0.1 in a subprocess, whose program is this file.
+with three workers on 127.0.0.1 in a subprocess, whose program is this module.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 import wsfast
-from conftest import run_async
-from test_asyncio_broadcast import open_clients
-from test_asyncio_hub import hub_process, hub_server, server_side, subscribe
+from tests.conftest import run_async
+from tests.asyncio.test_broadcast import open_clients
+from tests.asyncio.test_hub import hub_process, hub_server, server_side, subscribe
 from wsfast.asyncio import Hub
 from wsfast.hub_relay import BINARY, PING, PONG, SUBSCRIBE, TEXT, UNSUBSCRIBE, HubRelay, record_head
 
@@ -535,8 +535,10 @@ async def command(ws, text: str, *own: str | bytes) -> None:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads the workers from /proc; SO_REUSEPORT spreading")
 def test_three_workers_hubs_reach_each_other_and_a_restarted_worker_links_again():
-    supervisor = subprocess.Popen([sys.executable, __file__], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, cwd=os.path.dirname(__file__))  # fmt: skip
+    # `python -m tests.asyncio.test_workers_hub` from the repository root, where `tests` is importable
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    supervisor = subprocess.Popen([sys.executable, "-m", __name__], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, cwd=root)  # fmt: skip
     try:
         assert select.select([supervisor.stdout], [], [], 30)[0], "the supervisor did not start"
         port = int(supervisor.stdout.readline())

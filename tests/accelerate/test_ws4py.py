@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from wsfast.accelerate._ws4py import make_mask, make_utf8_validator
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 support.require("ws4py")
 framing = support.require("ws4py.framing")

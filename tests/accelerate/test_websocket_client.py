@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from wsfast.accelerate._websocket_client import make_mask, make_validate_utf8
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 websocket = support.require("websocket")
 abnf = support.require("websocket._abnf")

@@ -23,8 +23,8 @@ import wsfast.accelerate
 from wsfast import _frames_py, kernels
 from wsfast.accelerate import _wsproto_codec
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 connection_module = support.require("wsproto.connection")
 events_module = support.require("wsproto.events")

@@ -16,7 +16,7 @@ import wsfast.accelerate
 from wsfast.accelerate import LIBRARIES, UnsupportedVersion, install, installed, uninstall
 from wsfast.accelerate._patching import _locate
 
-from accelerate_support import _nothing_installed, require  # noqa: F401 - autouse fixture
+from tests.accelerate.support import _nothing_installed, require  # noqa: F401 - autouse fixture
 
 ALL_TARGETS = {
     name: [target.path for target in wsfast.accelerate._REGISTRY[name].targets()] for name in LIBRARIES

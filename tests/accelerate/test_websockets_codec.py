@@ -25,8 +25,8 @@ import wsfast.accelerate
 from wsfast import _frames_py, _kernels_py, kernels
 from wsfast.accelerate import _websockets_codec
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 protocol_module = support.require("websockets.protocol")
 frames_module = support.require("websockets.frames")
@@ -392,7 +392,7 @@ def test_websockets_asyncio_and_sync_echo_with_it_installed(compression):
     from websockets.asyncio.server import serve
     from websockets.sync.client import connect as sync_connect
 
-    from conftest import run_async
+    from tests.conftest import run_async
 
     wsfast.accelerate.install("websockets")
     assert hasattr(Protocol.parse, "__wrapped__")

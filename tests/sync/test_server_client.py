@@ -13,9 +13,9 @@ import time
 import pytest
 
 import wsfast
-from conftest import run_async
-from test_asyncio import echo as async_echo
-from test_asyncio import port_of, tls_contexts
+from tests.conftest import run_async
+from tests.asyncio.test_server_client import echo as async_echo
+from tests.asyncio.test_server_client import port_of, tls_contexts
 from wsfast.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidOrigin, InvalidStatus
 from wsfast.connection import State
 from wsfast.server import ServerConnection

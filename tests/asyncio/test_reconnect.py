@@ -8,8 +8,8 @@ import logging
 import pytest
 
 import wsfast
-from conftest import run_async
-from test_asyncio import echo, port_of, tls_contexts
+from tests.conftest import run_async
+from tests.asyncio.test_server_client import echo, port_of, tls_contexts
 from wsfast.asyncio.client import process_exception
 from wsfast.asyncio.client import MAX_REDIRECTS
 from wsfast.exceptions import InvalidStatus, SecurityError

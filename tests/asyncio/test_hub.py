@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 import wsfast
-from conftest import run_async
-from test_asyncio_broadcast import open_clients, uri_of
+from tests.conftest import run_async
+from tests.asyncio.test_broadcast import open_clients, uri_of
 from wsfast.asyncio import Hub, callbacks
 from wsfast.asyncio import fanout
 from wsfast.client import ClientConnection

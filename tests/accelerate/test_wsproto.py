@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from wsfast.accelerate._wsproto import XorMaskerSimple
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 support.require("wsproto")
 frame_protocol = support.require("wsproto.frame_protocol")

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import wsfast
-from conftest import run_async
+from tests.conftest import run_async
 from wsfast.asyncio import fanout as broadcast_module
 from wsfast.asyncio import callbacks
 from wsfast.exceptions import InvalidState

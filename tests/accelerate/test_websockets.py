@@ -9,8 +9,8 @@ from hypothesis import given, settings
 
 from wsfast.accelerate._websockets import make_apply_mask
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 frames = support.require("websockets.frames")
 utils = support.require("websockets.utils")

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 import wsfast.accelerate
 from wsfast.accelerate._aiohttp import make_websocket_mask
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 support.require("aiohttp")
 helpers = support.require("aiohttp._websocket.helpers")

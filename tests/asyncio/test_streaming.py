@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 import wsfast
-from test_asyncio import port_of, run
+from tests.asyncio.test_server_client import port_of, run
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
 

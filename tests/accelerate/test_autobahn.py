@@ -16,8 +16,8 @@ from wsfast.accelerate._autobahn import make_create_xor_masker, make_utf8_valida
 from wsfast.accelerate._maskers import NullMasker
 from wsfast.accelerate._utf8 import BYTE_TYPE, TRANSITION
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 autobahn_websocket = support.require("autobahn.websocket")
 protocol = support.require("autobahn.websocket.protocol")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import wsfast
-from conftest import run_async
-from test_asyncio import echo, port_of, tls_contexts
+from tests.conftest import run_async
+from tests.asyncio.test_server_client import echo, port_of, tls_contexts
 from wsfast.exceptions import ProxyError
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop

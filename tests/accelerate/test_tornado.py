@@ -7,8 +7,8 @@ from hypothesis import given, settings
 
 from wsfast.accelerate._tornado import make_websocket_mask
 
-import accelerate_support as support
-from accelerate_support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.accelerate import support
+from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 
 support.require("tornado")
 tornado_util = support.require("tornado.util")

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 import wsfast
-from test_asyncio import port_of, raw_exchange, run
+from tests.asyncio.test_server_client import port_of, raw_exchange, run
 from wsfast.asyncio.router import Router, route, unix_route
 from wsfast.client import ClientConnection
 from wsfast.exceptions import InvalidStatus
