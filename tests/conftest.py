@@ -1,68 +1,37 @@
-"""Fixtures that run every kernel test on every implementation.
+"""Fixtures that run every kernel test on every implementation, and the asyncio tests on every loop.
 
 ``kernels`` is the pure-Python twin, then the C kernels at each SIMD level this CPU has. Under
 WSFAST_NO_EXTENSIONS=1 only the twin is tested; otherwise the C module must import (it is never
 wrapped in try/except here, so a broken build fails the run instead of hiding behind Python).
+
+Test modules never import this file: what they share is in ``tests/support.py`` and the other
+``support`` modules (see tests/README.md).
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 
-from wsfast import _frames_py, _kernels, _kernels_py
-
-C_AVAILABLE = not _kernels.NO_EXTENSIONS
-
-if C_AVAILABLE:
-    from wsfast import _kernels_c
-
-    C_LEVELS: tuple[str, ...] = _kernels_c.available_simd()
-else:
-    _kernels_c = None
-    C_LEVELS = ()
-
-IN_CI = bool(os.environ.get("CI"))
-
-try:
-    import uvloop
-except ImportError:  # CI installs it wherever it exists: the fixture below fails there without it
-    uvloop = None
-
-# uvloop has no Windows build and does not run on PyPy.
-UVLOOP_EXPECTED = sys.platform != "win32" and sys.implementation.name == "cpython"
-_event_loop = "asyncio"
+from tests import support
+from tests.support import C_LEVELS, IN_CI, UVLOOP_EXPECTED, _kernels_c, uvloop
+from wsfast import _frames_py, _kernels_py
 
 
 @pytest.fixture(params=["asyncio", "uvloop"])
 def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
     """Run the test's ``run_async`` calls on the stdlib event loop, then on uvloop."""
-    global _event_loop
     if request.param == "uvloop" and uvloop is None:
         if IN_CI and UVLOOP_EXPECTED:
             pytest.fail("uvloop is not installed: `pip install '.[test]'` brings it")
         pytest.skip("uvloop is not installed")
-    _event_loop = request.param
+    support.event_loop = request.param
     try:
         yield request.param
     finally:
-        _event_loop = "asyncio"
-
-
-def run_async(coroutine: Awaitable[object], timeout: float = 30) -> object:
-    """Run ``coroutine`` on a fresh event loop of the current kind, bounded in time."""
-
-    async def bounded() -> object:
-        return await asyncio.wait_for(coroutine, timeout)
-
-    if _event_loop == "uvloop":
-        return uvloop.run(bounded())
-    return asyncio.run(bounded())
+        support.event_loop = "asyncio"
 
 
 def _implementation_params() -> list:

@@ -38,7 +38,7 @@ from typing import IO
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.support import IN_CI
 
 SKIPPED = os.environ.get("WSFAST_AUTOBAHN") == "0"
 pytestmark = [pytest.mark.slow, pytest.mark.waits_for_background, pytest.mark.skipif(SKIPPED, reason="WSFAST_AUTOBAHN=0")]

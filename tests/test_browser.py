@@ -18,7 +18,7 @@ import wsfast
 from wsfast.handshake import Response
 from wsfast.headers import Headers
 
-from tests.conftest import IN_CI
+from tests.support import IN_CI
 
 PAGE = """<!doctype html><meta charset="utf-8"><title>wsfast</title><script>
 const ws = new WebSocket(`ws://${location.host}/ws`);

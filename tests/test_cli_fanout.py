@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import run_async
+from tests.support import run_async
 from wsfast import commands, kernels
 
 SUMMARY = re.compile(r"^(\d+) messages of (\d+) B published to (\d+) clients: (\d+) delivered of (\d+), "

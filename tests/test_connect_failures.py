@@ -14,9 +14,8 @@ import time
 import pytest
 
 import wsfast
-from tests.conftest import run_async
-from tests.asyncio.test_server_client import echo, port_of
-from tests.asyncio.test_reconnect import redirect
+from tests.asyncio.support import echo, port_of, redirect
+from tests.support import run_async
 from wsfast.sync.client import connect as sync_connect
 
 

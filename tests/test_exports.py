@@ -13,7 +13,7 @@ import wsfast.kernels
 import wsfast.version
 from wsfast import _kernels_py
 
-from tests.conftest import C_AVAILABLE
+from tests.support import C_AVAILABLE
 
 KERNEL_NAMES = {
     "IMPLEMENTATION", "SIMD", "available_simd", "mask", "mask_into", "validate_utf8", "Utf8Validator",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import C_AVAILABLE, _kernels_c
+from tests.support import C_AVAILABLE, _kernels_c
 from wsfast import _frames_py, frames
 from wsfast.exceptions import InvalidPayload, PayloadTooBig, ProtocolError
 from wsfast.frames import CloseCode, Frame, Opcode, parse_close, serialize_close

@@ -48,7 +48,7 @@ from wsfast.exceptions import PayloadTooBig, ProtocolError
 from wsfast.handshake import parse_request
 from wsfast.server import ServerConnection
 
-from tests.conftest import C_AVAILABLE
+from tests.support import C_AVAILABLE
 
 _FUZZ_DIR = Path(__file__).with_name("fuzz")
 

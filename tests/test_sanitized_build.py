@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import C_AVAILABLE, IN_CI
+from tests.support import C_AVAILABLE, IN_CI
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = [

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.support import IN_CI
 
 HERE = Path(__file__).resolve().parent / "thirdparty"
 RUN = HERE / "run.py"

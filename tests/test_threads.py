@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.sync.test_server_client import running, uri
+from tests.sync.support import running, uri
 from wsfast import kernels
 from wsfast._buffers import DECODER_BUSY
 from wsfast._random import mask_key

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI
+from tests.support import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 600  # seconds, for each checker (a first run has no cache)

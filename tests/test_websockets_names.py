@@ -10,9 +10,9 @@ import uuid
 import pytest
 
 import wsfast
-from tests.conftest import run_async
-from tests.asyncio.test_server_client import echo, port_of
-from tests.sync.test_server_client import running, uri
+from tests.asyncio.support import echo, port_of
+from tests.support import run_async
+from tests.sync.support import running, uri
 from wsfast._websockets_names import UNSET, client_headers, message_limits
 from wsfast.exceptions import ConnectionClosedError
 from wsfast.limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import wsfast
-from tests.conftest import run_async
+from tests.support import run_async
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads the workers from /proc")
 

@@ -392,7 +392,7 @@ def test_websockets_asyncio_and_sync_echo_with_it_installed(compression):
     from websockets.asyncio.server import serve
     from websockets.sync.client import connect as sync_connect
 
-    from tests.conftest import run_async
+    from tests.support import run_async
 
     wsfast.accelerate.install("websockets")
     assert hasattr(Protocol.parse, "__wrapped__")

@@ -9,23 +9,13 @@ import sys
 import pytest
 
 import wsfast
-from tests.conftest import run_async
+from tests.asyncio.support import open_clients, uri_of
+from tests.support import run_async
 from wsfast.asyncio import fanout as broadcast_module
 from wsfast.asyncio import callbacks
 from wsfast.exceptions import InvalidState
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
-
-
-def uri_of(server) -> str:
-    return f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-
-
-async def open_clients(server, count: int, **options) -> list:
-    clients = [await wsfast.connect(uri_of(server), **options) for _ in range(count)]
-    while len(server.connections) < count:  # the server side of each is registered
-        await asyncio.sleep(0.01)
-    return clients
 
 
 def test_every_open_connection_gets_the_message_and_plain_ones_share_one_frame(monkeypatch):

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 import wsfast
-from tests.conftest import run_async
+from tests.support import run_async
 from wsfast.asyncio import callbacks
 from wsfast.client import ClientConnection
 from wsfast.exceptions import ConnectionClosedError, ConnectionClosedOK

@@ -3,56 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
 
 import wsfast
-from tests.conftest import run_async
-from tests.asyncio.test_broadcast import open_clients, uri_of
+from tests.asyncio.support import hub_server, open_clients, server_side, subscribe, uri_of
+from tests.support import run_async
 from wsfast.asyncio import Hub, callbacks
 from wsfast.asyncio import fanout
 from wsfast.client import ClientConnection
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
-
-
-def server_side(server, client):
-    """The server's connection that talks to ``client``."""
-    [connection] = [c for c in server.connections if c.remote_address == client.local_address]
-    return connection
-
-
-async def hub_server(hub: Hub, **options):
-    """A server whose clients subscribe by sending a topic name."""
-
-    async def subscriber(ws):
-        async for topic in ws:
-            hub.subscribe(ws, topic)
-            await ws.send(f"subscribed to {topic}")
-
-    return await wsfast.serve(subscriber, "127.0.0.1", 0, **options)
-
-
-@contextlib.asynccontextmanager
-async def hub_process(backend, clients: int) -> AsyncIterator:
-    """One "process" of a hub with ``backend``: the hub, its server, and ``clients`` clients of it."""
-    async with Hub(backend=backend) as hub:
-        server = await hub_server(hub, compression=None)
-        async with server:
-            connected = await open_clients(server, clients, compression=None)
-            try:
-                yield hub, server, connected
-            finally:
-                for client in connected:
-                    await client.close()
-
-
-async def subscribe(client, topic: str) -> None:
-    await client.send(topic)
-    assert await asyncio.wait_for(client.recv(), 5) == f"subscribed to {topic}"
 
 
 def test_publish_reaches_each_topics_subscribers_and_closed_ones_leave(monkeypatch):

@@ -8,7 +8,8 @@ import logging
 import pytest
 
 import wsfast
-from tests.asyncio.test_server_client import echo, port_of, raw_exchange, run
+from tests.asyncio.support import echo, port_of, raw_exchange
+from tests.support import run_async as run
 from wsfast.client import ClientConnection
 from wsfast.exceptions import InvalidOrigin, InvalidStatus
 from wsfast.frames import Opcode, encode_frame

@@ -8,8 +8,8 @@ import logging
 import pytest
 
 import wsfast
-from tests.conftest import run_async
-from tests.asyncio.test_server_client import echo, port_of, tls_contexts
+from tests.asyncio.support import echo, port_of, redirect
+from tests.support import run_async, tls_contexts
 from wsfast.asyncio.client import process_exception
 from wsfast.asyncio.client import MAX_REDIRECTS
 from wsfast.exceptions import InvalidStatus, SecurityError
@@ -17,10 +17,6 @@ from wsfast.handshake import Response
 from wsfast.headers import Headers
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
-
-
-def redirect(location: str, status: int = 302) -> Response:
-    return Response(status, "Found", Headers([("Location", location)]))
 
 
 def test_redirects_are_followed_relative_and_absolute():

@@ -20,9 +20,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.conftest import run_async
-from tests.asyncio.test_broadcast import open_clients
-from tests.asyncio.test_hub import hub_process, hub_server, server_side, subscribe
+from tests.asyncio.support import hub_process, hub_server, open_clients, server_side, subscribe
+from tests.support import run_async
 from wsfast.asyncio import Hub
 from wsfast.asyncio.fanout import MAX_TOPIC_BYTES
 

@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 import wsfast
-from tests.asyncio.test_server_client import port_of, raw_exchange, run
+from tests.asyncio.support import port_of, raw_exchange
+from tests.support import run_async as run
 from wsfast.asyncio.router import Router, route, unix_route
 from wsfast.client import ClientConnection
 from wsfast.exceptions import InvalidStatus

@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 import os
-import ssl
 import sys
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -14,8 +13,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 import wsfast
-from tests.conftest import run_async
-from wsfast.asyncio.connection import Connection
+from tests.asyncio.support import close_writer, echo, port_of, raw_exchange
+from tests.support import run_async, tls_contexts
 from wsfast.client import ClientConnection
 from wsfast.connection import State
 from wsfast.events import Close
@@ -25,15 +24,6 @@ from wsfast.frames import Opcode, encode_frame
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
 run = run_async
-
-
-async def echo(ws: Connection) -> None:
-    async for message in ws:
-        await ws.send(message)
-
-
-def port_of(server: wsfast.asyncio.Server) -> int:
-    return server.sockets[0].getsockname()[1]
 
 
 def with_echo_server(test: Callable[..., Awaitable[object]], handler=echo, timeout: float = 30,
@@ -175,23 +165,6 @@ def test_rejected_handshake_carries_the_response():
     with_echo_server(test, origins=["https://only.example"])
 
 
-async def close_writer(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    try:
-        await writer.wait_closed()
-    except ConnectionError:
-        pass  # the server dropped us first
-
-
-async def raw_exchange(uri_port: int, data: bytes, read_timeout: float = 5) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", uri_port)
-    writer.write(data)
-    try:
-        return await asyncio.wait_for(reader.read(), read_timeout)
-    finally:
-        await close_writer(writer)
-
-
 def test_garbage_gets_400_and_the_server_keeps_serving():
     async def test(server, uri):
         answer = await raw_exchange(port_of(server), b"\x16\x03\x01 not http at all\r\n\r\n")
@@ -312,17 +285,6 @@ def test_message_over_the_limit_closes_with_1009():
             assert info.value.code == 1009
 
     with_echo_server(test, max_message_size=1000, compression=None)
-
-
-def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A server context with a certificate for 127.0.0.1 and a client context that trusts it."""
-    trustme = pytest.importorskip("trustme")
-    authority = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    authority.configure_trust(client_context)
-    return server_context, client_context
 
 
 def test_wss_with_trustme_certificates():

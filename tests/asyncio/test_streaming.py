@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 import wsfast
-from tests.asyncio.test_server_client import port_of, run
+from tests.asyncio.support import port_of
+from tests.support import run_async as run
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
 

@@ -27,9 +27,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 import wsfast
-from tests.conftest import run_async
-from tests.asyncio.test_broadcast import open_clients
-from tests.asyncio.test_hub import hub_process, hub_server, server_side, subscribe
+from tests.asyncio.support import hub_process, hub_server, open_clients, server_side, subscribe
+from tests.support import run_async
 from wsfast.asyncio import Hub
 from wsfast.hub_relay import BINARY, PING, PONG, SUBSCRIBE, TEXT, UNSUBSCRIBE, HubRelay, record_head
 

@@ -3,17 +3,13 @@ process with its memory readable from /proc, and a well-behaved client that meas
 
 from __future__ import annotations
 
-import os
 import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 HERE = Path(__file__).parent
 KEY = b"\x0f\x1e\x2d\x3c"
@@ -153,34 +149,3 @@ def measure_good_client(port: int, seconds: float) -> float:
     client.join(10)
     client.sock.close()
     return client.p99()
-
-
-# Fixtures: the test modules import them by name (a conftest.py here would shadow tests/conftest.py,
-# which other test modules import as `conftest`).
-
-
-@pytest.fixture(params=["asyncio", "uvloop"])
-def loop_kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "uvloop":
-        try:
-            import uvloop  # noqa: F401
-        except ImportError:
-            if os.environ.get("CI"):  # the test extra brings it wherever it installs
-                pytest.fail("uvloop is not installed")
-            pytest.skip("uvloop is not installed")
-    return request.param
-
-
-@pytest.fixture(params=["await", "callback"])
-def api(request: pytest.FixtureRequest) -> str:
-    """The application side: the await API's handler, or the callback API's."""
-    return request.param
-
-
-@pytest.fixture
-def echo_server(loop_kind: str, api: str) -> Iterator[Server]:
-    server = Server(loop_kind, api=api)
-    try:
-        yield server
-    finally:
-        server.close()

@@ -16,7 +16,6 @@ from contextlib import closing
 import pytest
 
 from tests.hostile.attack import MIB, Server, masked_frame, measure_good_client, read_close_code, upgrade
-from tests.hostile.attack import api, echo_server, loop_kind  # noqa: F401 - fixtures, used by name
 
 pytestmark = [pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads the server's memory from /proc"),
               pytest.mark.needs_quiet_machine]

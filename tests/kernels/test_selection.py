@@ -10,7 +10,7 @@ import pytest
 
 from wsfast import _kernels, kernels
 
-from tests.conftest import C_AVAILABLE, C_LEVELS
+from tests.support import C_AVAILABLE, C_LEVELS
 
 
 def test_c_kernels_are_in_use_unless_switched_off():

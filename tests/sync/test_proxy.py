@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from tests.asyncio.test_server_client import tls_contexts
-from tests.asyncio.test_proxy import free_port, http_proxy, https_proxy, socks_proxy  # noqa: F401 - fixtures
-from tests.sync.test_server_client import running, uri
+from tests.proxies import free_port, http_proxy, https_proxy, socks_proxy  # noqa: F401 - fixtures
+from tests.support import tls_contexts
+from tests.sync.support import running, uri
 from wsfast.exceptions import ProxyError
 from wsfast.sync.client import connect
 

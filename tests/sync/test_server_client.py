@@ -13,40 +13,14 @@ import time
 import pytest
 
 import wsfast
-from tests.conftest import run_async
-from tests.asyncio.test_server_client import echo as async_echo
-from tests.asyncio.test_server_client import port_of, tls_contexts
+from tests.asyncio.support import echo as async_echo
+from tests.asyncio.support import port_of
+from tests.support import run_async, tls_contexts
+from tests.sync.support import running, uri
 from wsfast.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidOrigin, InvalidStatus
 from wsfast.connection import State
 from wsfast.server import ServerConnection
 from wsfast.sync.client import connect, open_handshake
-from wsfast.sync.server import serve
-
-
-def echo(ws) -> None:
-    for message in ws:
-        ws.send(message)
-
-
-class running:
-    """A sync server serving in a thread for the length of a ``with``."""
-
-    def __init__(self, handler=echo, **options) -> None:
-        self.server = serve(handler, "127.0.0.1", 0, **options)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self.server
-
-    def __exit__(self, *exc_info) -> None:
-        self.server.shutdown()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
-
-
-def uri(server) -> str:
-    return f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
 
 
 @pytest.mark.parametrize("compression", ["deflate", None])

@@ -1,0 +1,62 @@
+"""Helpers shared by the test modules: what is under test, the event loop the asyncio tests run on,
+and TLS contexts. Test modules import them from here (``from tests.support import run_async``);
+the fixtures built on them live in ``tests/conftest.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import sys
+from collections.abc import Awaitable
+
+import pytest
+
+from wsfast import _kernels
+
+#: The C kernels are under test: False only under WSFAST_NO_EXTENSIONS=1.
+C_AVAILABLE = not _kernels.NO_EXTENSIONS
+
+if C_AVAILABLE:
+    from wsfast import _kernels_c
+
+    C_LEVELS: tuple[str, ...] = _kernels_c.available_simd()
+else:
+    _kernels_c = None
+    C_LEVELS = ()
+
+#: Under CI a missing tool (uvloop, Chromium, redis-server, ...) fails the test instead of skipping it.
+IN_CI = bool(os.environ.get("CI"))
+
+try:
+    import uvloop
+except ImportError:  # CI installs it wherever it exists: the event_loop_kind fixture fails there without it
+    uvloop = None
+
+# uvloop has no Windows build and does not run on PyPy.
+UVLOOP_EXPECTED = sys.platform != "win32" and sys.implementation.name == "cpython"
+
+#: The loop run_async runs on: "asyncio" or "uvloop", set by the event_loop_kind fixture.
+event_loop = "asyncio"
+
+
+def run_async(coroutine: Awaitable[object], timeout: float = 30) -> object:
+    """Run ``coroutine`` on a fresh event loop of the current kind, bounded in time."""
+
+    async def bounded() -> object:
+        return await asyncio.wait_for(coroutine, timeout)
+
+    if event_loop == "uvloop":
+        return uvloop.run(bounded())
+    return asyncio.run(bounded())
+
+
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1 and a client context that trusts it."""
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    return server_context, client_context
