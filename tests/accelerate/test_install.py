@@ -1,6 +1,6 @@
 """wsfast.accelerate: install(), uninstall(), installed(), and that they restore exactly what was there.
 
-The replacements themselves are tested library by library in tests/test_accelerate_<library>.py.
+The replacements themselves are tested library by library in tests/accelerate/test_<library>.py.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
  *
  * Build:  cc -std=c11 -Wall -Wextra -Wpedantic -Werror -O2 -Icsrc <every .c file in csrc/> \
  *             tests/c/test_kernels.c
- *         (tests/test_c_kernels.py builds it natively, with sanitizers, and for aarch64 and s390x)
+ *         (tests/kernels/test_c_driver.py builds it natively, with sanitizers, and for aarch64 and s390x)
  * Run:    ./a.out [--quick] [--seed=N] [--level=NAME] [--max-reports=N]
  *         (WSF_TEST_QUICK=1 in the environment is the same as --quick)
  *

@@ -1,4 +1,4 @@
-"""The sync client through the same real proxies as test_asyncio_proxy.py (tinyproxy for HTTP
+"""The sync client through the same real proxies as asyncio/test_proxy.py (tinyproxy for HTTP
 CONNECT, microsocks for SOCKS5, with and without credentials), and a proxy that answers garbage."""
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ _RECONNECT = (
 
 #: websockets' tests that fake a fault inside its frame parser by patching struct.unpack, which the
 #: accelerated parser (take_frame) never calls: the same fault, injected into take_frame, is
-#: tests/test_accelerate_websockets_codec.py::test_an_internal_error_in_the_parser_fails_as_websockets_does.
+#: tests/accelerate/test_websockets_codec.py::test_an_internal_error_in_the_parser_fails_as_websockets_does.
 _PARSER_FAULT = (
     "it makes struct.unpack raise inside websockets' Frame.parse to fake an internal parser error; "
     "the accelerated parser reads headers with wsfast's take_frame, not struct.unpack, so nothing "
