@@ -14,9 +14,9 @@
                              process's CPU time for the batch, and whether the last echo equals the message
           quit               closes the connection (closing handshake) and exits
 
-IMPL is one of wsfast, websockets, aiohttp, picows, picows-stdlib, tcp, tcp-buffered, tcp-aiofastnet;
-"websockets+wsfast", "wsproto+wsfast" and "aiohttp+wsfast" are those libraries after ``wsfast.accelerate.install()`` of
-them (before anything is imported). With ``--text`` a client sends text messages of SIZE ASCII
+IMPL is one of wsfast, websockets, aiohttp, picows, picows-stdlib, tcp, tcp-buffered, tcp-aiofastnet,
+tornado, websocket-client (a client only), ws4py; "<library>+wsfast" is one of the ACCELERATED libraries
+after ``wsfast.accelerate.install(<library>)`` (before anything is imported). With ``--text`` a client sends text messages of SIZE ASCII
 characters (and expects str back) instead of binary ones.
 "tcp" is the ceiling: an asyncio.Protocol that writes back whatever it reads, and a Protocol client that
 sends, per round trip, as many bytes as a client's SIZE-byte binary frame (masked: header + 4-byte key +
@@ -39,9 +39,12 @@ import sys
 import time
 from typing import Any
 
-IMPLS = ("wsproto", "wsfast", "wsfast-callback", "wsfast-callback-fastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task")
+IMPLS = ("wsproto", "wsfast", "wsfast-callback", "wsfast-callback-fastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task",
+         "tornado", "websocket-client", "ws4py")
 #: Libraries that also run with wsfast.accelerate installed in them, as "<name>+wsfast".
-ACCELERATED = ("websockets", "wsproto", "aiohttp")
+ACCELERATED = ("websockets", "wsproto", "aiohttp", "tornado", "websocket-client", "ws4py")
+#: Libraries with a client and no server of their own.
+CLIENT_ONLY = ("websocket-client",)
 #: Message and frame size limit on every side: room for the largest message (2 MB) with margin.
 LIMIT = 8 * 1024 * 1024
 VERIFY_MESSAGES = 8
@@ -287,9 +290,49 @@ async def serve_wsproto() -> tuple[int, Any]:
     return server.sockets[0].getsockname()[1], server
 
 
+async def serve_tornado() -> tuple[int, Any]:
+    """tornado's WebSocketHandler, as its documentation's echo example writes it."""
+    import tornado.httpserver
+    import tornado.netutil
+    import tornado.web
+    import tornado.websocket
+
+    class Echo(tornado.websocket.WebSocketHandler):
+        def on_message(self, message: Any) -> None:
+            self.write_message(message, binary=isinstance(message, bytes))
+
+    application = tornado.web.Application([(r"/", Echo)], websocket_max_message_size=LIMIT)
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server = tornado.httpserver.HTTPServer(application)
+    server.add_sockets(sockets)
+    return sockets[0].getsockname()[1], server
+
+
+async def serve_ws4py() -> tuple[int, Any]:
+    """ws4py's EchoWebSocket on its wsgiref server (its documented setup), served from a thread of
+    this process: ws4py has threads, not an event loop; its manager thread does the reading."""
+    import threading
+    from wsgiref.simple_server import make_server
+
+    from ws4py.server.wsgirefserver import WebSocketWSGIRequestHandler, WSGIServer
+    from ws4py.server.wsgiutils import WebSocketWSGIApplication
+    from ws4py.websocket import EchoWebSocket
+
+    class QuietHandler(WebSocketWSGIRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass  # wsgiref logs every request on stderr
+
+    server = make_server("127.0.0.1", 0, server_class=WSGIServer, handler_class=QuietHandler,
+                         app=WebSocketWSGIApplication(handler_cls=EchoWebSocket))
+    server.initialize_websockets_manager()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_port, server
+
+
 SERVERS = {"wsproto": serve_wsproto, "wsfast": serve_wsfast, "wsfast-callback": serve_wsfast_callback, "wsfast-callback-fastnet": serve_wsfast_callback_fastnet, "websockets": serve_websockets, "aiohttp": serve_aiohttp,
            "picows": serve_picows, "picows-stdlib": lambda: serve_picows(False), "tcp": serve_tcp,
-           "tcp-buffered": lambda: serve_tcp(buffered=True), "tcp-aiofastnet": lambda: serve_tcp(aiofastnet=True), "tcp-task": lambda: serve_tcp(task=True)}
+           "tcp-buffered": lambda: serve_tcp(buffered=True), "tcp-aiofastnet": lambda: serve_tcp(aiofastnet=True), "tcp-task": lambda: serve_tcp(task=True),
+           "tornado": serve_tornado, "ws4py": serve_ws4py}
 
 
 def run_server(impl: str, loop_kind: str) -> int:
@@ -605,6 +648,86 @@ class WsprotoClient(Client):
         self.protocol.transport.close()
 
 
+class TornadoClient(Client):
+    """tornado's websocket_connect: ``write_message`` (awaited: its flow control) and ``read_message``."""
+
+    async def open(self, port: int) -> None:
+        from tornado.websocket import websocket_connect
+
+        self.ws = await websocket_connect(f"ws://127.0.0.1:{port}/", max_message_size=LIMIT)
+
+    async def roundtrips(self, payload: Any, count: int) -> Any:
+        ws = self.ws
+        write, read, binary = ws.write_message, ws.read_message, isinstance(payload, bytes)
+        echo = None
+        for _ in range(count):
+            await write(payload, binary=binary)
+            echo = await read()
+        return echo
+
+    async def close(self) -> None:
+        self.ws.close()
+
+
+class WebsocketClientClient(Client):
+    """websocket-client, a blocking client: a round trip is ``send`` then ``recv`` (the loop is idle
+    meanwhile: nothing else runs in this process)."""
+
+    async def open(self, port: int) -> None:
+        import websocket
+
+        self.ws = websocket.create_connection(f"ws://127.0.0.1:{port}/", timeout=TIMEOUT)
+
+    async def roundtrips(self, payload: Any, count: int) -> Any:
+        ws = self.ws
+        send, recv = ws.send_binary if isinstance(payload, bytes) else ws.send, ws.recv
+        echo = None
+        for _ in range(count):
+            send(payload)
+            echo = recv()
+        return echo
+
+    async def close(self) -> None:
+        self.ws.close()
+
+
+class Ws4pyClient(Client):
+    """ws4py's threaded client: its thread reads and calls ``received_message``, which hands the
+    message over through a queue; a round trip is ``send`` then a wait on that queue."""
+
+    async def open(self, port: int) -> None:
+        import queue
+
+        from ws4py.client.threadedclient import WebSocketClient
+
+        inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        class Receiver(WebSocketClient):  # type: ignore[misc]  # untyped library
+            def received_message(self, message: Any) -> None:
+                inbox.put(message.data if message.is_binary else str(message))
+
+            def closed(self, code: int, reason: Any = None) -> None:
+                inbox.put(ConnectionError(f"closed with {code}"))
+
+        self.inbox = inbox
+        self.ws = Receiver(f"ws://127.0.0.1:{port}/")
+        self.ws.daemon = True
+        self.ws.connect()
+
+    async def roundtrips(self, payload: Any, count: int) -> Any:
+        send, get, binary = self.ws.send, self.inbox.get, isinstance(payload, bytes)
+        echo = None
+        for _ in range(count):
+            send(payload, binary)
+            echo = get(timeout=TIMEOUT)
+            if isinstance(echo, Exception):
+                raise echo
+        return echo
+
+    async def close(self) -> None:
+        self.ws.close()
+
+
 class PicowsStdlibClient(PicowsClient):
     use_aiofastnet = False
 
@@ -619,7 +742,8 @@ class TcpBufferedClient(TcpClient):
 
 CLIENTS = {"wsproto": WsprotoClient, "wsfast": WsfastClient, "wsfast-callback": WsfastCallbackClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
            "picows": PicowsClient, "picows-stdlib": PicowsStdlibClient, "tcp": TcpClient,
-           "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient, "tcp-task": TcpBufferedClient}
+           "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient, "tcp-task": TcpBufferedClient,
+           "tornado": TornadoClient, "websocket-client": WebsocketClientClient, "ws4py": Ws4pyClient}
 
 
 def message(impl: str, size: int, seed: int, text: bool = False) -> bytes | str:
@@ -694,6 +818,8 @@ def main(argv: list[str] | None = None) -> int:
 
         wsfast.accelerate.install(impl)
     if args.role == "server":
+        if impl in CLIENT_ONLY:
+            parser.error(f"{impl} has no server")
         return run_server(impl, args.loop)
     if args.port is None:
         parser.error("a client needs --port")

@@ -19,6 +19,10 @@ medians. A library "+wsfast" is the same library in a process that called
 - clients: the library's client drives wsfast's callback server: the client process's CPU.
 
 Kinds: binary messages, and text messages of ASCII letters (the same size in bytes).
+
+``--libraries`` adds the libraries whose masking and UTF-8 validation only are patched: tornado (server
+and client), websocket-client (a blocking client; no server) and ws4py (its wsgiref server and its
+threaded client).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ SIZES = (256, 8 * KIB, 1024 * KIB)
 LABELS = {256: "256 B", 8 * KIB: "8 KiB", 1024 * KIB: "1 MiB"}
 KINDS = ("binary", "text")
 LIBRARIES = ("websockets", "wsproto")
+#: The others wsfast.accelerate patches (masking and UTF-8 only), measured on request (--libraries):
+#: issue 12 asks what their end-to-end gain is, and a deeper treatment where it would reach 1.3×.
+OTHERS = ("tornado", "websocket-client", "ws4py")
+#: Libraries without a server of their own: their client only.
+CLIENT_ONLY = ("websocket-client",)
 DRIVER = "wsfast-callback"
 #: (library, size, kind) -> the least CPU ratio (without / with wsfast) issue 12 asks, server and client.
 TARGETS = {
@@ -57,7 +66,8 @@ def cells_for(library: str) -> dict[tuple[str, str], re_.Cell]:
     """(side, variant) -> cell: the library's server or client, plain or "+wsfast"."""
     cells = {}
     for variant in (library, f"{library}+wsfast"):
-        cells[("server", variant)] = re_.Cell(DRIVER, variant)
+        if library not in CLIENT_ONLY:
+            cells[("server", variant)] = re_.Cell(DRIVER, variant)
         cells[("client", variant)] = re_.Cell(variant, DRIVER)
     return cells
 
@@ -93,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=0.15, help="seconds per sample (default 0.15)")
     parser.add_argument("--sizes", help="comma-separated subset of 256,8192,1048576")
     parser.add_argument("--kinds", help="comma-separated subset of binary,text")
+    parser.add_argument("--libraries", help=f"comma-separated, from {','.join(LIBRARIES + OTHERS)} (default {','.join(LIBRARIES)})")
     parser.add_argument("--strict", action="store_true", help="exit with status 1 if a target fails")
     args = parser.parse_args(argv)
+    libraries = tuple(args.libraries.split(",")) if args.libraries else LIBRARIES
+    if unknown := set(libraries) - set(LIBRARIES + OTHERS):
+        parser.error(f"unknown libraries: {', '.join(sorted(unknown))}")
     sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else SIZES
     kinds = tuple(args.kinds.split(",")) if args.kinds else KINDS
     rounds, sample_s, repeats = (3, 0.06, 1) if args.quick else (max(1, args.rounds), args.sample, max(1, args.repeats))
@@ -110,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="wsfast-accelerate-echo-") as tmp:
-        results = run(LIBRARIES, sizes, kinds, rounds, repeats, sample_s, Path(tmp), progress)
+        results = run(libraries, sizes, kinds, rounds, repeats, sample_s, Path(tmp), progress)
     elapsed = time.perf_counter() - started
 
     lines = rp.report_header("wsfast.accelerate: other libraries' echo servers and clients, without and with it",
                              "report_accelerate_echo.py", argv, args.quick, elapsed, load_before)  # fmt: skip
     lines += [
-        "- peers: " + "; ".join(f"{name} {rp._dist_version(name)}" for name in LIBRARIES),
+        "- peers: " + "; ".join(f"{name} {rp._dist_version(name)}" for name in libraries),
         f"- method: report_echo.py's processes and controls (see the script's docstring): {rounds} interleaved "
         f"rounds of about {sample_s:g} s on each of {repeats} sets of fresh processes per size and kind, every "
         f"process pinned to CPU {re_.PIN_CPU} and started with the allocator warm. The driver on the other end "
@@ -128,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for (library, size, kind), cells in results.items():
         for side in ("server", "client"):
+            if (side, library) not in cells:
+                continue  # a client-only library
             plain, fast = cells[(side, library)], cells[(side, f"{library}+wsfast")]
             a, b = cpu(plain, size, side), cpu(fast, size, side)
             note = plain.notes.get(size) or fast.notes.get(size) or ""
