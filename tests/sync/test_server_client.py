@@ -245,7 +245,11 @@ def test_keepalive_pings_an_idle_peer_and_drops_a_silent_one():
     listener.close()
 
 
+# Each child first takes Python's own SIGINT handler: a process started in the background by a
+# non-interactive shell inherits SIGINT ignored, and Python then installs none.
 INTERRUPTED_CLIENT = """
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import threading
 from wsfast.sync.client import connect
 from wsfast.sync.server import serve
@@ -269,6 +273,8 @@ print("server stopped:", not thread.is_alive(), flush=True)
 """
 
 INTERRUPTED_SERVER = """
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from wsfast.sync.server import serve
 
 with serve(lambda ws: None, "127.0.0.1", 0) as server:
@@ -295,5 +301,6 @@ def test_ctrl_c_in_a_blocking_call_closes_cleanly(script, expected):
         out, err = child.communicate(timeout=15)
     finally:
         child.kill()
+        child.communicate()  # reaped, its pipes closed, whatever happened
     assert out.splitlines() == expected, err
     assert child.returncode == 0, err
