@@ -1,5 +1,6 @@
 """Real proxies on 127.0.0.1 for the clients' tests, asyncio and sync: tinyproxy (HTTP CONNECT),
-microsocks (SOCKS5), each with and without credentials, and tinyproxy behind TLS (https://).
+microsocks (SOCKS5), each with and without credentials, tinyproxy behind TLS (https://), and
+Dante (SOCKS4 and 4a; SOCKS4 has no password).
 
 The fixtures are used by name: a test module imports the ones it needs."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -39,14 +41,29 @@ def wait_listening(port: int, process: subprocess.Popen) -> None:
     raise RuntimeError("the proxy did not listen within 10 s")
 
 
-def start(command: list[str], port: int) -> subprocess.Popen:
+def start(command: list[str], port: int, package: str | None = None) -> subprocess.Popen:
+    """Start a proxy (``package``: its Debian package, when not named as its command) as a process
+    group of its own, and wait until it listens.
+
+    Raises:
+        RuntimeError: it exited, or did not listen within 10 s.
+    """
     if shutil.which(command[0]) is None:
         if os.environ.get("CI"):  # .ci/run installs it
             pytest.fail(f"{command[0]} is not installed")
-        pytest.skip(f"{command[0]} is not installed (apt-get install {command[0]})")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pytest.skip(f"{command[0]} is not installed (apt-get install {package or command[0]})")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_listening(port, process)
     return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a proxy and whatever processes it forked."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    process.wait(10)
 
 
 @pytest.fixture(scope="module", params=["open", "with credentials"])
@@ -61,8 +78,7 @@ def http_proxy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     config.write_text("\n".join(lines) + "\n")
     process = start(["tinyproxy", "-d", "-c", str(config)], port)
     yield f"http://alice:s3cret@127.0.0.1:{port}" if request.param == "with credentials" else f"http://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
+    stop(process)
 
 
 @pytest.fixture(scope="module", params=["open", "with credentials"])
@@ -73,8 +89,24 @@ def socks_proxy(request: pytest.FixtureRequest) -> Iterator[str]:
     credentials = ["-u", "bob", "-P", "hunter2"] if request.param == "with credentials" else []
     process = start(["microsocks", "-i", "127.0.0.1", "-p", str(port), *credentials], port)
     yield f"socks5://bob:hunter2@127.0.0.1:{port}" if credentials else f"socks5://127.0.0.1:{port}"
-    process.terminate()
-    process.wait(10)
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def socks4_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Dante (Debian's dante-server) on 127.0.0.1, open to loopback: its socks4:// URL."""
+    pytest.importorskip("python_socks")
+    port = free_port()
+    config = Path(tmp_path_factory.mktemp("dante")) / "danted.conf"
+    config.write_text(
+        f"logoutput: stderr\ninternal: 127.0.0.1 port = {port}\nexternal: 127.0.0.1\n"
+        "clientmethod: none\nsocksmethod: none\nuser.privileged: root\nuser.unprivileged: nobody\n"
+        "client pass {\n    from: 127.0.0.0/8 to: 0.0.0.0/0\n}\n"
+        "socks pass {\n    from: 127.0.0.0/8 to: 127.0.0.0/8\n    command: connect\n}\n"
+    )
+    process = start(["danted", "-f", str(config), "-N", "1", "-p", str(config.with_suffix(".pid"))], port, "dante-server")
+    yield f"socks4://127.0.0.1:{port}"
+    stop(process)
 
 
 class TlsFront:

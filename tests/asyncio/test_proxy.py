@@ -1,5 +1,5 @@
 """The client through real proxies on 127.0.0.1: tinyproxy (HTTP CONNECT) and microsocks (SOCKS5),
-with and without credentials, chosen explicitly or from the environment."""
+with and without credentials, and Dante (SOCKS4), chosen explicitly or from the environment."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 import wsfast
 from tests.asyncio.support import echo, port_of
-from tests.proxies import free_port, http_proxy, https_proxy, socks_proxy  # noqa: F401 - fixtures
+from tests.proxies import free_port, http_proxy, https_proxy, socks4_proxy, socks_proxy  # noqa: F401 - fixtures
 from tests.support import run_async, tls_contexts
 from wsfast.exceptions import ProxyError
 
@@ -36,14 +36,24 @@ def test_an_http_connect_proxy(http_proxy):
     run_async(main())
 
 
-def test_a_socks5_proxy(socks_proxy):
+def echo_through_each_scheme(proxy: str, schemes: tuple[str, ...]) -> None:
+    """An echo through ``proxy`` under each of ``schemes`` (the proxy resolving the name, or not)."""
+
     async def main():
         async with wsfast.serve(echo, "127.0.0.1", 0) as server:
-            for scheme in ("socks5", "socks5h"):
-                proxy = socks_proxy.replace("socks5", scheme, 1)
-                assert await echo_through(f"ws://127.0.0.1:{port_of(server)}/", proxy=proxy) == "through the proxy"
+            for scheme in schemes:
+                through = scheme + proxy[proxy.index(":"):]
+                assert await echo_through(f"ws://127.0.0.1:{port_of(server)}/", proxy=through) == "through the proxy"
 
     run_async(main())
+
+
+def test_a_socks5_proxy(socks_proxy):
+    echo_through_each_scheme(socks_proxy, ("socks5", "socks5h"))
+
+
+def test_a_socks4_proxy(socks4_proxy):
+    echo_through_each_scheme(socks4_proxy, ("socks4", "socks4a"))
 
 
 def test_the_environment_chooses_the_proxy_and_no_proxy_or_none_skips_it(http_proxy, monkeypatch):

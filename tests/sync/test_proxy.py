@@ -1,5 +1,6 @@
 """The sync client through the same real proxies as asyncio/test_proxy.py (tinyproxy for HTTP
-CONNECT, microsocks for SOCKS5, with and without credentials), and a proxy that answers garbage."""
+CONNECT, microsocks for SOCKS5, with and without credentials, Dante for SOCKS4), and a proxy that
+answers garbage."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 
 import pytest
 
-from tests.proxies import free_port, http_proxy, https_proxy, socks_proxy  # noqa: F401 - fixtures
+from tests.proxies import free_port, http_proxy, https_proxy, socks4_proxy, socks_proxy  # noqa: F401 - fixtures
 from tests.support import tls_contexts
 from tests.sync.support import running, uri
 from wsfast.exceptions import ProxyError
@@ -35,6 +36,12 @@ def test_a_socks5_proxy(socks_proxy):  # noqa: F811 - the fixture
     with running() as server:
         for scheme in ("socks5", "socks5h"):
             assert echo_through(uri(server), proxy=socks_proxy.replace("socks5", scheme, 1)) == "through the proxy"
+
+
+def test_a_socks4_proxy(socks4_proxy):  # noqa: F811 - the fixture
+    with running() as server:
+        for scheme in ("socks4", "socks4a"):
+            assert echo_through(uri(server), proxy=socks4_proxy.replace("socks4", scheme, 1)) == "through the proxy"
 
 
 def test_the_environment_chooses_the_proxy_and_none_skips_it(http_proxy, monkeypatch):  # noqa: F811
