@@ -107,7 +107,6 @@ def _environment(run: str) -> dict[str, str]:
 
 _started: dict[str, subprocess.Popen[str]] = {}
 _outputs: dict[str, IO[str]] = {}
-_base: list[Path] = []  # the runs' directory, once started
 
 
 def start_in_background() -> None:
@@ -119,7 +118,6 @@ def start_in_background() -> None:
     if _started or SKIPPED or importlib.util.find_spec("kosoku") is None:
         return  # the fixture below reports a missing kosoku
     base = Path(tempfile.mkdtemp(prefix="wsfast-autobahn-"))
-    _base.append(base)
     nice = ["nice", "-n", "19"] if shutil.which("nice") else []
     for run in RUNS:
         _outputs[run] = open(base / f"{run}.out", "w+", encoding="utf-8")  # noqa: SIM115 - closed at exit
@@ -164,7 +162,8 @@ def test_autobahn(mode: str, autobahn_runs: dict[str, subprocess.Popen[str]]) ->
         pytest.fail(f"run.py did not finish within {TEST_TIMEOUT} s more:\n{_output(mode)}")
     output = _output(mode)
     print(output)
-    failed = _failed_cases(_base[0] / f"{mode}.json") if process.returncode else None
+    # run.py wrote its summary beside the run's output: <base>/<run>.json (see _command)
+    failed = _failed_cases(Path(_outputs[mode].name).with_suffix(".json")) if process.returncode else None
     if failed and len(failed) <= RERUN_AT_MOST:
         _rerun_alone(mode, failed, output)
         return

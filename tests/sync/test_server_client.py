@@ -247,9 +247,9 @@ def test_keepalive_pings_an_idle_peer_and_drops_a_silent_one():
 
 # Each child first takes Python's own SIGINT handler: a process started in the background by a
 # non-interactive shell inherits SIGINT ignored, and Python then installs none.
+TAKE_SIGINT = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
 INTERRUPTED_CLIENT = """
-import signal
-signal.signal(signal.SIGINT, signal.default_int_handler)
 import threading
 from wsfast.sync.client import connect
 from wsfast.sync.server import serve
@@ -273,8 +273,6 @@ print("server stopped:", not thread.is_alive(), flush=True)
 """
 
 INTERRUPTED_SERVER = """
-import signal
-signal.signal(signal.SIGINT, signal.default_int_handler)
 from wsfast.sync.server import serve
 
 with serve(lambda ws: None, "127.0.0.1", 0) as server:
@@ -293,7 +291,7 @@ print("listener closed:", server.socket.fileno() == -1, flush=True)
     (INTERRUPTED_SERVER, ["interrupted", "listener closed: True"]),
 ])  # fmt: skip
 def test_ctrl_c_in_a_blocking_call_closes_cleanly(script, expected):
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", TAKE_SIGINT + script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "ready"
         time.sleep(0.2)  # into the blocking call
