@@ -34,10 +34,12 @@ async def open_tunnel(proxy: str, host: str, port: int) -> socket.socket:
     return await _socks_connect(parts, host, port)
 
 
-async def open_tls_tunnel(proxy: str, host: str, port: int, proxy_ssl: ssl_module.SSLContext | None) -> asyncio.Transport:
+async def open_tls_tunnel(proxy: str, host: str, port: int, proxy_ssl: ssl_module.SSLContext | None,
+                          opener: asyncio.AbstractEventLoop) -> asyncio.Transport:
     """A transport to ``host:port`` through the ``https://`` proxy ``proxy``: TLS to the proxy
-    (``proxy_ssl``, or the system's trusted CAs), then CONNECT inside it. The caller gives the
-    transport its protocol, after ``loop.start_tls`` for a ``wss://`` server.
+    (``proxy_ssl``, or the system's trusted CAs), then CONNECT inside it, opened by ``opener``
+    (the running loop, or ``_network``'s aiofastnet opener). The caller gives the transport its
+    protocol, after ``opener.start_tls`` for a ``wss://`` server.
 
     Raises:
         ProxyError: the proxy refused, answered something that is not HTTP, or closed first.
@@ -45,8 +47,7 @@ async def open_tls_tunnel(proxy: str, host: str, port: int, proxy_ssl: ssl_modul
     """
     parts = proxy_url(proxy)
     assert parts.hostname is not None  # proxy_url checked it
-    loop = asyncio.get_running_loop()
-    transport, opening = await loop.create_connection(
+    transport, opening = await opener.create_connection(
         _TunnelOpening, parts.hostname, parts.port or 443, ssl=proxy_ssl or ssl_module.create_default_context(),
         server_hostname=parts.hostname,
     )  # fmt: skip
