@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
+
+from tests.support import IN_CI
 
 
 def wsfast_command(*arguments: str, **options) -> subprocess.CompletedProcess[str]:
@@ -39,6 +42,20 @@ def test_bench_against_its_own_server(api, loop):
     assert result.stdout.startswith("300 messages of 64 B at concurrency 3: ")
     assert "latency p50" in result.stdout and "p99" in result.stdout
     assert wsfast_command("bench", "-n", "0").returncode == 2
+
+
+@pytest.mark.parametrize("api", ["await", "callback"])
+def test_bench_and_fanout_on_aiofastnet(api):
+    if importlib.util.find_spec("aiofastnet") is None:
+        if IN_CI and sys.implementation.name == "cpython":
+            pytest.fail("aiofastnet is not installed: `pip install '.[test]'` brings it")
+        pytest.skip("aiofastnet is not installed")
+    result = wsfast_command("bench", "-n", "300", "-s", "64", "-c", "2", "--api", api, "--aiofastnet")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("300 messages of 64 B at concurrency 2: ")
+    result = wsfast_command("bench", "--fanout", "--connections", "5", "-n", "10", "-s", "64", "--api", api, "--aiofastnet")
+    assert result.returncode == 0, result.stderr
+    assert "50 delivered of 50" in result.stdout
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="memory is read from /proc")

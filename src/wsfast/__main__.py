@@ -61,6 +61,8 @@ def _add_api_and_loop(command: argparse.ArgumentParser) -> None:
     command.add_argument("--api", choices=("await", "callback"), default="await",
                          help="the await API (recv/send coroutines) or the callback API (wsfast.asyncio.callbacks)")
     command.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the event loop")
+    command.add_argument("--aiofastnet", action="store_true",
+                         help="sockets on aiofastnet's transports instead of the loop's (use_aiofastnet=True)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_message_size=arguments.max_message_size or None,
                 max_frame_size=arguments.max_frame_size or None,
                 max_fragments=arguments.max_fragments or None, api=arguments.api,
+                use_aiofastnet=arguments.aiofastnet,
             )  # fmt: skip
             if arguments.workers > 1:
                 return commands.run_echo_workers(arguments.host, arguments.port, arguments.workers, options,
@@ -106,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             commands.raise_open_file_limit(arguments.connections)
             print(commands.run(commands.run_fanout_bench(
                 arguments.uri, connections=arguments.connections, messages=messages, size=arguments.size,
-                compression=compression, api=arguments.api, progress=progress,
+                compression=compression, api=arguments.api, use_aiofastnet=arguments.aiofastnet, progress=progress,
             ), arguments.loop).summary())  # fmt: skip
             return 0
         if arguments.connections is not None:
@@ -115,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             commands.raise_open_file_limit(arguments.connections)
             commands.run(commands.run_idle_connections(arguments.uri, connections=arguments.connections,
-                                                       compression=compression), arguments.loop)  # fmt: skip
+                                                       compression=compression, use_aiofastnet=arguments.aiofastnet),
+                         arguments.loop)  # fmt: skip
             return 0
         messages = 20000 if arguments.messages is None else arguments.messages
         if messages < 1 or arguments.size < 0 or arguments.concurrency < 1:
@@ -123,13 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         result = commands.run(commands.run_bench(
             arguments.uri, messages=messages, size=arguments.size,
-            concurrency=arguments.concurrency, compression=compression, api=arguments.api, progress=progress,
+            concurrency=arguments.concurrency, compression=compression, api=arguments.api,
+            use_aiofastnet=arguments.aiofastnet, progress=progress,
         ), arguments.loop)  # fmt: skip
         print(result.summary())
         return 0
     except KeyboardInterrupt:
         return 130
-    except (ValueError, OSError, WsfastError, asyncio.TimeoutError) as error:
+    except (ValueError, OSError, ImportError, WsfastError, asyncio.TimeoutError) as error:
         print(f"wsfast {arguments.command}: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
 

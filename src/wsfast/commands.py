@@ -81,22 +81,25 @@ async def run_echo_server(
     ping_interval: float | None = 20.0, max_message_size: int | None = 1 << 20,
     max_frame_size: int | None = 1 << 20, max_fragments: int | None = MAX_FRAGMENTS, api: str = "await",
     out: TextIO | None = sys.stdout, reuse_port: bool = False, sock: socket.socket | None = None,
+    use_aiofastnet: bool = False,
 ) -> None:  # fmt: skip
     """Serve the echo handler (of the await or the callback API) until cancelled, or until SIGTERM,
     which closes every connection with 1001 and waits for them (on the main thread).
 
     With compression, every message is compressed (no minimum size): an echo server mirrors its
     clients, and test suites such as Autobahn's expect compressed echoes even of tiny messages.
-    ``out`` None announces nothing; ``reuse_port`` and ``sock`` are :func:`wsfast.asyncio.serve`'s.
+    ``out`` None announces nothing; ``reuse_port``, ``sock`` and ``use_aiofastnet`` are
+    :func:`wsfast.asyncio.serve`'s.
 
     Raises:
         ValueError: an unknown ``api``.
+        ImportError: ``use_aiofastnet`` without aiofastnet installed.
     """
     extensions = [ServerPerMessageDeflateFactory(min_size=0)] if compression == "deflate" else []
     address = dict(sock=sock) if sock is not None else dict(host=host, port=port, reuse_port=reuse_port)
     async with _serve_echo(api, ssl=tls, extensions=extensions, ping_interval=ping_interval,
                            max_message_size=max_message_size, max_frame_size=max_frame_size,
-                           max_fragments=max_fragments, **address) as server:  # fmt: skip
+                           max_fragments=max_fragments, use_aiofastnet=use_aiofastnet, **address) as server:  # fmt: skip
         if out is not None:
             for listening in server.sockets:
                 bound = listening.getsockname()
@@ -220,26 +223,29 @@ class _EchoDriver(callbacks.Handler):
 
 async def run_bench(
     uri: str | None, *, messages: int, size: int, concurrency: int = 1, compression: str | None = None,
-    api: str = "await", progress: TextIO | None = None,
+    api: str = "await", use_aiofastnet: bool = False, progress: TextIO | None = None,
 ) -> BenchResult:  # fmt: skip
     """Echo ``messages`` binary messages of ``size`` bytes over ``concurrency`` connections, each
     sending the next message when the previous echo arrives; against ``uri``, or a server of its
-    own on 127.0.0.1 when ``uri`` is None. ``api`` is the client's and its own server's.
+    own on 127.0.0.1 when ``uri`` is None. ``api`` and ``use_aiofastnet`` are the clients' and
+    its own server's.
 
     Raises:
         ValueError: an unknown ``api``.
+        ImportError: ``use_aiofastnet`` without aiofastnet installed.
         ConnectionError: a connection closed before its last echo.
     """
     if uri is None:
         async with _serve_echo(api, "127.0.0.1", 0, compression=compression, ping_interval=None,
-                               max_message_size=max(size, 1 << 20)) as server:  # fmt: skip
+                               max_message_size=max(size, 1 << 20), use_aiofastnet=use_aiofastnet) as server:  # fmt: skip
             port = server.sockets[0].getsockname()[1]
             return await run_bench(f"ws://127.0.0.1:{port}/", messages=messages, size=size, concurrency=concurrency,
-                                   compression=compression, api=api, progress=progress)  # fmt: skip
+                                   compression=compression, api=api, use_aiofastnet=use_aiofastnet, progress=progress)  # fmt: skip
     payload = os.urandom(size)
     latencies: list[float] = []
     shares = [messages // concurrency + (1 if i < messages % concurrency else 0) for i in range(concurrency)]
-    options: dict[str, Any] = dict(compression=compression, ping_interval=None, max_message_size=max(size, 1 << 20))
+    options: dict[str, Any] = dict(compression=compression, ping_interval=None, max_message_size=max(size, 1 << 20),
+                                   use_aiofastnet=use_aiofastnet)  # fmt: skip
 
     async def driver(count: int) -> None:
         if api == "callback":
@@ -317,14 +323,16 @@ def _rss(pid: int | str = "self") -> int | None:
 
 
 async def run_idle_connections(uri: str | None, *, connections: int, compression: str | None = None,
-                               out: TextIO = sys.stdout) -> dict[str, float | None]:  # fmt: skip
+                               use_aiofastnet: bool = False, out: TextIO = sys.stdout) -> dict[str, float | None]:  # fmt: skip
     """Open ``connections`` connections, leave them idle, and report KiB per connection: this
     process's (the clients') and, when ``uri`` is None, that of a ``wsfast echo`` server started
     for the purpose in a process of its own. With compression each connection first exchanges one
     1 KB message, so that both ends hold their DEFLATE streams. Figures are RSS growth (Linux).
+    ``use_aiofastnet`` is the clients' (the server runs with ``serve``'s defaults).
 
     Raises:
         OSError: a connection failed (the limit on open files is the usual cause).
+        ImportError: ``use_aiofastnet`` without aiofastnet installed.
     """
     server = None
     if uri is None:
@@ -336,7 +344,7 @@ async def run_idle_connections(uri: str | None, *, connections: int, compression
     opened: list[Connection] = []
     try:
         async def open_one() -> Connection:
-            connection = await connect(uri, compression=compression, ping_interval=None)
+            connection = await connect(uri, compression=compression, ping_interval=None, use_aiofastnet=use_aiofastnet)
             if compression is not None:
                 await connection.send(message)
                 await connection.recv()
@@ -454,17 +462,18 @@ class _FanoutReceiver(callbacks.Handler):
 
 async def run_fanout_bench(
     uri: str | None, *, connections: int, messages: int, size: int, compression: str | None = None,
-    api: str = "await", progress: TextIO | None = None,
+    api: str = "await", use_aiofastnet: bool = False, progress: TextIO | None = None,
 ) -> FanoutResult:  # fmt: skip
     """Open ``connections`` clients, have the server publish ``messages`` messages of ``size``
     bytes to them all through its hub, and measure the delivery rate (messages received per second
     across all clients, from the first publish to the last receipt) and the latency of each
     receipt. Against ``uri``, a server that does what :func:`serve_fanout` does (on this machine:
     the latency compares its clock with ours); else :func:`serve_fanout` on 127.0.0.1, in this
-    process. ``api`` is the clients'.
+    process. ``api`` is the clients'; ``use_aiofastnet`` theirs and its own server's.
 
     Raises:
         ValueError: ``size`` is less than the 8 bytes of the stamp, or an unknown ``api``.
+        ImportError: ``use_aiofastnet`` without aiofastnet installed.
         ConnectionError: a connection closed before its last message.
         asyncio.TimeoutError: no client received anything for 10 s while some waited.
     """
@@ -472,12 +481,14 @@ async def run_fanout_bench(
         raise ValueError(f"the message size must be at least {_STAMP_BYTES} bytes with --fanout (the send time)")
     if api not in APIS:
         raise ValueError(f"api must be 'await' or 'callback', not {api!r}")
-    options: dict[str, Any] = dict(compression=compression, ping_interval=None, max_message_size=max(size, 1 << 20))
+    options: dict[str, Any] = dict(compression=compression, ping_interval=None, max_message_size=max(size, 1 << 20),
+                                   use_aiofastnet=use_aiofastnet)  # fmt: skip
     if uri is None:
         async with serve_fanout("127.0.0.1", 0, **options) as server:
             port = server.sockets[0].getsockname()[1]
             return await run_fanout_bench(f"ws://127.0.0.1:{port}/", connections=connections, messages=messages,
-                                          size=size, compression=compression, api=api, progress=progress)  # fmt: skip
+                                          size=size, compression=compression, api=api, use_aiofastnet=use_aiofastnet,
+                                          progress=progress)  # fmt: skip
     latencies: list[float] = []
     first_stamp: list[int] = []
     last_receipt = [0]
