@@ -285,8 +285,10 @@ class ConnectionCore:
     def _send_message(self, opcode: Any, data: bytes, fin: bool) -> None:
         if fin and self._plain and self._state is _OPEN and self._sending is None:
             # the common case, kept short: one whole frame, nothing to transform
-            if self._masked or len(data) < _SPLIT_SIZE:
-                self._output.append(encode_frame(opcode, data, mask=self._masked))
+            if self._masked:
+                self._output.append(encode_frame(opcode, data, mask=True))
+            elif len(data) < _SPLIT_SIZE:
+                self._output.append(encode_frame(opcode, data))  # no keyword: the compiled call's fast path
             else:
                 self._send_frame(opcode, data, True, False)
             return
