@@ -44,6 +44,7 @@ cdef class ProtocolCore:
     cdef public object _on_message
     cdef public bint _in_read
     cdef public bint _writing_paused
+    cdef public bint _gather_writes
 
     cdef _write_output(self)
     cpdef bint write_shared(self, object frame) except -1

@@ -331,6 +331,7 @@ class ProtocolCore:
     _on_message: Callable[[Any, bool], object]
     _in_read: bool
     _writing_paused: bool
+    _gather_writes: bool
 
     # -------------------------------------------------------------------------------- hooks
     # What the subclass does; called from here by name.
@@ -386,10 +387,16 @@ class ProtocolCore:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        # One write per piece: a large payload goes to the transport as it is, never joined with
-        # its header into a copy (the pieces are one or two but for a few control frames).
-        for chunk in chunks:
-            transport.write(chunk)
+        # A large payload goes to the transport as it is, never joined with its header into a
+        # copy: in one system call (writev) where the transport's writelines makes one, else one
+        # write per piece.
+        if len(chunks) == 1:
+            transport.write(chunks[0])
+        elif self._gather_writes:
+            transport.writelines(chunks)
+        else:
+            for chunk in chunks:
+                transport.write(chunk)
         state = protocol._state
         if state is _OPEN:
             return

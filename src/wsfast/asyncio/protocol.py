@@ -54,6 +54,17 @@ def _read_buffer() -> memoryview:
         return _thread_local.read_buffer  # type: ignore[no-any-return]  # as above
 
 
+#: Transports whose ``writelines`` sends its pieces in one system call and applies the write
+#: buffer's limits as ``write`` does: uvloop's and aiofastnet's. The standard library's joins the
+#: pieces into a copy before 3.12, and from 3.12 on its ``writelines`` does not pause the protocol
+#: when the buffer goes over the limit (3.12.1 checked), so it gets one ``write`` per piece.
+_GATHERING_MODULES = ("uvloop.", "aiofastnet.")
+
+
+def _gathers_writes(transport: asyncio.BaseTransport) -> bool:
+    return type(transport).__module__.startswith(_GATHERING_MODULES)
+
+
 class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol):
     """One WebSocket connection's I/O (client or server side).
 
@@ -92,6 +103,7 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         self._read_view = _read_buffer()
         self._latency = 0.0
         self._in_read = False  # inside buffer_updated, which flushes what is sent when it ends
+        self._gather_writes = False  # the transport's writelines is one system call (connection_made)
         self._writable_listeners: list[Callable[[], object]] = []  # told when writing resumes
         self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
         self.opened: asyncio.Future[None] = self._loop.create_future()
@@ -195,6 +207,7 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a stream, for this stream protocol
+        self._gather_writes = _gathers_writes(transport)
         self.transport.set_write_buffer_limits(high=self.write_limit)
         self._flush()  # a client's upgrade request
 
