@@ -14,7 +14,7 @@
                              process's CPU time for the batch, and whether the last echo equals the message
           quit               closes the connection (closing handshake) and exits
 
-IMPL is one of wsfast, websockets, aiohttp, picows, picows-stdlib, tcp, tcp-buffered, tcp-aiofastnet,
+IMPL is one of wsfast, wsfast-callback (and both with "-aiofastnet": use_aiofastnet=True), websockets, aiohttp, picows, picows-stdlib, tcp, tcp-buffered, tcp-aiofastnet,
 tornado, websocket-client (a client only), ws4py; "<library>+wsfast" is one of the ACCELERATED libraries
 after ``wsfast.accelerate.install(<library>)`` (before anything is imported). With ``--text`` a client sends text messages of SIZE ASCII
 characters (and expects str back) instead of binary ones.
@@ -39,7 +39,7 @@ import sys
 import time
 from typing import Any
 
-IMPLS = ("wsproto", "wsfast", "wsfast-callback", "wsfast-callback-fastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task",
+IMPLS = ("wsproto", "wsfast", "wsfast-callback", "wsfast-aiofastnet", "wsfast-callback-aiofastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task",
          "tornado", "websocket-client", "ws4py")
 #: Libraries that also run with wsfast.accelerate installed in them, as "<name>+wsfast".
 ACCELERATED = ("websockets", "wsproto", "aiohttp", "tornado", "websocket-client", "ws4py")
@@ -78,16 +78,16 @@ def new_loop(kind: str) -> asyncio.AbstractEventLoop:
 # ------------------------------------------------------------------------------------ servers
 
 
-async def serve_wsfast() -> tuple[int, Any]:
+async def serve_wsfast(aiofastnet: bool = False) -> tuple[int, Any]:
     import wsfast
     from wsfast.commands import echo_handler
 
     server = await wsfast.serve(echo_handler, "127.0.0.1", 0, compression=None, ping_interval=None,
-                                max_message_size=LIMIT, max_frame_size=LIMIT)
+                                max_message_size=LIMIT, max_frame_size=LIMIT, use_aiofastnet=aiofastnet)
     return server.sockets[0].getsockname()[1], server
 
 
-async def serve_wsfast_callback() -> tuple[int, Any]:
+async def serve_wsfast_callback(aiofastnet: bool = False) -> tuple[int, Any]:
     from wsfast.asyncio import callbacks
 
     class Echo(callbacks.Handler):
@@ -95,21 +95,7 @@ async def serve_wsfast_callback() -> tuple[int, Any]:
             self.connection.send(data, text)
 
     server = await callbacks.serve(Echo, "127.0.0.1", 0, compression=None, ping_interval=None,
-                                   max_message_size=LIMIT, max_frame_size=LIMIT)
-    return server.sockets[0].getsockname()[1], server
-
-
-async def serve_wsfast_callback_fastnet() -> tuple[int, Any]:
-    import aiofastnet
-    from wsfast.asyncio import callbacks
-
-    class Echo(callbacks.Handler):
-        def on_message(self, data: Any, text: bool) -> None:
-            self.connection.send(data, text)
-
-    serving = callbacks.serve(Echo, "127.0.0.1", 0, compression=None, ping_interval=None,
-                              max_message_size=LIMIT, max_frame_size=LIMIT)
-    server = await aiofastnet.create_server(asyncio.get_running_loop(), serving._server.protocol_factory, "127.0.0.1", 0)
+                                   max_message_size=LIMIT, max_frame_size=LIMIT, use_aiofastnet=aiofastnet)
     return server.sockets[0].getsockname()[1], server
 
 
@@ -329,7 +315,8 @@ async def serve_ws4py() -> tuple[int, Any]:
     return server.server_port, server
 
 
-SERVERS = {"wsproto": serve_wsproto, "wsfast": serve_wsfast, "wsfast-callback": serve_wsfast_callback, "wsfast-callback-fastnet": serve_wsfast_callback_fastnet, "websockets": serve_websockets, "aiohttp": serve_aiohttp,
+SERVERS = {"wsproto": serve_wsproto, "wsfast": serve_wsfast, "wsfast-callback": serve_wsfast_callback,
+           "wsfast-aiofastnet": lambda: serve_wsfast(aiofastnet=True), "wsfast-callback-aiofastnet": lambda: serve_wsfast_callback(aiofastnet=True), "websockets": serve_websockets, "aiohttp": serve_aiohttp,
            "picows": serve_picows, "picows-stdlib": lambda: serve_picows(False), "tcp": serve_tcp,
            "tcp-buffered": lambda: serve_tcp(buffered=True), "tcp-aiofastnet": lambda: serve_tcp(aiofastnet=True), "tcp-task": lambda: serve_tcp(task=True),
            "tornado": serve_tornado, "ws4py": serve_ws4py}
@@ -390,16 +377,20 @@ class AwaitingClient(Client):
 
 
 class WsfastClient(AwaitingClient):
+    use_aiofastnet = False
+
     async def open(self, port: int) -> None:
         import wsfast
 
         self.ws = await wsfast.connect(f"ws://127.0.0.1:{port}/", compression=None, ping_interval=None,
-                                       max_message_size=LIMIT, max_frame_size=LIMIT)
+                                       max_message_size=LIMIT, max_frame_size=LIMIT, use_aiofastnet=self.use_aiofastnet)
         self.send, self.receive = self.ws.send, self.ws.recv
 
 
 class WsfastCallbackClient(Client):
     """wsfast's callback API: the handler resolves a future per round trip, as picows' listener does."""
+
+    use_aiofastnet = False
 
     async def open(self, port: int) -> None:
         from wsfast.asyncio import callbacks
@@ -416,7 +407,7 @@ class WsfastCallbackClient(Client):
 
         self.waiter: asyncio.Future[bytes] | None = None
         self.ws = await callbacks.connect(f"ws://127.0.0.1:{port}/", Receiver, compression=None, ping_interval=None,
-                                          max_message_size=LIMIT, max_frame_size=LIMIT)
+                                          max_message_size=LIMIT, max_frame_size=LIMIT, use_aiofastnet=self.use_aiofastnet)
 
     async def roundtrips(self, payload: bytes, count: int) -> Any:
         create_future = asyncio.get_running_loop().create_future
@@ -732,6 +723,14 @@ class PicowsStdlibClient(PicowsClient):
     use_aiofastnet = False
 
 
+class WsfastFastnetClient(WsfastClient):
+    use_aiofastnet = True
+
+
+class WsfastCallbackFastnetClient(WsfastCallbackClient):
+    use_aiofastnet = True
+
+
 class TcpFastnetClient(TcpClient):
     aiofastnet = True
 
@@ -740,7 +739,8 @@ class TcpBufferedClient(TcpClient):
     factory = _TcpBufferedClientProtocol
 
 
-CLIENTS = {"wsproto": WsprotoClient, "wsfast": WsfastClient, "wsfast-callback": WsfastCallbackClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
+CLIENTS = {"wsproto": WsprotoClient, "wsfast": WsfastClient, "wsfast-callback": WsfastCallbackClient,
+           "wsfast-aiofastnet": WsfastFastnetClient, "wsfast-callback-aiofastnet": WsfastCallbackFastnetClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
            "picows": PicowsClient, "picows-stdlib": PicowsStdlibClient, "tcp": TcpClient,
            "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient, "tcp-task": TcpBufferedClient,
            "tornado": TornadoClient, "websocket-client": WebsocketClientClient, "ws4py": Ws4pyClient}

@@ -16,8 +16,9 @@ and with message and frame limits of 8 MiB.
   The faster client (geometric mean of its round trips/s over both servers and every size) drives
   every server in the servers matrix; the faster server is the one every client drives in the clients
   matrix.
-- Servers matrix: wsfast, websockets, aiohttp, picows (and picows without aiofastnet, informative),
-  each driven by that one client. Clients matrix: the same four (and picows without aiofastnet) against
+- Servers matrix: wsfast (both APIs, on the loop's transports and with use_aiofastnet=True),
+  websockets, aiohttp, picows (and picows without aiofastnet, informative),
+  each driven by that one client. Clients matrix: the same (and picows without aiofastnet) against
   that one server. Ceiling: a raw asyncio.Protocol TCP echo of the bytes of the client's frame, both
   sides in asyncio.Protocol; wsfast's client against wsfast's server is the cell compared with it.
   Informative: the same echo with asyncio.BufferedProtocol on both sides, and on aiofastnet's transports.
@@ -61,8 +62,11 @@ KIB = 1024
 SIZES = (256, 8 * KIB, 100_000, 2_000_000)
 LABELS = {256: "256 B", 8 * KIB: "8 KiB", 100_000: "100 KB", 2_000_000: "2 MB"}
 LOOPS = ("asyncio", "uvloop")
-WSFAST_AWAIT, WSFAST_CALLBACK, WSFAST_FASTNET = "wsfast", "wsfast-callback", "wsfast-callback-fastnet"
-LIBS = (WSFAST_AWAIT, WSFAST_CALLBACK, "websockets", "aiohttp", "picows")
+WSFAST_AWAIT, WSFAST_CALLBACK = "wsfast", "wsfast-callback"
+#: The same two with ``use_aiofastnet=True``: on aiofastnet's transports, as picows runs by default.
+WSFAST_AWAIT_FAST, WSFAST_CALLBACK_FAST = "wsfast-aiofastnet", "wsfast-callback-aiofastnet"
+WSFAST = (WSFAST_AWAIT, WSFAST_CALLBACK, WSFAST_AWAIT_FAST, WSFAST_CALLBACK_FAST)
+LIBS = (*WSFAST, "websockets", "aiohttp", "picows")
 #: Informative rows: picows on the event loop's own transports, and the ceiling on aiofastnet's.
 PICOWS_STDLIB = "picows-stdlib"
 TCP, TCP_BUFFERED, TCP_FAST, TCP_TASK = "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task"
@@ -70,14 +74,15 @@ CEILINGS = (TCP, TCP_BUFFERED, TCP_FAST, TCP_TASK)
 #: The raw echo the overhead is measured from: the same reads as wsfast's (into one buffer).
 FLOOR = TCP_BUFFERED
 #: Informative rows of both matrices.
-EXTRA = (PICOWS_STDLIB, WSFAST_FASTNET)
+EXTRA = (PICOWS_STDLIB,)
 DISPLAY = {"wsfast": "wsfast, await API", WSFAST_CALLBACK: "wsfast, callback API",
-           WSFAST_FASTNET: "wsfast, callback API on aiofastnet transports", "websockets": "websockets", "aiohttp": "aiohttp", "picows": "picows",
+           WSFAST_AWAIT_FAST: "wsfast, await API, use_aiofastnet=True",
+           WSFAST_CALLBACK_FAST: "wsfast, callback API, use_aiofastnet=True", "websockets": "websockets", "aiohttp": "aiohttp", "picows": "picows",
            PICOWS_STDLIB: "picows, use_aiofastnet=False", TCP: "raw asyncio TCP echo (ceiling)",
            TCP_BUFFERED: "raw TCP echo, asyncio.BufferedProtocol both sides",
            TCP_FAST: "raw TCP echo on aiofastnet transports",
            TCP_TASK: "raw TCP echo through one task wake-up per read (floor of an await API)"}
-FAST_CANDIDATES = (WSFAST_CALLBACK, "picows")
+FAST_CANDIDATES = (WSFAST_CALLBACK, WSFAST_CALLBACK_FAST, "picows")
 COMMAND_TIMEOUT = 90.0
 #: The CPU every client and server process runs on (``--cpu``): a round trip's two wake-ups
 #: crossing vCPUs cost tens of µs here and vary 4x, far more than the libraries differ by.
@@ -367,8 +372,7 @@ def run_loop(loop: str, sizes: tuple[int, ...], rounds: int, repeats: int, sampl
         return cells.setdefault((client, server), Cell(client, server))
 
     servers = {impl: cell(fast_client, impl) for impl in (*LIBS, *EXTRA)}
-    clients = {impl: cell(impl, fast_server) for impl in (*LIBS, *EXTRA)
-               if impl != WSFAST_FASTNET}  # a server-only variant  # fmt: skip
+    clients = {impl: cell(impl, fast_server) for impl in (*LIBS, *EXTRA)}
     ceilings = {impl: cell(impl, impl) for impl in CEILINGS}
     every = list(cells.values())
     for size in sizes:
@@ -430,8 +434,10 @@ def cpu_table(cells: dict[str, Cell], sizes: tuple[int, ...], varying: str) -> l
     return rp.table([f"{varying}: CPU µs per round trip, server / client"] + [LABELS[s] for s in sizes], rows)
 
 
-#: CPU-per-round-trip targets at these sizes (issue 11): (wsfast's API, peer, limit on time(ours)/time(peer)).
-CPU_TARGETS = ((WSFAST_CALLBACK, "picows", 1.0), (WSFAST_AWAIT, "aiohttp", 0.8), (WSFAST_AWAIT, "websockets", 0.5))
+#: CPU-per-round-trip targets at these sizes (issue 11): (wsfast's API, peer, limit on time(ours)/time(peer)),
+#: each API checked on the loop's transports and with use_aiofastnet=True.
+CPU_TARGETS = tuple((ours, peer, limit) for callback, awaiting in ((WSFAST_CALLBACK, WSFAST_AWAIT), (WSFAST_CALLBACK_FAST, WSFAST_AWAIT_FAST))
+                    for ours, peer, limit in ((callback, "picows", 1.0), (awaiting, "aiohttp", 0.8), (awaiting, "websockets", 0.5)))
 CPU_TARGET_SIZES = (256, 8 * KIB)
 #: Round trips/s targets at these sizes: each wsfast API at least as fast as picows.
 RATE_TARGET_SIZES = (100_000, 2_000_000)
@@ -456,7 +462,7 @@ def targets_for(result: LoopResult, sizes: tuple[int, ...]) -> list[rp.Check]:
                                           skip=skip_of(cells, size, ours, peer)))
         for size in (s for s in sizes if s in RATE_TARGET_SIZES):
             group = group_of(cells, size)
-            for ours in (WSFAST_AWAIT, WSFAST_CALLBACK):
+            for ours in WSFAST:
                 out.append(rp.ratio_check(f"{matrix} round trips/s, {DISPLAY[ours]} ≥ picows",
                                           f"{result.loop}, {LABELS[size]} ({other})", group, ours, "picows", 1.0,
                                           speedup=True, skip=skip_of(cells, size, ours, "picows")))
@@ -633,8 +639,9 @@ def main(argv: list[str] | None = None) -> int:
               "- **wsfast, callback API** server: `wsfast.asyncio.callbacks.serve(Echo, ...)` with the same "
               "options, `Echo.on_message` calling `self.connection.send(data, text)`; client: "
               "`callbacks.connect(uri, Receiver, ...)`, whose `on_message` resolves a future per round trip, as "
-              "picows' client does. *On aiofastnet transports*: the same server's protocol factory given to "
-              "`aiofastnet.create_server` (informative: wsfast does not use aiofastnet itself).",
+              "picows' client does. *use_aiofastnet=True*: the same servers and clients with that option, "
+              "on aiofastnet's Cython transports instead of the loop's (an optional dependency of wsfast; picows "
+              "uses them by default).",
               "- **websockets**: `websockets.asyncio.server.serve` with `async for m in ws: await ws.send(m)`, "
               "and `websockets.asyncio.client.connect`, `compression=None, ping_interval=None, max_size=8 MiB`.",
               "- **aiohttp**: `web.WebSocketResponse(compress=False, heartbeat=None, max_msg_size=8 MiB)` in an "
