@@ -378,6 +378,25 @@ def test_masking_keys_are_not_shared_with_a_forked_child():
     assert len(child_key) == 4 and child_key != _random.mask_key()
 
 
+def test_both_encoders_draw_masking_keys_from_the_one_pool(codec, monkeypatch):
+    """The C encoder reads the pool itself rather than calling mask_key: the same keys, in the same
+    order, refilled the same way, and a forked child's forgotten pool is forgotten for it too."""
+    from wsfast import _random
+
+    pools = []
+    monkeypatch.setattr(_random.os, "urandom", lambda size: pools.append(bytes(range(len(pools), len(pools) + 8)) * (size // 8)) or pools[-1])
+    monkeypatch.setattr(_random.key_pool, "data", b"")
+    monkeypatch.setattr(_random.key_pool, "position", 0)
+    payload = b"\x00" * 3
+    keys = [codec.encode_frame(Opcode.BINARY, payload, mask=True)[2:6] for _ in range(3)]
+    assert keys == [bytes([0, 1, 2, 3]), bytes([4, 5, 6, 7]), bytes([0, 1, 2, 3])] and len(pools) == 1
+    assert _random.mask_key() == bytes([4, 5, 6, 7])  # the pool advanced for mask_key too
+    _random.key_pool.data, _random.key_pool.position = b"\x09" * 8, 8  # used up: refilled
+    assert codec.encode_frame(Opcode.BINARY, payload, mask=True)[2:6] == bytes([1, 2, 3, 4]) and len(pools) == 2
+    _random._forget_pool()  # the hook a forked child runs
+    assert codec.encode_frame(Opcode.BINARY, payload, mask=True)[2:6] == bytes([2, 3, 4, 5]) and len(pools) == 3
+
+
 @pytest.mark.parametrize("pool", ["shared", "per_thread"])
 def test_a_forgotten_pool_is_never_drawn_from_again(monkeypatch, pool):
     from wsfast import _random

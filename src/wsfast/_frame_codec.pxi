@@ -4,6 +4,7 @@
 from cpython.bytearray cimport PyByteArray_Resize
 from libc.stdint cimport UINT64_MAX
 
+from ._random import key_pool as _key_pool
 from ._random import mask_key as _random_mask_key
 from .exceptions import PayloadTooBig
 from ._wire import Frame as _Frame
@@ -73,6 +74,25 @@ cdef int _opcode_value(object opcode) except -1:
     return value
 
 
+cdef int _draw_mask_key(uint8_t *key) except -1:
+    """A fresh masking key from the pool ``_random.mask_key`` draws from, read and advanced here
+    without a Python call: nothing between reading the position and advancing it can switch
+    threads (see _random.py). Anything else (the pool used up, or not as it keeps it) goes
+    through ``mask_key`` itself, so the two implementations draw the same keys."""
+    cdef object data = _key_pool.data
+    cdef object position = _key_pool.position
+    cdef long at
+    cdef int overflow = 0
+    if type(data) is bytes and type(position) is int:
+        at = PyLong_AsLongAndOverflow(position, &overflow)
+        if not overflow and 0 <= at and PyBytes_GET_SIZE(data) - at >= 4:
+            _key_pool.position = at + 4
+            memcpy(key, PyBytes_AS_STRING(data) + at, 4)
+            return 0
+    _load_key(_random_mask_key(), key)
+    return 0
+
+
 def encode_frame(opcode, payload, *, fin=True, rsv1=False, rsv2=False, rsv3=False, mask=False):
     """One frame on the wire (RFC 6455 §5.2); see the pure-Python twin for the details.
 
@@ -89,7 +109,10 @@ def encode_frame(opcode, payload, *, fin=True, rsv1=False, rsv2=False, rsv3=Fals
     _open_read(payload, &view)
     try:
         if mask is not False and mask is not None:
-            _load_key(_random_mask_key() if mask is True else mask, key)
+            if mask is True:
+                _draw_mask_key(key)
+            else:
+                _load_key(mask, key)
             masked = True
         size = <size_t>view.len
         header_length = 2 + (0 if size < 126 else 2 if size < 65536 else 8) + (4 if masked else 0)

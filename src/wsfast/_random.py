@@ -63,6 +63,9 @@ SHARED_POOL_IS_SAFE = (
 )
 
 mask_key = _shared_mask_key if SHARED_POOL_IS_SAFE else _per_thread_mask_key
+#: The pool ``mask_key`` draws from. The C encoder reads and advances it itself (a Python call per
+#: key cost more than the rest of encoding a small frame), and calls ``mask_key`` to refill it.
+key_pool: _Pool = _shared_pool if SHARED_POOL_IS_SAFE else _thread_pool
 
 
 def _forget_pool() -> None:
