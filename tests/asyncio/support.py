@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator
 import wsfast
 from wsfast.asyncio import Hub
 from wsfast.asyncio.connection import Connection
+from wsfast.client import ClientConnection
+from wsfast.frames import Opcode, encode_frame
 from wsfast.handshake import Response
 from wsfast.headers import Headers
 
@@ -38,6 +40,30 @@ async def raw_exchange(uri_port: int, data: bytes, read_timeout: float = 5) -> b
         return await asyncio.wait_for(reader.read(), read_timeout)
     finally:
         await close_writer(writer)
+
+
+@contextlib.asynccontextmanager
+async def a_peer_that_never_reads(port: int, size: int) -> AsyncIterator[tuple[bool, int]]:
+    """A raw WebSocket client of the server on ``port`` that sends masked binary messages of ``size``
+    bytes, four at a time, and never reads, until a send stalls for a second or 200 MB went out.
+    Yields whether it stalled and the bytes sent, the connection still open; aborts it on exit."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(ClientConnection(f"ws://127.0.0.1:{port}/", extensions=[]).data_to_send())
+        await reader.readuntil(b"\r\n\r\n")
+        frames = encode_frame(Opcode.BINARY, b"x" * size, mask=True) * 4
+        sent, stalled = 0, False
+        while sent < 200_000_000:
+            writer.write(frames)
+            sent += len(frames)
+            try:
+                await asyncio.wait_for(writer.drain(), 1.0)
+            except asyncio.TimeoutError:  # the builtin only from Python 3.11 on
+                stalled = True
+                break
+        yield stalled, sent
+    finally:
+        writer.transport.abort()
 
 
 def uri_of(server) -> str:

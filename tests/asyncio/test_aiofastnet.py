@@ -11,13 +11,11 @@ import sys
 import pytest
 
 import wsfast
-from tests.asyncio.support import echo, port_of
+from tests.asyncio.support import a_peer_that_never_reads, echo, port_of
 from tests.proxies import free_port, http_proxy, https_proxy  # noqa: F401 - fixtures
 from tests.support import IN_CI, run_async, tls_contexts
 from wsfast.asyncio import callbacks
-from wsfast.client import ClientConnection
 from wsfast.exceptions import ConnectionClosedOK
-from wsfast.frames import Opcode, encode_frame
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
 
@@ -143,22 +141,10 @@ def test_a_peer_that_never_reads_is_bounded_on_aiofastnet(size):
 
     async def main():
         async with callbacks.serve(Watched, "127.0.0.1", 0, compression=None, use_aiofastnet=True) as server:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
-            writer.write(ClientConnection(f"ws://127.0.0.1:{port_of(server)}/", extensions=[]).data_to_send())
-            await reader.readuntil(b"\r\n\r\n")
-            frames = encode_frame(Opcode.BINARY, b"x" * size, mask=True) * 4
-            for _ in range(0, 200_000_000, len(frames)):  # never read; stop at the first send that stalls
-                writer.write(frames)
-                try:
-                    await asyncio.wait_for(writer.drain(), 1.0)
-                except asyncio.TimeoutError:  # the builtin only from Python 3.11 on
-                    break
-            else:
-                pytest.fail("the server read 200 MB from a peer that never reads")
-            (connection,) = server.connections
-            buffered = connection.write_buffer_size
-            writer.transport.abort()
-            return buffered
+            async with a_peer_that_never_reads(port_of(server), size) as (stalled, sent):
+                assert stalled, f"the server read {sent} bytes from a peer that never reads"
+                (connection,) = server.connections
+                return connection.write_buffer_size
 
     buffered = run_async(main(), 60)
     assert paused >= 1

@@ -8,11 +8,10 @@ import logging
 import pytest
 
 import wsfast
+from tests.asyncio.support import a_peer_that_never_reads, port_of
 from tests.support import run_async
 from wsfast.asyncio import callbacks
-from wsfast.client import ClientConnection
 from wsfast.exceptions import ConnectionClosedError, ConnectionClosedOK
-from wsfast.frames import Opcode, encode_frame
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
 
@@ -276,24 +275,8 @@ def test_a_peer_that_never_reads_cannot_make_an_echo_server_buffer_without_bound
 
     async def main():
         async with callbacks.serve(Watched, "127.0.0.1", 0, compression=None, write_limit=65536) as server:
-            port = server.sockets[0].getsockname()[1]
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            handshake = ClientConnection(f"ws://127.0.0.1:{port}/", extensions=[])
-            writer.write(handshake.data_to_send())
-            await reader.readuntil(b"\r\n\r\n")
-            frame = encode_frame(Opcode.BINARY, b"x" * size, mask=True)
-            sent = 0
-            stalled = False
-            while sent < 200_000_000:  # never read; stop at the first send that cannot go out
-                writer.write(frame * 4)
-                sent += 4 * len(frame)
-                try:
-                    await asyncio.wait_for(writer.drain(), 1.0)
-                except asyncio.TimeoutError:  # the builtin only from Python 3.11 on
-                    stalled = True
-                    break
-            writer.transport.abort()
-            return stalled, sent
+            async with a_peer_that_never_reads(port_of(server), size) as flooded:
+                return flooded
 
     stalled, sent = run_async(main(), 60)
     assert stalled, f"the server read {sent} bytes from a peer that never reads"
