@@ -10,13 +10,14 @@ Test modules never import this file: what they share is in ``tests/support.py`` 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
 
 from tests import support
-from tests.support import C_LEVELS, IN_CI, UVLOOP_EXPECTED, _kernels_c, uvloop
+from tests.support import C_AVAILABLE, C_LEVELS, IN_CI, UVLOOP_EXPECTED, _kernels_c, uvloop
 from wsfast import _frames_py, _kernels_py
 
 
@@ -74,11 +75,21 @@ def codec(request: pytest.FixtureRequest) -> Iterator[ModuleType]:
     yield from _use(request.param, _frames_py)
 
 
+#: The slowest differential tests (1500 examples against wsproto's and websockets' own codecs), whose
+#: ``python`` case tests the pure-Python twins: under CI the C kernels' run skips that case, since the
+#: twins' run (WSFAST_NO_EXTENSIONS=1: .ci/run's second run, the GitHub workflow's kernels=python
+#: jobs) runs the same case. .ci/run's other CPythons have no twins run: WSFAST_NO_TWINS_RUN=1 keeps it.
+TWINS_RUN_DOES = {("tests.accelerate.test_wsproto_codec", "test_same_as_wsprotos_own"),
+                  ("tests.accelerate.test_websockets_codec", "test_same_as_websockets_own")}  # fmt: skip
+LEAVE_TO_TWINS_RUN = IN_CI and C_AVAILABLE and not os.environ.get("WSFAST_NO_TWINS_RUN")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests marked ``waits_for_background`` go after the others, in their order: they only wait for
     work their module started after collection (see ``pytest_collection_finish``), which runs
     meanwhile. Tests marked ``needs_quiet_machine`` (latency and time bounds) go after them, once
-    that work is over: beside it, even at nice 19, two of them failed their bounds."""
+    that work is over: beside it, even at nice 19, two of them failed their bounds. Under CI, the C
+    kernels' run skips the cases of ``TWINS_RUN_DOES`` that the twins' run does."""
 
     def place(item: pytest.Item) -> int:
         if item.get_closest_marker("needs_quiet_machine"):
@@ -86,6 +97,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 1 if item.get_closest_marker("waits_for_background") else 0
 
     items.sort(key=place)
+    if LEAVE_TO_TWINS_RUN:
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            if (callspec is not None and callspec.params.get("codec") == "python"
+                    and (item.module.__name__, item.originalname) in TWINS_RUN_DOES):  # type: ignore[attr-defined]  # fmt: skip
+                item.add_marker(pytest.mark.skip(reason="CI: the twins' run (WSFAST_NO_EXTENSIONS=1) runs the "
+                                                        "pure-Python case of this test"))  # fmt: skip
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

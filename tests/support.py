@@ -1,6 +1,6 @@
 """Helpers shared by the test modules: what is under test, the event loop the asyncio tests run on,
-and TLS contexts. Test modules import them from here (``from tests.support import run_async``);
-the fixtures built on them live in ``tests/conftest.py``."""
+TLS contexts and Hypothesis budgets. Test modules import them from here (``from tests.support
+import run_async``); the fixtures built on them live in ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,22 @@ else:
 
 #: Under CI a missing tool (uvloop, Chromium, redis-server, ...) fails the test instead of skipping it.
 IN_CI = bool(os.environ.get("CI"))
+
+#: WSFAST_HYPOTHESIS_SCALE=0.25 runs a quarter of each Hypothesis test's examples (see examples()).
+#: .ci/run sets it for the other CPythons, whose suites are mostly Hypothesis examples; its two 3.11
+#: runs keep the full budgets.
+HYPOTHESIS_SCALE = float(os.environ.get("WSFAST_HYPOTHESIS_SCALE") or 1)
+if not HYPOTHESIS_SCALE > 0:
+    raise ValueError(f"WSFAST_HYPOTHESIS_SCALE must be above 0, not {HYPOTHESIS_SCALE}")
+
+
+def examples(n: int) -> int:
+    """A test's Hypothesis budget (``max_examples``): ``n``, scaled by WSFAST_HYPOTHESIS_SCALE, but
+    never under 10 (a budget already under 10 stays as it is)."""
+    if HYPOTHESIS_SCALE == 1:
+        return n
+    return max(min(n, 10), round(n * HYPOTHESIS_SCALE))
+
 
 try:
     import uvloop

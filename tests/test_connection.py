@@ -11,6 +11,8 @@ from wsfast.events import BinaryFragment, BinaryMessage, Close, Ping, Pong, Text
 from wsfast.exceptions import InvalidState, PayloadTooBig, ProtocolError
 from wsfast.frames import Frame, FrameDecoder, Opcode, encode_frame
 
+from tests.support import examples
+
 
 def server(**options) -> Connection:
     return Connection(Role.SERVER, **options)
@@ -398,7 +400,7 @@ def test_client_masks_with_fresh_keys_and_server_does_not():
     assert receiver.data_to_send() == b"\x82\x01x"
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     messages=st.lists(st.one_of(st.text(max_size=300), st.binary(max_size=300)), max_size=6),
     fragment=st.integers(1, 50),

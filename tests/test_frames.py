@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import C_AVAILABLE, _kernels_c
+from tests.support import C_AVAILABLE, _kernels_c, examples
 from wsfast import _frames_py, frames
 from wsfast.exceptions import InvalidPayload, PayloadTooBig, ProtocolError
 from wsfast.frames import CloseCode, Frame, Opcode, parse_close, serialize_close
@@ -122,7 +122,7 @@ def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(sequence=messages(), masked=st.booleans(), cuts=st.lists(st.integers(0, 10_000), max_size=12))
 def test_round_trip_under_any_chunking(codec, sequence, masked, cuts):
     wire = b"".join(
@@ -275,7 +275,7 @@ def test_non_buffer_data_is_a_type_error(codec):
         codec.FrameDecoder().feed("text")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=400), cuts=st.lists(st.integers(0, 400), max_size=6),
        masked=st.sampled_from([None, True, False]), rsv=st.integers(0, 7),
        limit=st.sampled_from([None, 0, 5, 130, 1000]))  # fmt: skip
@@ -295,7 +295,7 @@ def test_c_and_python_decoders_agree(c_kernels, data, cuts, masked, rsv, limit):
     assert run(c_kernels) == run(_frames_py)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(opcode=st.integers(0, 15), payload=st.binary(max_size=70_000), fin=st.booleans(), rsv=st.integers(0, 7),
        key=st.one_of(st.just(False), st.binary(min_size=4, max_size=4)))  # fmt: skip
 def test_c_and_python_encoders_agree(c_kernels, opcode, payload, fin, rsv, key):
@@ -507,7 +507,7 @@ def large_streams(draw):
 
 
 @pytest.mark.skipif(not C_AVAILABLE, reason="no C decoder to compare")
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(large_streams())
 def test_large_frames_in_pieces_decode_alike_in_c_and_python(stream):
     masked, chunks, (frame_limit, message_limit) = stream
@@ -630,7 +630,7 @@ def test_feed_into_refuses_to_be_fed_from_its_callback(codec):
     assert decoder.feed(b"") == []  # and it goes on
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=400), cuts=st.lists(st.integers(0, 400), max_size=6),
        masked=st.sampled_from([None, True, False]), rsv=st.integers(0, 7), decode_text=st.booleans(),
        limit=st.sampled_from([None, 0, 5, 130, 1000]), raise_at=st.integers(0, 3))  # fmt: skip
@@ -730,7 +730,7 @@ def test_take_frame_strict_takes_only_frames_with_a_lawful_header(codec, wire, t
     assert (type(result) is tuple) if taken else result == -1
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(data=st.binary(max_size=300), masked=st.booleans(), limit=st.sampled_from([None, 0, 3, 126, 1 << 70, -2]),
        as_bytearray=st.booleans(), strict=st.booleans())  # fmt: skip
 def test_c_and_python_take_frame_agree(c_kernels, data, masked, limit, as_bytearray, strict):
@@ -770,7 +770,7 @@ def test_payload_fill_takes_pieces_until_the_payload_is_whole(codec):
         codec.PayloadFill(4).take(b"abcd")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=3000), length=st.integers(0, 3000), key=st.none() | st.binary(min_size=4, max_size=4),
        cuts=st.lists(st.integers(0, 3000), max_size=6), as_bytearray=st.booleans())  # fmt: skip
 def test_c_and_python_payload_fill_agree(c_kernels, data, length, key, cuts, as_bytearray):

@@ -48,7 +48,7 @@ from wsfast.exceptions import PayloadTooBig, ProtocolError
 from wsfast.handshake import parse_request
 from wsfast.server import ServerConnection
 
-from tests.support import C_AVAILABLE
+from tests.support import C_AVAILABLE, examples
 
 _FUZZ_DIR = Path(__file__).with_name("fuzz")
 
@@ -70,7 +70,7 @@ EXAMPLES = int(os.environ.get("WSFAST_FUZZ_EXAMPLES") or 0)
 
 def budget(default: int) -> settings:
     return settings(
-        max_examples=EXAMPLES or default,
+        max_examples=EXAMPLES or examples(default),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
     )

@@ -20,6 +20,8 @@ from wsfast.headers import (
 )
 from wsfast.kernels import parse_http_head
 
+from tests.support import examples
+
 TCHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 tokens = st.text(alphabet=TCHARS, min_size=1, max_size=12)
 # A field value as RFC 9110 §5.5 has it: visible ISO-8859-1 (obs-text included), inner SP/HTAB only.
@@ -352,7 +354,7 @@ class TestExtensions:
     def test_round_trip(self, extensions):
         assert parse_extensions([serialize_extensions(extensions)]) == extensions
 
-    @settings(max_examples=200)
+    @settings(max_examples=examples(200))
     @given(extension_lists, st.data())
     def test_any_spelling_parses_back(self, extensions, data):
         """Random OWS, empty elements, quoted and escaped values, lines split anywhere between

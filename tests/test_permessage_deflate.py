@@ -33,6 +33,8 @@ from wsfast.permessage_deflate import (
     ServerPerMessageDeflateFactory,
 )
 
+from tests.support import examples
+
 BACKENDS = _zlib.AVAILABLE
 # zlib and zlib-ng produce the RFC's bytes exactly; ISA-L encodes some of them differently.
 ZLIB_LIKE = [name for name in BACKENDS if name != "isal"]
@@ -267,7 +269,7 @@ def messages_strategy():
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     backend_name=st.sampled_from(BACKENDS),
     bits=st.integers(8, 15),

@@ -18,6 +18,7 @@ from wsfast.accelerate._aiohttp import make_websocket_mask
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 support.require("aiohttp")
 helpers = support.require("aiohttp._websocket.helpers")
@@ -38,7 +39,7 @@ def in_place(function, mask, data):
     return support.outcome(function, mask, data), bytes(data) if isinstance(data, (bytearray, memoryview)) else data
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(**support.MASK_CASES)
 def test_same_as_the_original(pair, size, key, seed, data_kind, key_kind):
     original, replacement = pair

@@ -18,6 +18,7 @@ from wsfast.accelerate._utf8 import BYTE_TYPE, TRANSITION
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 autobahn_websocket = support.require("autobahn.websocket")
 protocol = support.require("autobahn.websocket.protocol")
@@ -93,7 +94,7 @@ def run_masker(create, mask, length, steps):
     return results
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     key=st.one_of(st.binary(min_size=4, max_size=4), st.binary(max_size=6)),
     key_kind=st.sampled_from(MASK_KINDS),
@@ -159,7 +160,7 @@ def run_validator(validator_class, steps):
     return results
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     steps=st.lists(
         st.one_of(
@@ -189,7 +190,7 @@ def test_validator_large_text():
     assert validator.validate(b"A") == (False, False, 0, len(text) + 5)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(data=st.binary(max_size=12), start=st.integers(0, 8))
 def test_decode_and_state_same_as_pure_python(data, start):
     ours, theirs = make_utf8_validator(PURE_VALIDATOR)(), PURE_VALIDATOR()

@@ -9,6 +9,7 @@ from wsfast.accelerate._tornado import make_websocket_mask
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 support.require("tornado")
 tornado_util = support.require("tornado.util")
@@ -21,7 +22,7 @@ ORIGINALS = {"c": speedups.websocket_mask, "python": tornado_util._websocket_mas
 pair = support.pair_fixture(ORIGINALS, make_websocket_mask)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(**support.MASK_CASES)
 def test_same_as_the_original(pair, size, key, seed, data_kind, key_kind):
     original, replacement = pair

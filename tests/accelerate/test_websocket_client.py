@@ -13,6 +13,7 @@ from wsfast.accelerate._websocket_client import make_mask, make_validate_utf8
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 websocket = support.require("websocket")
 abnf = support.require("websocket._abnf")
@@ -35,7 +36,7 @@ def flavour(request):
     return FLAVOURS[request.param]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(size=support.SIZES, key=st.one_of(support.KEYS, st.binary(max_size=6)), seed=st.binary(min_size=1),
        data_kind=st.sampled_from(["array-B"] * 4 + list(support.BUFFER_KINDS)),
        key_kind=st.sampled_from(["array-B"] * 4 + list(support.BUFFER_KINDS)))  # fmt: skip
@@ -64,7 +65,7 @@ TEXTS = st.one_of(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(text=TEXTS, kind=st.sampled_from(["bytes", "bytes", "bytearray", *support.BUFFER_KINDS]))
 def test_validate_utf8_same_as_the_original(flavour, text, kind):
     original = flavour[1]

@@ -11,6 +11,7 @@ from wsfast.accelerate._websockets import make_apply_mask
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 frames = support.require("websockets.frames")
 utils = support.require("websockets.utils")
@@ -23,7 +24,7 @@ ORIGINALS = {"c": speedups.apply_mask, "python": utils.apply_mask}
 pair = support.pair_fixture(ORIGINALS, make_apply_mask)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(**support.MASK_CASES)
 def test_same_as_the_original(pair, size, key, seed, data_kind, key_kind):
     original, replacement = pair

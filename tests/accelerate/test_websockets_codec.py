@@ -27,6 +27,7 @@ from wsfast.accelerate import _websockets_codec
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 protocol_module = support.require("websockets.protocol")
 frames_module = support.require("websockets.frames")
@@ -232,7 +233,7 @@ def differential(side: Any, limit: Any, deflate: tuple | None, steps: list[tuple
 DEFLATE = st.none() | st.tuples(st.booleans(), st.booleans(), st.integers(9, 15), st.integers(9, 15))
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     server=st.booleans(),
     limit=st.sampled_from(LIMITS),
@@ -278,7 +279,7 @@ def test_huge_lengths(codec, claim, limit):
     differential(Side.SERVER, limit, None, [("data", stream[:5]), ("data", stream[5:]), ("eof",)])
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     server=st.booleans(),
     limit=st.sampled_from([None, 100_000, 1 << 20] + ([(1 << 20, 80_000)] if SPLIT_LIMITS else [])),

@@ -12,6 +12,7 @@ from wsfast.accelerate._ws4py import make_mask, make_utf8_validator
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 support.require("ws4py")
 framing = support.require("ws4py.framing")
@@ -24,7 +25,7 @@ mask = make_mask(ORIGINAL_MASK)
 STEPS = support.utf8_steps(["bytes", "bytearray"] * 4 + list(support.BUFFER_KINDS), (-2, 420), (-5, 5))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(steps=st.lists(STEPS, max_size=12))
 def test_validator_same_as_the_original(steps):
     assert support.run_utf8_steps(Validator, steps) == support.run_utf8_steps(ORIGINAL_VALIDATOR, steps)
@@ -56,7 +57,7 @@ def frame_mask(mask_function, key, data):
     return support.outcome(mask_function, frame, data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(key=KEYS, key_kind=st.sampled_from(KEY_KINDS), data=st.binary(max_size=300),
        data_kind=st.sampled_from(list(support.BUFFER_KINDS)))  # fmt: skip
 def test_mask_same_as_the_original(key, key_kind, data, data_kind):

@@ -12,6 +12,7 @@ from wsfast.accelerate._wsproto import XorMaskerSimple
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 support.require("wsproto")
 frame_protocol = support.require("wsproto.frame_protocol")
@@ -25,7 +26,7 @@ def process_all(masker_class, key, chunks):
     return [support.outcome(masker.process, chunk) for chunk in chunks]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     key=st.binary(min_size=4, max_size=4),
     key_kind=st.sampled_from(["bytes", "bytearray"]),

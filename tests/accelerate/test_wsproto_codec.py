@@ -25,6 +25,7 @@ from wsfast.accelerate import _wsproto_codec
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 connection_module = support.require("wsproto.connection")
 events_module = support.require("wsproto.events")
@@ -125,7 +126,7 @@ def stream_of(server: bool, items: list[tuple]) -> bytes:
                     for opcode, payload, fin, rsv, right_mask, form in items)  # fmt: skip
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     server=st.booleans(),
     deflate=st.booleans(),

@@ -17,6 +17,7 @@ from wsfast.compat.wsaccel import utf8validator, xormask
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
+from tests.support import examples
 
 # The unmaintained wsaccel is the reference where it still installs; the tests of wsfast's own
 # behaviour below run without it.
@@ -50,7 +51,7 @@ MASKER_STEPS = st.lists(
 
 
 @needs_wsaccel
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(key=st.one_of(st.binary(min_size=4, max_size=4), st.binary(max_size=6)),
        key_kind=st.sampled_from(KEY_KINDS), steps=MASKER_STEPS)  # fmt: skip
 def test_xor_masker_simple_same_as_wsaccel(key, key_kind, steps):
@@ -99,7 +100,7 @@ VALIDATOR_STEPS = support.utf8_steps(["bytes"] * 6 + list(support.BUFFER_KINDS),
 
 
 @needs_wsaccel
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(steps=st.lists(VALIDATOR_STEPS, max_size=12))
 def test_utf8_validator_same_as_wsaccel(steps):
     ours = support.run_utf8_steps(utf8validator.Utf8Validator, steps)

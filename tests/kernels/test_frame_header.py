@@ -18,13 +18,15 @@ from hypothesis import strategies as st
 from wsfast import _kernels_py
 from wsfast.exceptions import InvalidHTTP, ProtocolError, WsfastError
 
+from tests.support import examples
+
 MSB_MESSAGE = "payload length has the most significant bit set"
 MAX_LENGTH = 2**63 - 1
 
 # Hypothesis budget: each property runs once per implementation (Python + each SIMD level), so keep
 # the counts modest; no deadline, since timing on a shared 2-core machine is not a test criterion.
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-DIFFERENTIAL = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DIFFERENTIAL = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # ------------------------------------------------------------------------------------- helpers

@@ -37,9 +37,11 @@ from wsfast._kernels_py import (
 from wsfast.exceptions import InvalidHTTP, ProtocolError, WsfastError
 from wsfast.limits import MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS
 
+from tests.support import examples
+
 # Each property runs once per implementation (Python + each SIMD level): modest counts, no deadline.
-PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-DIFFERENTIAL = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DIFFERENTIAL = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ------------------------------------------------------------------------------------- RFC 6455 §1.3
 

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from wsfast import _kernels_py
 
+from tests.support import examples
+
 
 def oracle(data: bytes, key: bytes, offset: int = 0) -> bytes:
     return bytes(b ^ key[(offset + i) % 4] for i, b in enumerate(data))
@@ -50,7 +52,7 @@ def test_mask_is_an_involution(kernels):
     assert kernels.mask(kernels.mask(data, key), key) == data
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(size=SIZES, key=KEYS, offset=OFFSETS, kind=st.sampled_from(BUFFER_KINDS), seed=st.binary(min_size=1))
 def test_mask_matches_oracle(kernels, size, key, offset, kind, seed):
     data = (seed * (size // len(seed) + 1))[:size]
@@ -61,7 +63,7 @@ def test_mask_matches_oracle(kernels, size, key, offset, kind, seed):
     assert bytes(source) == data  # the input is left alone
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(size=SIZES, key=KEYS, offset=OFFSETS, kind=st.sampled_from(["bytearray", "memoryview", "strided", "array"]),
        seed=st.binary(min_size=1))  # fmt: skip
 def test_mask_into_matches_oracle(kernels, size, key, offset, kind, seed):
@@ -73,7 +75,7 @@ def test_mask_into_matches_oracle(kernels, size, key, offset, kind, seed):
     assert bytes(target) == oracle(data, key, offset)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(data=st.binary(max_size=600), key=KEYS, cuts=st.lists(st.integers(0, 600), max_size=8))
 def test_mask_into_in_pieces_equals_whole(kernels, data, key, cuts):
     buffer = bytearray(data)
@@ -175,7 +177,7 @@ def test_mask_into_contiguous_2d(kernels):
     assert grid.tobytes() == oracle(raw, b"abcd")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     data=st.one_of(st.binary(max_size=300), st.text(max_size=5), st.integers(), st.none()),
     key=st.one_of(st.binary(max_size=6), st.text(max_size=4), st.integers()),

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from wsfast import _kernels_py
 
+from tests.support import examples
+
 
 def is_valid(data: bytes) -> bool:
     try:
@@ -156,20 +158,20 @@ def test_every_truncation_of_every_sequence(kernels):
                 assert validator.error_offset == len(prefix)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(data=st.binary(max_size=300))
 def test_random_bytes_match_decoder(kernels, data):
     assert kernels.validate_utf8(data) is is_valid(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(text=st.text(max_size=300))
 def test_random_text_is_valid(kernels, text):
     data = text.encode("utf-8", "surrogatepass")
     assert kernels.validate_utf8(data) is is_valid(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(text=st.text(min_size=1, max_size=200), position=st.integers(0), byte=st.integers(0, 255),
        size=st.sampled_from([0, 300, 4096 - 3, 4096, 4096 + 5]))  # fmt: skip
 def test_one_corrupted_byte(kernels, text, position, byte, size):
@@ -228,7 +230,7 @@ def feed_in_pieces(kernels, data: bytes, cuts: list[int]):
     return validator, bounds, verdicts
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.one_of(st.binary(max_size=200), st.text(max_size=100).map(str.encode)),
        cuts=st.lists(st.integers(0, 200), max_size=10))  # fmt: skip
 def test_streaming_matches_oracle(kernels, data, cuts):
@@ -241,7 +243,7 @@ def test_streaming_matches_oracle(kernels, data, cuts):
     assert validator.error_offset == expected_error_offset(data)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(text=st.text(min_size=1, max_size=60), byte=st.integers(0x80, 0xFF), position=st.integers(0))
 def test_streaming_one_byte_at_a_time(kernels, text, byte, position):
     data = bytearray((SAMPLE_TEXT + text.encode()))
@@ -308,7 +310,7 @@ def test_large_stream(kernels):
     assert validator.error_offset == len(bad) // 2
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=150), cuts=st.lists(st.integers(0, 150), max_size=6))
 def test_c_and_python_agree_when_streaming(c_kernels, data, cuts):
     c_validator, _, c_verdicts = feed_in_pieces(c_kernels, data, cuts)
