@@ -63,6 +63,13 @@ _CONNECTING, _OPEN, _CLOSING, _CLOSED = State.CONNECTING, State.OPEN, State.CLOS
 #: From this size an unmasked payload is sent behind its header as it is, not copied into a frame.
 _SPLIT_SIZE = 65536
 _monotonic = time.monotonic
+#: Below this size in all, the pieces of a write are joined into one ``transport.write`` where the
+#: transport's ``writelines`` does not make one system call of them (the standard library's).
+#: Written apart, a large payload's header leaves as a segment of its own, which costs a system
+#: call and can wake the peer for a few bytes: the copy is cheaper up to a few hundred KiB.
+#: Measured here, a callback server echoing through the standard library's loop: 100 KB
+#: messages 188 → 176 µs per round trip when joined, 300 KB 318 → 310, but 2 MB 2106 → 2304.
+_JOIN_BELOW = 1 << 19
 
 
 class ConnectionCore:
@@ -387,13 +394,17 @@ class ProtocolCore:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        # A large payload goes to the transport as it is, never joined with its header into a
-        # copy: in one system call (writev) where the transport's writelines makes one, else one
-        # write per piece.
+        # A large payload goes to the transport as it is, in one system call (writev) where the
+        # transport's writelines makes one; else joined with its header below _JOIN_BELOW, and
+        # from there one write per piece, never copied.
         if len(chunks) == 1:
             transport.write(chunks[0])
+        elif not chunks:
+            pass  # nothing to write: only the closing below
         elif self._gather_writes:
             transport.writelines(chunks)
+        elif sum(map(len, chunks)) < _JOIN_BELOW:
+            transport.write(b"".join(chunks))
         else:
             for chunk in chunks:
                 transport.write(chunk)

@@ -257,11 +257,68 @@ def test_max_queue_does_not_apply():
         callbacks.connect("ws://127.0.0.1:1/", Echo, max_queue=4)
 
 
-@pytest.mark.parametrize("size", [16384, 100_000], ids=["16KiB", "100KB"])  # one piece, or header + payload
+class _RecordedWrites:
+    """A transport that records what is written through it and passes it on."""
+
+    def __init__(self, transport) -> None:
+        self._transport = transport
+        self.writes: list = []
+
+    def write(self, data) -> None:
+        self.writes.append(("write", data))
+        self._transport.write(data)
+
+    def writelines(self, chunks) -> None:
+        self.writes.append(("writelines", list(chunks)))
+        self._transport.writelines(chunks)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+@pytest.mark.parametrize("size", [100_000, 600_000], ids=["100KB", "600KB"])
+def test_a_large_payload_leaves_in_one_write_or_uncopied_behind_its_header(size):
+    """A payload of 64 KiB or more is never copied into its frame by the core. Where the transport
+    gathers writes (uvloop's), header and payload go in one writelines; where it does not (the
+    standard library's), they are joined into one write below 512 KiB in all (a header written
+    alone is one more system call and a segment of its own), and from there written one after the
+    other, the payload as it was handed over."""
+    received: list = []
+
+    class Keeping(Echo):
+        def on_message(self, data, text):
+            received.append(data)
+            super().on_message(data, text)
+
+    async def main():
+        async with callbacks.serve(Keeping, "127.0.0.1", 0, compression=None) as server:
+            async with wsfast.connect(uri_of(server), compression=None) as client:
+                await client.send(b"ping")
+                await client.recv()
+                [connection] = server.connections
+                recorded = connection.transport = _RecordedWrites(connection.transport)
+                await client.send(bytes(range(256)) * (size // 256))
+                echo = await client.recv()
+                return connection._gather_writes, list(recorded.writes), echo  # before the close frame
+
+    gathers, writes, echo = run_async(main())
+    payload = received[-1]
+    assert echo == payload and len(payload) == size // 256 * 256
+    kind, data = writes[0]
+    if gathers:
+        assert kind == "writelines" and len(data) == 2 and data[1] is payload
+    elif size < 1 << 19:
+        assert writes == [("write", data)] and data.endswith(payload) and len(data) <= len(payload) + 10
+    else:
+        assert [kind for kind, _ in writes] == ["write", "write"] and writes[1][1] is payload
+
+
+@pytest.mark.parametrize("size", [16384, 100_000, 1_000_000], ids=["16KiB", "100KB", "1MB"])  # see above
 def test_a_peer_that_never_reads_cannot_make_an_echo_server_buffer_without_bound(size):
     """By default a handler stops reading while its write buffer is over write_limit: the peer's
     sends then stall in TCP instead of piling up as echoes in the server's memory. A payload of
-    64 KiB or more goes out behind its header, by writelines where the transport gathers writes."""
+    64 KiB or more goes out behind its header: by writelines where the transport gathers writes,
+    else joined with it below 512 KiB, and written apart from there."""
     seen = {"most buffered": 0, "paused": 0}
 
     class Watched(Echo):

@@ -57,7 +57,8 @@ def _read_buffer() -> memoryview:
 #: Transports whose ``writelines`` sends its pieces in one system call and applies the write
 #: buffer's limits as ``write`` does: uvloop's and aiofastnet's. The standard library's joins the
 #: pieces into a copy before 3.12, and from 3.12 on its ``writelines`` does not pause the protocol
-#: when the buffer goes over the limit (3.12.1 checked), so it gets one ``write`` per piece.
+#: when the buffer goes over the limit (3.12.1 checked), so it gets one ``write``: of the pieces
+#: joined, or of each piece for a large payload (``_openpath._JOIN_BELOW``).
 _GATHERING_MODULES = ("uvloop.", "aiofastnet.")
 
 
