@@ -25,3 +25,4 @@ cdef class MessageQueue:
     cdef object _waiter
     cdef bint _paused
     cdef bint _closed
+    cdef object _loop

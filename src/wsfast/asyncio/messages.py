@@ -118,10 +118,12 @@ class MessageQueue:
             ``max_queue``.
         closed_error: makes the exception a reader gets once the connection is closed and the
             queue is empty.
+        loop: the event loop the readers run on; by default the one running when a reader
+            waits (asking for it costs a system call per wait on CPython 3.11: getpid).
     """
 
     __slots__ = ("max_queue", "_pause_reading", "_resume_reading", "_closed_error", "_entries", "_receiving",
-                 "_whole", "_waiter", "_paused", "_closed")  # fmt: skip
+                 "_whole", "_waiter", "_paused", "_closed", "_loop")  # fmt: skip
 
     def __init__(
         self,
@@ -130,6 +132,7 @@ class MessageQueue:
         pause_reading: Callable[[], None],
         resume_reading: Callable[[], None],
         closed_error: Callable[[], Exception],
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.max_queue = max_queue
         self._pause_reading = pause_reading
@@ -143,6 +146,7 @@ class MessageQueue:
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._closed = False
+        self._loop = loop
 
     def __len__(self) -> int:
         """Entries queued: whole messages, and the message arriving in fragments if any."""
@@ -305,7 +309,8 @@ class MessageQueue:
         self.check_single_reader()
         if self._closed:
             raise self._closed_error()
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        loop = self._loop if self._loop is not None else asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
         return waiter
 
     def check_single_reader(self) -> None:
