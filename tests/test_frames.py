@@ -545,6 +545,66 @@ def test_a_large_frame_in_pieces_is_whole_and_unmasked(codec):
     assert decoder.buffered == 0
 
 
+
+def _outcome_read_in_place(decoder, chunk):
+    """As _outcome, but what the decoder's read_space() can take of ``chunk`` is written there first
+    and fed from there (as the asyncio layer reads into it), the rest fed as it is."""
+    space = decoder.read_space()
+    if space is None or not chunk:
+        return _outcome(decoder, chunk)
+    taken = min(len(space), len(chunk))
+    space[:taken] = chunk[:taken]
+    first = _outcome(decoder, space[:taken])
+    if first[1] is not None or taken == len(chunk):
+        return first
+    rest = _outcome(decoder, chunk[taken:])
+    return first[0] + rest[0], rest[1], rest[2]
+
+
+@pytest.mark.skipif(not C_AVAILABLE, reason="no C decoder to compare")
+@settings(max_examples=examples(150), deadline=None)
+@given(large_streams())
+def test_large_frames_read_into_their_payload_decode_as_the_python_twin_does(stream):
+    """The C decoder's read_space(): bytes read straight into a part-received payload give the same
+    frames, errors and ``buffered`` as the twin fed the same bytes from anywhere."""
+    masked, chunks, (frame_limit, message_limit) = stream
+    python, c = [module.FrameDecoder(expect_masked=masked, max_frame_size=frame_limit, max_message_size=message_limit)
+                 for module in (_frames_py, _kernels_c)]  # fmt: skip
+    for chunk in chunks:
+        expected = _outcome(python, chunk)
+        assert _outcome_read_in_place(c, chunk) == expected
+        if expected[1] is not None:
+            break
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_read_space_is_the_missing_part_of_a_large_payload(codec, masked):
+    """A large frame with a quarter of it in hand: the C decoder hands out the rest of its payload
+    as a writable view (None once complete); the twin gathers in its buffer and hands out None."""
+    payload = os.urandom(300_000)
+    wire = codec.encode_frame(Opcode.BINARY, payload, mask=b"\x09\x08\x07\x06" if masked else False)
+    decoder = codec.FrameDecoder(expect_masked=masked, max_frame_size=None, max_message_size=None)
+    head = len(wire) // 3
+    assert decoder.feed(wire[:head]) == [] and decoder.buffered == head
+    space = decoder.read_space()
+    if codec is _frames_py:
+        assert space is None
+        return
+    assert len(space) == len(wire) - head and not space.readonly
+    space[:1000] = wire[head:head + 1000]
+    assert decoder.feed(space[:1000]) == [] and decoder.buffered == head + 1000
+    stale = space
+    space = decoder.read_space()
+    assert len(space) == len(wire) - head - 1000
+    with pytest.raises(RuntimeError, match="after it moved on"):  # a view from before the last feed
+        decoder.feed(stale[:10])
+    space[:] = wire[head + 1000:]
+    [frame] = decoder.feed(space)
+    assert (frame.opcode, frame.payload, frame.fin) == (Opcode.BINARY, payload, True)
+    assert decoder.read_space() is None and decoder.buffered == 0
+    del space, stale  # the views keep the payload alive; nothing else breaks when they go
+
+
 # ------------------------------------------------------------------------------------ feed_into
 
 def _feed_into_log(decoder, chunks, decode_text=True, raise_on=None):

@@ -1,7 +1,9 @@
 # The frame codec in C: encode_frame and the streaming FrameDecoder, included by _kernels_c.pyx.
 # The reference for every behaviour and message is the pure-Python twin, _frames_py.py.
 
+from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.bytearray cimport PyByteArray_Resize
+from cpython.memoryview cimport PyMemoryView_FromObject
 from libc.stdint cimport UINT64_MAX
 
 from ._random import key_pool as _key_pool
@@ -141,6 +143,21 @@ def encode_frame(opcode, payload, *, fin=True, rsv1=False, rsv2=False, rsv3=Fals
         PyBuffer_Release(&view)
 
 
+cdef class _PayloadSpace:
+    """The missing part of a payload being filled (FrameDecoder.read_space), as a writable
+    buffer. It holds the payload, so a view of it stays valid whatever the decoder does next."""
+
+    cdef bytes payload
+    cdef Py_ssize_t start
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self.payload) + self.start,
+                          PyBytes_GET_SIZE(self.payload) - self.start, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
+
+
 cdef class FrameDecoder:
     """Turns a stream of bytes into frames, checking every rule a single frame must obey.
 
@@ -204,6 +221,21 @@ cdef class FrameDecoder:
         if self._payload is not None:
             return <Py_ssize_t>(self._pending.header_length + self._filled)
         return PyByteArray_GET_SIZE(self._buffer)
+
+    def read_space(self):
+        """Where the next bytes of the stream can be read straight into the payload they belong
+        to, when a large frame is part-received (a quarter of it in hand at least; see
+        DIRECT_FILL_SIZE): a writable memoryview of the payload's missing part; else None. Bytes
+        read into it are then fed as any others (``feed(space[:n])``): the decoder sees that they
+        are in place already, and unmasks them there instead of copying them.
+        """
+        cdef _PayloadSpace space
+        if self._payload is None or self._error is not None or self._busy:
+            return None
+        space = _PayloadSpace.__new__(_PayloadSpace)
+        space.payload = self._payload
+        space.start = <Py_ssize_t>self._filled
+        return PyMemoryView_FromObject(space)
 
     cdef object _check(self, wsf_frame_header *header):
         """The rule this frame header breaks, or None; updates the message state otherwise."""
@@ -336,10 +368,14 @@ cdef class FrameDecoder:
         """Copy (unmask) what ``data`` has of the pending payload; returns the bytes taken."""
         cdef size_t wanted = <size_t>self._pending.payload_length - self._filled
         cdef size_t taken = available if available < wanted else wanted
-        cdef uint8_t *out = <uint8_t *>PyBytes_AS_STRING(self._payload) + self._filled
+        cdef uint8_t *start = <uint8_t *>PyBytes_AS_STRING(self._payload)
+        cdef uint8_t *out = start + self._filled
+        if data != out and start <= data < start + self._pending.payload_length:
+            # from a read_space() handed out before the last feed: never copied over itself
+            raise RuntimeError("bytes read into the payload's space after it moved on")
         if self._pending.masked:
-            _mask(out, data, taken, self._pending.mask_key, <unsigned>(self._filled & 3))
-        else:
+            _mask(out, data, taken, self._pending.mask_key, <unsigned>(self._filled & 3))  # in place too
+        elif out != data:  # else read into read_space() already
             memcpy(out, data, taken)
         self._filled += taken
         return taken

@@ -173,6 +173,13 @@ class FrameDecoder:
         """Bytes received but not yet part of a complete frame."""
         return len(self._buffer)
 
+    def read_space(self) -> memoryview | None:
+        """Where the next bytes of the stream can be read straight into the payload they belong
+        to: always None here. The C decoder reads a large part-received frame's remaining bytes
+        into its payload (a writable memoryview of the missing part); this one gathers every
+        frame in its buffer, and what it decodes is the same."""
+        return None
+
     def _check(self, header: FrameHeader) -> ProtocolError | None:
         """The rule this frame header breaks, if any; updates the message state otherwise."""
         fin, rsv1, rsv2, rsv3, code, masked, length, _, _ = header

@@ -45,6 +45,8 @@ cdef class ProtocolCore:
     cdef public bint _in_read
     cdef public bint _writing_paused
     cdef public bint _gather_writes
+    cdef public bint _large_frame
+    cdef public object _read_into
 
     cdef _write_output(self)
     cpdef bint write_shared(self, object frame) except -1

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import pytest
 
 import wsfast
 from tests.asyncio.support import a_peer_that_never_reads, port_of
-from tests.support import run_async
+from tests.support import C_AVAILABLE, run_async
 from wsfast.asyncio import callbacks
 from wsfast.exceptions import ConnectionClosedError, ConnectionClosedOK
 
@@ -311,6 +312,50 @@ def test_a_large_payload_leaves_in_one_write_or_uncopied_behind_its_header(size)
         assert writes == [("write", data)] and data.endswith(payload) and len(data) <= len(payload) + 10
     else:
         assert [kind for kind, _ in writes] == ["write", "write"] and writes[1][1] is payload
+
+
+class _WatchedDecoder:
+    """A frame decoder that records the size of each space its read_space() hands out."""
+
+    def __init__(self, decoder, handed_out: list[int]) -> None:
+        self._decoder = decoder
+        self._handed_out = handed_out
+
+    def read_space(self):
+        space = self._decoder.read_space()
+        if space is not None:
+            self._handed_out.append(len(space))
+        return space
+
+    def __getattr__(self, name):
+        return getattr(self._decoder, name)
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_a_large_message_is_read_straight_into_its_payload(compression):
+    """Once a large frame is part-received, the C build reads the rest of it straight into its
+    payload (get_buffer hands out the decoder's read_space(), the missing part) instead of into the
+    read buffer, to be copied from there; the twins read every byte into the read buffer. The
+    message is the same, compressed or not."""
+    handed_out: list[int] = []
+    message = os.urandom(1 << 20)  # incompressible: as large a frame with deflate
+
+    async def main():
+        async with callbacks.serve(Echo, "127.0.0.1", 0, compression=compression, max_size=(None, None)) as server:
+            async with wsfast.connect(uri_of(server), compression=compression, max_size=(None, None)) as client:
+                await client.send(b"hello")
+                await client.recv()
+                [connection] = server.connections
+                connection.protocol._decoder = _WatchedDecoder(connection.protocol._decoder, handed_out)
+                for _ in range(3):
+                    await client.send(message)
+                    assert await client.recv() == message
+
+    run_async(main())
+    if C_AVAILABLE:
+        assert handed_out and all(0 < size < len(message) + 1024 for size in handed_out)
+    else:
+        assert handed_out == []
 
 
 @pytest.mark.parametrize("size", [16384, 100_000, 1_000_000], ids=["16KiB", "100KB", "1MB"])  # see above
