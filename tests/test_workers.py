@@ -33,11 +33,20 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 TWO_WORKERS = [sys.executable, "-m", "wsfast", "echo", "--workers", "2", "--port", "0"]
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on ``port`` (IPv4): each worker's own, not the supervisor's bound one."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1].endswith(f":{port:04X}") and row[3] == "0A")  # 0A: LISTEN
+
+
 def workers_up(supervisor: subprocess.Popen) -> int:
-    """The port from the supervisor's banner, once both its workers run."""
+    """The port from the supervisor's banner, once both its workers listen on it. The banner comes
+    as the workers start: a connection made before they listen is refused (seen in CI on a busy
+    machine), and one made while only one listens goes to that one."""
     banner = supervisor.stdout.readline()
     port = int(re.search(r":(\d+)/ \(2 workers\)", banner).group(1))
-    wait_for(lambda: len(children(supervisor.pid)) == 2)
+    wait_for(lambda: len(children(supervisor.pid)) == 2 and listening_sockets(port) == 2)
     return port
 
 
