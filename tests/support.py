@@ -39,8 +39,6 @@ if not HYPOTHESIS_SCALE > 0:
 def examples(n: int) -> int:
     """A test's Hypothesis budget (``max_examples``): ``n``, scaled by WSFAST_HYPOTHESIS_SCALE, but
     never under 10 (a budget already under 10 stays as it is)."""
-    if HYPOTHESIS_SCALE == 1:
-        return n
     return max(min(n, 10), round(n * HYPOTHESIS_SCALE))
 
 
