@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wsfast import _zlib
+from wsfast.connection import Connection, Role, State
 from wsfast.exceptions import NegotiationError, PayloadTooBig, ProtocolError
 from wsfast.extensions import RSV1, Extension
 from wsfast.frames import Frame, Opcode
@@ -31,6 +32,7 @@ from wsfast.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
+    encode_shared,
 )
 
 from tests.support import examples
@@ -925,3 +927,47 @@ def test_client_and_server_agree_and_interoperate(backend):
             assert receive(server, send(client, message, [len(message) // 2])) == message
             assert receive(client, send(server, message)) == message
     assert agreed > 1000
+
+
+# ---------------------------------------------------------------- one frame for many connections (fan-out)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(
+    data=st.binary(max_size=3000) | st.text(max_size=500).map(str.encode),
+    text=st.booleans(),
+    window_bits=st.integers(8, 15),
+    level=st.integers(-1, 9),
+    mem_level=st.integers(1, 9),
+    strategy=st.integers(0, 4),
+    min_size=st.sampled_from([0, 1, 32, 1000]),
+    before=st.binary(max_size=300),
+)
+def test_the_shared_frame_is_the_frame_the_connection_itself_would_send(data, text, window_bits, level, mem_level,
+                                                                        strategy, min_size, before):  # fmt: skip
+    extension = PerMessageDeflate(local_no_context_takeover=True, local_max_window_bits=window_bits,
+                                  compress_settings={"level": level, "memLevel": mem_level, "strategy": strategy},
+                                  min_size=min_size)  # fmt: skip
+    connection = Connection(Role.SERVER, state=State.OPEN, extensions=[extension])
+    connection.send_binary(before)  # whatever it sent before does not matter: a fresh stream per message
+    connection.data_to_send()
+    if text:
+        connection.send_text(data)
+    else:
+        connection.send_binary(data)
+    opcode = Opcode.TEXT if text else Opcode.BINARY
+    assert connection.shared_frame_key == extension.shared_key
+    assert encode_shared(opcode, data, extension.shared_key) == connection.data_to_send()
+
+
+def test_only_a_server_compressing_afresh_or_plain_takes_a_shared_frame():
+    from wsfast.client import ClientConnection
+
+    assert Connection(Role.SERVER, state=State.OPEN).shared_frame_key == "plain"
+    assert Connection(Role.SERVER, state=State.OPEN, extensions=[PerMessageDeflate()]).shared_frame_key is None
+    assert Connection(Role.CLIENT, state=State.OPEN, extensions=[PerMessageDeflate(local_no_context_takeover=True)]
+                      ).shared_frame_key is None  # fmt: skip - a client masks
+    assert ClientConnection("ws://example.com/").shared_frame_key is None
+    afresh_connection = Connection(Role.SERVER, state=State.OPEN, extensions=[PerMessageDeflate(local_no_context_takeover=True)])
+    afresh_connection.send_encoded(encode_shared(Opcode.TEXT, b"x" * 100, afresh_connection.shared_frame_key))
+    assert afresh_connection.data_to_send()[0] == 0xC1  # FIN, RSV1, text

@@ -38,6 +38,7 @@ from ._kernels import compiled_twin
 from ._states import Role, State
 from .kernels import Utf8Validator
 from .limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
+from .permessage_deflate import PerMessageDeflate
 
 __all__ = ["Role", "State", "Connection"]
 
@@ -50,6 +51,17 @@ else:
 
 _REASON_LIMIT = MAX_CONTROL_PAYLOAD - 2
 _OPEN = State.OPEN
+
+
+def _shared_frame_key(masked: bool, extensions: Sequence[Extension]) -> object:
+    """:attr:`Connection.shared_frame_key` of a connection that masks or not, with these extensions."""
+    if masked:
+        return None
+    if not extensions:
+        return "plain"
+    if len(extensions) == 1 and isinstance(extensions[0], PerMessageDeflate):
+        return extensions[0].shared_key
+    return None
 
 
 def _truncate_reason(reason: str) -> str:
@@ -156,6 +168,7 @@ class Connection(ConnectionCore):
         # Without extensions a whole binary frame is a whole message as it is, already checked
         # against the size limits by the decoder, and a message is sent as one plain frame.
         self._plain = not self.extensions
+        self._shared_key = _shared_frame_key(self._masked, self.extensions)
         rsv = 0
         for extension in self.extensions:
             rsv |= extension.rsv_bits
@@ -250,19 +263,32 @@ class Connection(ConnectionCore):
         :meth:`send_encoded` takes a frame encoded once for many connections."""
         return not self._masked and self._plain
 
+    @property
+    def shared_frame_key(self) -> object:
+        """Which frames, encoded once for many connections, this one sends as they are
+        (:meth:`send_encoded`): ``"plain"`` for plain frames (a server's, without extension); the
+        :attr:`~wsfast.permessage_deflate.PerMessageDeflate.shared_key` of a server whose only
+        extension is permessage-deflate compressing each message afresh (it agreed
+        ``server_no_context_takeover``); None when each message must be encoded for this
+        connection alone (a client masks every frame; a compressor that keeps its window between
+        messages makes frames that fit this connection only). Set when the connection opens.
+        """
+        return self._shared_key
+
     def send_encoded(self, frame: bytes) -> None:
-        """Send ``frame``, a whole unmasked text or binary frame without RSV bits, encoded once
-        for many connections (a broadcast), as it is.
+        """Send ``frame``, a whole unmasked text or binary frame encoded once for every connection
+        with this :attr:`shared_frame_key` (a broadcast), as it is: the caller made it for that key
+        (a plain frame, or :func:`~wsfast.permessage_deflate.encode_shared`'s).
 
         Raises:
-            InvalidState: the connection is not OPEN, a fragmented message is being sent, or it does
-                not send plain frames (:attr:`sends_plain_frames`).
+            InvalidState: the connection is not OPEN, a fragmented message is being sent, or it
+                takes no shared frame (:attr:`shared_frame_key` is None).
         """
         if self._state is not _OPEN or self._sending is not None:
             raise InvalidState(f"cannot send a message when the connection is {self._state.name}"
                                + (" and sending a fragmented one" if self._sending is not None else ""))  # fmt: skip
-        if not self.sends_plain_frames:
-            raise InvalidState("this connection masks or transforms its frames: a shared frame does not fit")
+        if self._shared_key is None:
+            raise InvalidState("this connection masks or keeps a compression window: a shared frame does not fit")
         self._output.append(frame)
 
     def send_continuation(self, data: str | bytes, *, fin: bool) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from . import _zlib
 from .exceptions import NegotiationError, PayloadTooBig, ProtocolError
 from .extensions import RSV1, ClientExtensionFactory, Extension, ExtensionParameters, ServerExtensionFactory
-from .frames import Frame
+from .frames import Frame, encode_frame
 
 __all__ = [
     "DEFAULT_MIN_SIZE",
@@ -33,6 +33,7 @@ __all__ = [
     "ServerPerMessageDeflateFactory",
     "client_extensions",
     "server_extensions",
+    "encode_shared",
 ]
 
 #: Messages shorter than this are sent uncompressed. Below about 32 bytes a fresh DEFLATE stream is
@@ -153,6 +154,24 @@ class PerMessageDeflate(Extension):
         self._decoder: _zlib.Decompressor | None = None
         self._encoding = False  # between the first and the final frame of a compressed message sent
         self._decoding = False  # ... received
+
+    @property
+    def shared_key(self) -> tuple[int, int, int, int, int] | None:
+        """What decides the bytes this endpoint sends for a message when it compresses each one
+        afresh (``local_no_context_takeover``): its window, zlib settings and ``min_size``. Then
+        endpoints with equal keys send equal frames, and :func:`encode_shared` makes one frame for
+        all of them (a broadcast). None while the window carries over from message to message:
+        a compressed frame then depends on the messages this connection sent before.
+        """
+        if not self.local_no_context_takeover:
+            return None
+        return (*self._compressor_settings(), self.min_size)
+
+    def _compressor_settings(self) -> tuple[int, int, int, int]:
+        """``_zlib.compressobj``'s arguments: window bits, level, memLevel, strategy."""
+        settings = self.compress_settings
+        return (self.local_max_window_bits, settings.get("level", -1), settings.get("memLevel", DEFAULT_MEM_LEVEL),
+                settings.get("strategy", _zlib.Z_DEFAULT_STRATEGY))  # fmt: skip
 
     def __repr__(self) -> str:
         return (
@@ -278,24 +297,10 @@ class PerMessageDeflate(Extension):
             return frame
         encoder = self._encoder
         if encoder is None:
-            settings = self.compress_settings
-            encoder = self._encoder = _zlib.compressobj(
-                self.local_max_window_bits,
-                settings.get("level", -1),
-                settings.get("memLevel", DEFAULT_MEM_LEVEL),
-                settings.get("strategy", _zlib.Z_DEFAULT_STRATEGY),
-            )
-        head = encoder.compress(frame.payload)
+            encoder = self._encoder = _zlib.compressobj(*self._compressor_settings())
         fin = frame.fin
         if fin:
-            tail = encoder.flush(_zlib.Z_SYNC_FLUSH)
-            if tail.endswith(_TAIL):
-                payload = head + tail[:-4]
-            else:
-                # §7.2.1: the data must end with an empty stored block, whose last 4 bytes go.
-                # After a flush the stream is byte-aligned, so that block is 00 00 00 ff ff.
-                payload = head + tail
-                payload = payload[:-4] if payload.endswith(_TAIL) else payload + b"\x00"
+            payload = _compress_to_end(encoder, frame.payload)
             self._encoding = False
             if self.local_no_context_takeover:
                 # The window is forgotten after each message anyway: between messages the stream
@@ -303,9 +308,33 @@ class PerMessageDeflate(Extension):
                 # at 10 window bits and memLevel 1, 40 us at 15 and 8).
                 self._encoder = None
         else:
-            payload = head + encoder.flush(_zlib.Z_SYNC_FLUSH)
+            payload = encoder.compress(frame.payload) + encoder.flush(_zlib.Z_SYNC_FLUSH)
             self._encoding = True
         return Frame(opcode, payload, fin, opcode != _CONTINUATION, frame.rsv2, frame.rsv3)
+
+
+def _compress_to_end(encoder: _zlib.Compressor, data: bytes) -> bytes:
+    """The last piece of a message, compressed and flushed, as it goes on the wire (§7.2.1)."""
+    head = encoder.compress(data)
+    tail = encoder.flush(_zlib.Z_SYNC_FLUSH)
+    if tail.endswith(_TAIL):
+        return head + tail[:-4]
+    # §7.2.1: the data must end with an empty stored block, whose last 4 bytes go. After a flush
+    # the stream is byte-aligned, so that block is 00 00 00 ff ff.
+    payload = head + tail
+    return payload[:-4] if payload.endswith(_TAIL) else payload + b"\x00"
+
+
+def encode_shared(opcode: int, data: bytes, key: tuple[int, int, int, int, int]) -> bytes:
+    """The whole unmasked frame of a text or binary message, as every endpoint whose
+    :attr:`PerMessageDeflate.shared_key` is ``key`` sends it: uncompressed below its ``min_size``,
+    else compressed afresh (RSV1 set). One such frame serves all those connections.
+    """
+    *compressor_settings, min_size = key
+    if len(data) < min_size:
+        return encode_frame(opcode, data)
+    encoder = _zlib.compressobj(*compressor_settings)
+    return encode_frame(opcode, _compress_to_end(encoder, data), rsv1=True)
 
 
 # ------------------------------------------------------------------------------ negotiation

@@ -73,6 +73,85 @@ def test_callback_connections_subscribe_too():
     run_async(main())
 
 
+def test_client_side_connections_subscribe_too():
+    hub = Hub()
+    received = []
+
+    class Server(callbacks.Handler):
+        def on_message(self, data, text):
+            received.append(data)
+
+    class Quiet(callbacks.Handler):
+        pass
+
+    async def main():
+        async with callbacks.serve(Server, "127.0.0.1", 0) as server:
+            clients = [await wsfast.connect(uri_of(server)), await callbacks.connect(uri_of(server), Quiet),
+                       await wsfast.connect(uri_of(server), compression=None)]  # fmt: skip
+            for client in clients:
+                hub.subscribe(client, "up")
+                assert client.protocol.shared_frame_key is None  # a client masks each frame for itself
+            assert hub.publish("up", "to every server") == 3
+            assert hub.publish("up", b"\x00" * 5000) == 3
+            for _ in range(500):
+                if len(received) == 6:
+                    break
+                await asyncio.sleep(0.01)
+            assert sorted(received, key=str) == sorted(["to every server"] * 3 + [b"\x00" * 5000] * 3, key=str)
+            for client in clients:
+                if isinstance(client, callbacks.CallbackConnection):
+                    client.close()
+                    await client.wait_closed()
+                else:
+                    await client.close()
+
+    run_async(main())
+
+
+def test_a_publish_over_the_message_size_is_refused_whole():
+    published = []
+
+    class Backend:
+        counters: dict = {}
+
+        def start(self, origin, deliver):
+            pass
+
+        def subscribe(self, topic):
+            pass
+
+        def unsubscribe(self, topic):
+            pass
+
+        def publish(self, topic, message):
+            published.append(message)
+
+        async def close(self):
+            pass
+
+    async def main():
+        for backend in [None, Backend()]:
+            hub = Hub(max_message_size=1000, backend=backend)
+            server = await hub_server(hub, compression=None)
+            async with server:
+                [client] = await open_clients(server, 1, compression=None)
+                await subscribe(client, "t")
+                for too_big in [b"x" * 1001, bytearray(1001), memoryview(b"x" * 1001), "é" * 501]:  # é: 2 bytes
+                    with pytest.raises(ValueError, match="max_message_size"):
+                        hub.publish("t", too_big)
+                assert hub.publish("t", "é" * 500) == 1 and hub.publish("t", memoryview(b"y" * 1000)) == 1
+                assert await client.recv() == "é" * 500 and await client.recv() == b"y" * 1000
+                await client.close()
+            await hub.close()
+        assert published == ["é" * 500, b"y" * 1000]  # what was refused reached no backend either
+        unlimited = Hub(max_message_size=None)
+        assert unlimited.publish("nobody", b"x" * (fanout.MAX_PUBLISH_SIZE + 1)) == 0
+
+    run_async(main())
+    with pytest.raises(ValueError, match="max_message_size"):
+        Hub(max_message_size=0)
+
+
 async def never_reading_subscriber(port: int, topic: str) -> socket.socket:
     """A raw client that subscribes and then never reads: its server-side buffer fills up."""
     sock = socket.create_connection(("127.0.0.1", port))
@@ -86,12 +165,12 @@ async def never_reading_subscriber(port: int, topic: str) -> socket.socket:
     return sock
 
 
-@pytest.mark.parametrize("policy", ["drop", "latest", "close"])
-def test_a_slow_subscriber_does_not_slow_the_others_or_grow_without_bound(policy):
+@pytest.mark.parametrize("policy, close_code", [("drop", 1013), ("latest", 1013), ("close", 1013), ("close", 1008)])
+def test_a_slow_subscriber_does_not_slow_the_others_or_grow_without_bound(policy, close_code):
     dropped = []
 
     async def main():
-        hub = Hub(policy=policy, on_drop=lambda connection, topic, message: dropped.append(message))
+        hub = Hub(policy=policy, close_code=close_code, on_drop=lambda connection, topic, message: dropped.append(message))
         server = await hub_server(hub, compression=None, write_limit=65536)
         async with server:
             [good] = await open_clients(server, 1, compression=None)
@@ -108,7 +187,7 @@ def test_a_slow_subscriber_does_not_slow_the_others_or_grow_without_bound(policy
                 assert (await asyncio.wait_for(good.recv(), 5))[-8:] == number.to_bytes(8, "big")
             assert most_buffered < 65536 + 2 * 10_000  # write_limit plus a message or so, never 20 MB
             if policy == "close":
-                assert slow.protocol.close_sent == (1013, "too slow")
+                assert slow.protocol.close_sent == (close_code, "too slow")
                 assert not dropped
             else:
                 assert hub.dropped(slow) == len(dropped) > 1000

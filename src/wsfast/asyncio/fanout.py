@@ -8,10 +8,17 @@ the middle of sending a fragmented message), and it does not wait for the peers 
 peer has not taken stays in its write buffer. It works on connections of both APIs.
 
 The frame is encoded once, and the same bytes go to every connection that can send them unchanged:
-a server's connection (servers do not mask) without an extension. A connection that masks (a
-client's) or that agreed permessage-deflate gets the message encoded for it alone: a compressed
-frame depends on the connection's compression state unless both ends agreed
-``server_no_context_takeover``, and even then on its window size, so it is not shared.
+a server's connection (servers do not mask) without an extension. With permessage-deflate the rule
+is this: a compressed frame is shared only by connections that compress each message afresh, that
+is a server's connections that agreed ``server_no_context_takeover``: the message is compressed
+once for each combination of their window size and zlib settings (one, when they were all served
+alike), and that frame goes to all of them. A server keeps its window between messages unless it
+agreed that, and then a compressed frame depends on what the connection sent before, so each such
+connection compresses the message for itself; so does a connection that masks (a client's). To
+share compressed frames, serve hub subscribers with
+``extensions=[ServerPerMessageDeflateFactory(server_no_context_takeover=True, ...)]`` (uWebSockets'
+shared compressor makes the same bargain: a little compression ratio for one compression per
+message instead of one per subscriber, and no window kept per idle connection).
 
 A :class:`Hub` given a :class:`HubBackend` (:class:`~wsfast.asyncio.redis_hub.RedisBackend`, for
 one) also reaches the subscribers of other processes, on this machine or others: what it publishes
@@ -32,6 +39,7 @@ from .._buffers import message_payload
 from .._kernels import compiled_twin
 from ..connection import State
 from ..frames import Opcode, encode_frame
+from ..permessage_deflate import encode_shared
 from .protocol import WebSocketProtocol
 
 # the loop over the connections, compiled beside the rest of the hot path
@@ -40,13 +48,18 @@ if TYPE_CHECKING:
 else:
     write_shared_to = compiled_twin("_openpath").write_shared_to
 
-__all__ = ["broadcast", "Hub", "HubBackend", "MAX_TOPIC_BYTES"]
+__all__ = ["broadcast", "Hub", "HubBackend", "MAX_TOPIC_BYTES", "MAX_PUBLISH_SIZE"]
 
 logger = logging.getLogger("wsfast")
 
 #: The longest topic name, in bytes of UTF-8, that a hub takes: it holds one per subscription, and
 #: with a backend a topic is a channel name there, sent with every message.
 MAX_TOPIC_BYTES = 1024
+
+#: The largest message a hub publishes unless told otherwise (``max_message_size``), in bytes (of
+#: UTF-8, for text): what its subscribers' write buffers may hold beyond their limit is one message
+#: each. The backends carry up to the same by default.
+MAX_PUBLISH_SIZE = 16 * 1024 * 1024
 
 
 def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes, raise_exceptions: bool = False) -> None:
@@ -58,11 +71,10 @@ def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes, ra
         ExceptionGroup: with ``raise_exceptions``, what writing to some connections raised (on
             Python 3.10, the first of those errors); without it they are logged and skipped.
     """
-    text, data = message_payload(message)
-    # encoded once for all: most connections (a server's, without compression) take it as it is
-    shared = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
+    frames = _Frames(*message_payload(message))
     failures: list[Exception] = []
-    for connection in write_shared_to(connections, shared):  # those that did not take it as it is
+    # most connections (a server's, without compression) take the plain frame as it is
+    for connection in write_shared_to(connections, frames.plain):  # the others
         try:
             protocol = connection.protocol
             if protocol.state is not State.OPEN:
@@ -70,7 +82,7 @@ def broadcast(connections: Iterable[WebSocketProtocol], message: str | bytes, ra
             if protocol.sending_fragments:
                 logger.warning("skipped a broadcast to a connection sending a fragmented message")
                 continue
-            _send(connection, text, data, shared)
+            _send(connection, frames)
         except Exception as error:  # noqa: BLE001 - one connection's failure is not the others'
             if not raise_exceptions:
                 logger.warning("skipped a broadcast to a connection: %s", error)
@@ -148,6 +160,15 @@ class Hub:
     - ``"close"``: the subscriber is closed with ``close_code`` (1013, try again later, by default;
       1008 for a policy violation).
 
+    A subscriber in the middle of sending a fragmented message of its own cannot take a message
+    either, for as long as that lasts: ``"drop"`` and ``"latest"`` treat it as slow (``"close"``
+    does not close it for that). :meth:`dropped` counts what a connection missed while it is
+    subscribed; ``on_drop`` sees every message dropped.
+
+    A message over ``max_message_size`` is refused by :meth:`publish` (ValueError), so that what a
+    publish can make the subscribers' buffers hold stays bounded: ``write_limit`` plus one message
+    each, the message's bytes shared by all those that take the same frame.
+
     With a ``backend``, a publish also reaches the subscribers of the hubs of other processes that
     share the backend (a Redis server, for :class:`~wsfast.asyncio.redis_hub.RedisBackend`), and
     theirs reach this hub's, each message once: local subscribers get it at once, whether the
@@ -165,19 +186,25 @@ class Hub:
         backend: what carries messages to and from the other processes' hubs; None for this
             process alone.
         max_topics: the most topics one connection may subscribe to; None for no limit.
+        max_message_size: the largest message :meth:`publish` takes, in bytes (UTF-8 for text);
+            None for no limit.
 
     Raises:
-        ValueError: an unknown policy, or ``max_topics`` less than 1.
+        ValueError: an unknown policy, or ``max_topics`` or ``max_message_size`` less than 1.
     """
 
     def __init__(self, *, policy: str = "drop", close_code: int = 1013,
                  on_drop: Callable[[WebSocketProtocol, str, str | bytes], object] | None = None,
-                 backend: HubBackend | None = None, max_topics: int | None = 10_000) -> None:  # fmt: skip
+                 backend: HubBackend | None = None, max_topics: int | None = 10_000,
+                 max_message_size: int | None = MAX_PUBLISH_SIZE) -> None:  # fmt: skip
         if policy not in ("drop", "latest", "close"):
             raise ValueError(f"policy must be 'drop', 'latest' or 'close', not {policy!r}")
         if max_topics is not None and max_topics < 1:
             raise ValueError(f"max_topics must be at least 1, not {max_topics}")
+        if max_message_size is not None and max_message_size < 1:
+            raise ValueError(f"max_message_size must be at least 1, not {max_message_size}")
         self.max_topics = max_topics
+        self.max_message_size = max_message_size
         self.policy = policy
         self.close_code = close_code
         self.on_drop = on_drop
@@ -305,10 +332,12 @@ class Hub:
         Raises:
             TypeError: ``message`` is neither str nor bytes-like; with a backend, ``topic`` is not
                 a str.
-            ValueError: with a backend, ``topic`` is longer than :data:`MAX_TOPIC_BYTES` or is not
-                UTF-8 (a lone surrogate).
+            ValueError: ``message`` is over ``max_message_size``; with a backend, ``topic`` is
+                longer than :data:`MAX_TOPIC_BYTES` or is not UTF-8 (a lone surrogate).
             RuntimeError: with a backend, no running event loop to start it in.
         """
+        if self.max_message_size is not None:
+            self._check_size(message, self.max_message_size)
         if self.backend is None:
             return self._publish_locally(topic, message)
         self._check_topic(topic)
@@ -320,16 +349,30 @@ class Hub:
             self.backend.publish(topic, message)
         return written
 
+    @staticmethod
+    def _check_size(message: str | bytes, limit: int) -> None:
+        if isinstance(message, str):
+            if len(message) * 4 <= limit:  # at most 4 bytes of UTF-8 a character: no need to encode
+                return
+            size = len(message.encode("utf-8", "surrogatepass"))
+        elif isinstance(message, memoryview):
+            size = message.nbytes
+        elif isinstance(message, (bytes, bytearray)):
+            size = len(message)
+        else:
+            return  # not a message: publishing it raises TypeError
+        if size > limit:
+            raise ValueError(f"a message of {size} bytes is over the hub's max_message_size ({limit})")
+
     def _publish_locally(self, topic: str, message: str | bytes) -> int:
         """Send ``message`` to this hub's subscribers of ``topic``; how many it was written to."""
         subscribers = self._subscribers.get(topic)
         if not subscribers:
             return 0
-        text, data = message_payload(message)
-        # encoded once for all: most subscribers (a server's, without compression) take it as it is
-        frame = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
+        frames = _Frames(*message_payload(message))
         targets = list(subscribers)  # a copy: a subscriber closed by the policy below leaves the set
-        declined = write_shared_to(targets, frame)
+        # most subscribers (a server's, without compression) take the plain frame as it is
+        declined = write_shared_to(targets, frames.plain)
         written = len(targets) - len(declined)
         for connection in declined:
             protocol = connection.protocol
@@ -339,7 +382,7 @@ class Hub:
             if connection.writing_paused or protocol.sending_fragments:
                 self._hold_back(state, topic, message)
                 continue
-            _send(connection, text, data, frame)
+            _send(connection, frames)
             written += 1
         return written
 
@@ -377,8 +420,7 @@ class _Subscriber:
         """Its buffer drained: send what waits, the oldest topic first, while it stays writable."""
         while self.latest and not self.connection.writing_paused and self.connection.protocol.state is State.OPEN:
             topic = next(iter(self.latest))
-            text, data = message_payload(self.latest.pop(topic))
-            _send(self.connection, text, data, None)
+            _send(self.connection, _Frames(*message_payload(self.latest.pop(topic))))
 
     def closed(self, _: object) -> None:
         self.hub.unsubscribe(self.connection)
@@ -388,14 +430,38 @@ class _Subscriber:
         self.connection.connection_lost_waiter.remove_done_callback(self.closed)
 
 
-def _send(connection: WebSocketProtocol, text: bool, data: bytes, frame: bytes | None) -> None:
-    """Send a message: ``frame`` as it is where the connection takes shared frames (and one was
-    made), else encoded for this connection alone; then write it."""
+class _Frames:
+    """One message's frames for many connections, each made once, when first needed: the plain
+    frame, and one per :attr:`~wsfast.connection.Connection.shared_frame_key` of permessage-deflate."""
+
+    __slots__ = ("text", "data", "plain", "_compressed")
+
+    def __init__(self, text: bool, data: bytes) -> None:
+        self.text = text
+        self.data = data
+        self.plain = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
+        self._compressed: dict[object, bytes] = {}
+
+    def shared(self, key: object) -> bytes:
+        """The frame for the connections whose shared frame key is ``key`` (not None)."""
+        if key == "plain":
+            return self.plain
+        frame = self._compressed.get(key)
+        if frame is None:
+            opcode = Opcode.TEXT if self.text else Opcode.BINARY
+            frame = self._compressed[key] = encode_shared(opcode, self.data, key)  # type: ignore[arg-type]
+        return frame
+
+
+def _send(connection: WebSocketProtocol, frames: _Frames) -> None:
+    """Send a message: the frame shared by the connections like this one where it takes one, else
+    the message encoded for this connection alone; then write it."""
     protocol = connection.protocol
-    if frame is not None and protocol.sends_plain_frames:
-        protocol.send_encoded(frame)
-    elif text:
-        protocol.send_text(data)
+    key = protocol.shared_frame_key
+    if key is not None:
+        protocol.send_encoded(frames.shared(key))
+    elif frames.text:
+        protocol.send_text(frames.data)
     else:
-        protocol.send_binary(data)
+        protocol.send_binary(frames.data)
     connection._flush()
