@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -100,3 +101,35 @@ def test_echo_bench_keeps_its_default_message_count():
     result = wsfast_command("bench", "-s", "16", "-c", "4")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("20000 messages of 16 B at concurrency 4: ")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX's")
+def test_fanout_bench_shows_progress_on_a_terminal_only():
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "wsfast", "bench", "--fanout", "--connections", "20", "-n", "50",
+                                    "-s", "64"], stdout=subprocess.PIPE, stderr=terminal, text=True)  # fmt: skip
+        os.close(terminal)
+        shown = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the process closes its end (EIO on Linux)
+            if not select.select([controller], [], [], 1)[0]:
+                continue
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+    assert process.returncode == 0
+    assert re.search(rb"\r\[#*\s*\] +\d+%", shown), shown  # the bar, on the terminal
+    assert figures(stdout)[3] == 1000  # the summary, on stdout: every message delivered
+    assert "[" not in stdout and "%" not in stdout
+    piped = wsfast_command("bench", "--fanout", "--connections", "20", "-n", "50", "-s", "64")
+    assert piped.returncode == 0 and piped.stderr == ""  # not a terminal: no bar
