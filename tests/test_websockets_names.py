@@ -15,36 +15,66 @@ from tests.support import run_async
 from tests.sync.support import running, uri
 from wsfast._websockets_names import UNSET, client_headers, message_limits
 from wsfast.exceptions import ConnectionClosedError
-from wsfast.limits import MAX_FRAME_SIZE, MAX_MESSAGE_SIZE
+from wsfast.limits import MAX_MESSAGE_SIZE
 from wsfast.sync.client import connect as sync_connect
 
-DEFAULTS = (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE)
+DEFAULTS = (MAX_MESSAGE_SIZE, UNSET)  # max_frame_size not given: it follows max_message_size
 
 
 @pytest.mark.parametrize(("max_size", "expected"), [
-    (UNSET, DEFAULTS),
-    (1000, (1000, MAX_FRAME_SIZE)),
-    (None, (None, MAX_FRAME_SIZE)),
+    (UNSET, (MAX_MESSAGE_SIZE, MAX_MESSAGE_SIZE)),
+    (1000, (1000, 1000)),  # a message may come in one frame, as with websockets
+    (None, (None, None)),
     ((1000, 100), (1000, 100)),
     ((None, None), (None, None)),
+    ((None, 100), (None, 100)),
 ])  # fmt: skip
 def test_max_size_is_the_message_limit_or_both(max_size, expected):
-    assert message_limits(max_size, *DEFAULTS, DEFAULTS) == expected
+    assert message_limits(max_size, *DEFAULTS, MAX_MESSAGE_SIZE) == expected
+
+
+def test_the_frame_limit_follows_the_message_limit_unless_given():
+    assert message_limits(UNSET, 5000, UNSET, MAX_MESSAGE_SIZE) == (5000, 5000)
+    assert message_limits(UNSET, None, UNSET, MAX_MESSAGE_SIZE) == (None, None)
+    assert message_limits(UNSET, 5000, 100, MAX_MESSAGE_SIZE) == (5000, 100)
+    assert message_limits(UNSET, 5000, None, MAX_MESSAGE_SIZE) == (5000, None)
 
 
 def test_max_size_beside_the_same_limit_under_wsfast_s_name():
-    assert message_limits(1000, 1000, MAX_FRAME_SIZE, DEFAULTS) == (1000, MAX_FRAME_SIZE)  # the same value
-    assert message_limits(1000, MAX_MESSAGE_SIZE, 50, DEFAULTS) == (1000, 50)  # an int leaves frames alone
+    assert message_limits(1000, 1000, UNSET, MAX_MESSAGE_SIZE) == (1000, 1000)  # the same value
+    assert message_limits(1000, MAX_MESSAGE_SIZE, 50, MAX_MESSAGE_SIZE) == (1000, 50)  # an int leaves frames alone
+    assert message_limits((1000, 50), MAX_MESSAGE_SIZE, 50, MAX_MESSAGE_SIZE) == (1000, 50)
     with pytest.raises(TypeError, match="max_message_size"):
-        message_limits(1000, 2000, MAX_FRAME_SIZE, DEFAULTS)
+        message_limits(1000, 2000, UNSET, MAX_MESSAGE_SIZE)
     with pytest.raises(TypeError, match="max_message_size"):
-        message_limits((1000, 100), MAX_MESSAGE_SIZE, 50, DEFAULTS)
+        message_limits((1000, 100), MAX_MESSAGE_SIZE, 50, MAX_MESSAGE_SIZE)
 
 
 @pytest.mark.parametrize("max_size", ["1000", 1.5, True, (1, 2, 3), (1,), ("a", 1)])
 def test_max_size_of_another_type(max_size):
     with pytest.raises(TypeError, match="max_size"):
-        message_limits(max_size, *DEFAULTS, DEFAULTS)
+        message_limits(max_size, *DEFAULTS, MAX_MESSAGE_SIZE)
+
+
+@pytest.mark.usefixtures("event_loop_kind")
+@pytest.mark.parametrize("limits", [{"max_size": None}, {"max_size": 3_000_000}, {"max_message_size": 3_000_000}])
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_a_message_under_a_raised_limit_may_come_in_one_frame(limits, compression):
+    # 2 MB of random bytes in one frame: over the 1 MiB default, under the limit raised; with
+    # compression its frame is larger than the message (random data does not compress)
+    message = uuid.uuid4().bytes * 125_000
+
+    async def main():
+        async with wsfast.serve(echo, "127.0.0.1", 0, compression=compression, **limits) as server:
+            async with wsfast.connect(f"ws://127.0.0.1:{port_of(server)}/", compression=compression, **limits) as ws:
+                await ws.send(message)
+                assert await ws.recv() == message
+
+    run_async(main(), 30)
+    with running(compression=compression, **limits) as server:
+        with sync_connect(uri(server), compression=compression, **limits) as ws:
+            ws.send(message)
+            assert ws.recv() == message
 
 
 def test_client_headers_under_either_name():

@@ -18,31 +18,36 @@ UNSET: Any = object()
 
 
 def message_limits(
-    max_size: Any, max_message_size: int | None, max_frame_size: int | None, defaults: tuple[int | None, int | None]
+    max_size: Any, max_message_size: int | None, max_frame_size: Any, default_message_size: int | None
 ) -> tuple[int | None, int | None]:
-    """``(max_message_size, max_frame_size)`` once websockets' ``max_size`` is applied: an int or None
-    bounds the message, ``(message, fragment)`` bounds the message and each frame (websockets 16);
-    ``defaults`` are wsfast's defaults of the two, to tell whether they were given.
+    """``(max_message_size, max_frame_size)`` once websockets' ``max_size`` is applied and the frame
+    limit's default filled in. ``max_size``: an int or None bounds the message, ``(message,
+    fragment)`` the message and each frame (websockets 16). A frame limit not given (UNSET) is the
+    message limit, so that a message may come in one frame, as with websockets, and a compressed
+    frame (which the message limit bounds only once inflated) stays bounded by it.
+    ``default_message_size`` is wsfast's default of ``max_message_size``, to tell whether it was given.
 
     Raises:
         TypeError: ``max_size`` is given beside ``max_message_size`` (or, as a pair, beside
             ``max_frame_size``) set to another value, or is neither an int, None nor a pair of them.
     """
-    if max_size is UNSET:
-        return max_message_size, max_frame_size
-    if isinstance(max_size, tuple):
-        if len(max_size) != 2:
-            raise TypeError(f"max_size must be an int, None or (message, fragment), not {max_size!r}")
-        message, fragment = max_size
-    else:
-        message, fragment = max_size, max_frame_size
-    for name, value in (("message", message), ("fragment", fragment)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise TypeError(f"max_size's {name} limit must be an int or None, not {value!r}")
-    for ours, default, theirs in zip((max_message_size, max_frame_size), defaults, (message, fragment)):
-        if ours != default and ours != theirs:
+    if max_size is not UNSET:
+        if isinstance(max_size, tuple):
+            if len(max_size) != 2:
+                raise TypeError(f"max_size must be an int, None or (message, fragment), not {max_size!r}")
+            message, fragment = max_size
+            given_frame = max_frame_size is not UNSET and max_frame_size != fragment
+        else:
+            message, fragment, given_frame = max_size, max_frame_size, False
+        for name, value in (("message", message), ("fragment", fragment)):
+            if value is not None and value is not UNSET and (not isinstance(value, int) or isinstance(value, bool)):
+                raise TypeError(f"max_size's {name} limit must be an int or None, not {value!r}")
+        if given_frame or (max_message_size != default_message_size and max_message_size != message):
             raise TypeError("max_size is websockets' name of max_message_size (and max_frame_size): give one of them")
-    return message, fragment
+        max_message_size, max_frame_size = message, fragment
+    if max_frame_size is UNSET:
+        max_frame_size = max_message_size
+    return max_message_size, max_frame_size
 
 
 def client_headers(

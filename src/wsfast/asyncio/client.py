@@ -18,7 +18,7 @@ from ..exceptions import InvalidHTTP, InvalidStatus, ProxyError, SecurityError
 from ..extensions import ClientExtensionFactory
 from ..handshake import USER_AGENT
 from ..headers import HeadersLike
-from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..limits import MAX_FRAGMENTS, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import client_extensions
 from .._websockets_names import UNSET, client_headers, message_limits
 from .connection import Connection
@@ -87,8 +87,9 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         write_limit: bytes in the write buffer above which ``send`` waits.
         max_message_size: the largest message accepted, in bytes after decompression (1009
             beyond); None for no limit (see :class:`~wsfast.connection.Connection`).
-        max_frame_size: the largest frame payload accepted, in bytes (1009 beyond); None for no
-            limit.
+        max_frame_size: the largest frame payload accepted, in bytes, before decompression (1009
+            beyond); by default ``max_message_size``, so that a message may come in one frame;
+            None for no limit.
         max_fragments: the most frames one message may have (1009 beyond); None for no limit.
         max_http_head_size: the most bytes the server's response head may take (interim 1xx
             heads included); a larger one fails the handshake.
@@ -135,7 +136,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         ping_timeout: float | None = 20.0,
         close_timeout: float | None = 10.0,
         max_message_size: int | None = MAX_MESSAGE_SIZE,
-        max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_frame_size: int | None = UNSET,
         max_fragments: int | None = MAX_FRAGMENTS,
         max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
         max_http_headers: int = MAX_HTTP_HEADERS,
@@ -149,7 +150,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         require_aiofastnet(use_aiofastnet)
         self._use_aiofastnet = use_aiofastnet
         extra_headers, user_agent = client_headers(extra_headers, additional_headers, user_agent, user_agent_header, USER_AGENT)
-        max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE))
+        max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, MAX_MESSAGE_SIZE)
         self._handshake_options: dict[str, Any] = dict(
             origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
             extensions=client_extensions(compression, extensions), max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,

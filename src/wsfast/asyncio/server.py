@@ -16,7 +16,7 @@ from ..extensions import ServerExtensionFactory
 from ..handshake import SERVER, ServerHandshake, reject
 from ..http11 import Request, Response
 from ..headers import HeadersLike
-from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..limits import MAX_FRAGMENTS, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import server_extensions
 from ..server import ServerConnection
 from .._websockets_names import UNSET, message_limits
@@ -275,8 +275,9 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         write_limit: bytes in a connection's write buffer above which ``send`` waits.
         max_message_size: the largest message accepted, in bytes after decompression (1009
             beyond); None for no limit (see :class:`~wsfast.connection.Connection`).
-        max_frame_size: the largest frame payload accepted, in bytes (1009 beyond); None for no
-            limit.
+        max_frame_size: the largest frame payload accepted, in bytes, before decompression (1009
+            beyond); by default ``max_message_size``, so that a message may come in one frame;
+            None for no limit.
         max_fragments: the most frames one message may have (1009 beyond); None for no limit.
         max_http_head_size: the most bytes a request head may take (431 beyond; 414 when the
             request line alone reaches it).
@@ -318,7 +319,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         ping_timeout: float | None = 20.0,
         close_timeout: float | None = 10.0,
         max_message_size: int | None = MAX_MESSAGE_SIZE,
-        max_frame_size: int | None = MAX_FRAME_SIZE,
+        max_frame_size: int | None = UNSET,
         max_fragments: int | None = MAX_FRAGMENTS,
         max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
         max_http_headers: int = MAX_HTTP_HEADERS,
@@ -329,7 +330,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
         max_size: int | None | tuple[int | None, int | None] = UNSET,
     ) -> None:
         require_aiofastnet(use_aiofastnet)
-        max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE))
+        max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, MAX_MESSAGE_SIZE)
         handshake = ServerHandshake(
             origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol,
             extensions=server_extensions(compression, extensions), extra_headers=extra_headers, server_header=server_header,

@@ -13,7 +13,7 @@ from ..connection import State
 from ..extensions import ClientExtensionFactory
 from ..handshake import USER_AGENT
 from ..headers import HeadersLike
-from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..limits import MAX_FRAGMENTS, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import client_extensions
 from .._sockets import naming
 from ..proxy import open_tunnel, proxy_for
@@ -43,7 +43,7 @@ def connect(
     ping_timeout: float | None = 20.0,
     close_timeout: float | None = 10.0,
     max_message_size: int | None = MAX_MESSAGE_SIZE,
-    max_frame_size: int | None = MAX_FRAME_SIZE,
+    max_frame_size: int | None = UNSET,
     max_fragments: int | None = MAX_FRAGMENTS,
     max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
     max_http_headers: int = MAX_HTTP_HEADERS,
@@ -67,7 +67,7 @@ def connect(
         OSError: the TCP connection failed.
     """
     extra_headers, user_agent = client_headers(extra_headers, additional_headers, user_agent, user_agent_header, USER_AGENT)
-    max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE))
+    max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, MAX_MESSAGE_SIZE)
     protocol = ClientConnection(
         uri, origin=origin, subprotocols=subprotocols, extra_headers=extra_headers, user_agent=user_agent,
         extensions=client_extensions(compression, extensions), max_message_size=max_message_size, max_frame_size=max_frame_size, max_fragments=max_fragments,

@@ -17,7 +17,7 @@ from ..extensions import ServerExtensionFactory
 from ..handshake import SERVER, ServerHandshake
 from ..http11 import Request, Response
 from ..headers import HeadersLike
-from ..limits import MAX_FRAGMENTS, MAX_FRAME_SIZE, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
+from ..limits import MAX_FRAGMENTS, MAX_HTTP_HEAD_SIZE, MAX_HTTP_HEADERS, MAX_MESSAGE_SIZE
 from ..permessage_deflate import server_extensions
 from ..server import ServerConnection
 from .._websockets_names import UNSET, message_limits
@@ -210,7 +210,7 @@ def serve(
     ping_timeout: float | None = 20.0,
     close_timeout: float | None = 10.0,
     max_message_size: int | None = MAX_MESSAGE_SIZE,
-    max_frame_size: int | None = MAX_FRAME_SIZE,
+    max_frame_size: int | None = UNSET,
     max_fragments: int | None = MAX_FRAGMENTS,
     max_http_head_size: int = MAX_HTTP_HEAD_SIZE,
     max_http_headers: int = MAX_HTTP_HEADERS,
@@ -231,7 +231,7 @@ def serve(
         TypeError: an option given under both its names, with different values.
         OSError: the address cannot be listened on.
     """
-    max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, (MAX_MESSAGE_SIZE, MAX_FRAME_SIZE))
+    max_message_size, max_frame_size = message_limits(max_size, max_message_size, max_frame_size, MAX_MESSAGE_SIZE)
     handshake = ServerHandshake(
         origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol,
         extensions=server_extensions(compression, extensions), extra_headers=extra_headers, server_header=server_header,
