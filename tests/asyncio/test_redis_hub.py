@@ -2,7 +2,9 @@
 here on 127.0.0.1 (skipped without redis-server or the redis package, failed instead when CI is set).
 
 Two hubs in one event loop stand for two processes: each has its own server, clients and
-connections to Redis, and only Redis between them.
+connections to Redis, and only Redis between them. For what a real Redis does not do on demand, a
+hub connects through a proxy that makes Redis go away in the middle of a publish (RedisProxy), or
+to a fake Redis that answers garbage (FakeRedis).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import os
 import shutil
 import socket
@@ -99,7 +102,7 @@ def new_prefix() -> str:
     return f"wsfast-test-{os.getpid()}-{next(_prefixes)}:"
 
 
-def backend(redis_server: RedisServer, prefix: str, **options):
+def backend(redis_server: RedisServer | RedisProxy | FakeRedis, prefix: str, **options):
     from wsfast.asyncio.redis_hub import RedisBackend
 
     return RedisBackend(redis_server.url, prefix=prefix, reconnect_delay=0.05, max_reconnect_delay=0.3, **options)
@@ -157,9 +160,226 @@ async def no_tasks_left(before: set[asyncio.Task]) -> None:
         raise AssertionError(f"tasks left: {asyncio.all_tasks() - before}") from None
 
 
+class ProxyLink:
+    """One connection through a RedisProxy: the client's side and Redis's."""
+
+    def __init__(self, to_client: asyncio.StreamWriter, to_redis: asyncio.StreamWriter) -> None:
+        self.to_client, self.to_redis = to_client, to_redis
+        self.swallowing = False  # Redis went away with it: what the client sends goes nowhere
+
+    def abort(self) -> None:
+        self.to_client.transport.abort()
+        self.to_redis.transport.abort()
+
+
+class LoopbackServer:
+    """A server on 127.0.0.1 in the test's event loop, that a hub reaches at :attr:`url`; closing it
+    aborts its connections (the subclass's ``_abort_connections``)."""
+
+    async def __aenter__(self):
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"redis://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/0"
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        self._server.close()
+        self._abort_connections()
+        await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def _abort_connections(self) -> None:
+        raise NotImplementedError
+
+
+class RedisProxy(LoopbackServer):
+    """A TCP proxy on 127.0.0.1 (in the test's event loop) between one hub and a RedisServer, that
+    makes Redis go away at the next PUBLISH: that PUBLISH never reaches Redis and no answer comes
+    back; the connection that sent it breaks first, or the others do while it waits for its answer.
+    Then it refuses connections until Redis comes back."""
+
+    def __init__(self, redis_server: RedisServer) -> None:
+        self.redis_server = redis_server
+        self.away = False
+        self.refused = 0  # connections refused while Redis was away
+        self._break_first: str | None = None  # "publisher" or "subscriber", once armed
+        self._links: list[ProxyLink] = []
+
+    def _abort_connections(self) -> None:
+        for link in self._links:
+            link.abort()
+
+    def go_away_at_the_next_publish(self, break_first: str) -> None:
+        self._break_first = break_first
+
+    def come_back(self) -> None:
+        self.away = False
+
+    async def _serve(self, from_client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+        if self.away:
+            self.refused += 1
+            to_client.transport.abort()
+            return
+        from_redis, to_redis = await asyncio.open_connection("127.0.0.1", self.redis_server.port)
+        link = ProxyLink(to_client, to_redis)
+        self._links.append(link)
+        pumps = [asyncio.create_task(self._from_client(from_client, link)),
+                 asyncio.create_task(self._pump(from_redis, to_client))]  # fmt: skip
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            link.abort()
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.wait(pumps)
+            self._links.remove(link)
+
+    async def _from_client(self, reader: asyncio.StreamReader, link: ProxyLink) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                if link.swallowing:
+                    continue
+                if self._break_first is not None and b"PUBLISH" in data:
+                    self._go_away(link)
+                    if link.swallowing:
+                        continue
+                    return
+                link.to_redis.write(data)
+                await link.to_redis.drain()
+
+    def _go_away(self, publishing: ProxyLink) -> None:
+        """Redis goes away in the middle of the publishing link's pipeline, which it never reads."""
+        self.away = True
+        if self._break_first == "publisher":
+            publishing.abort()
+        else:  # the others break now, and the publisher waits for answers that never come
+            publishing.swallowing = True
+            for link in self._links:
+                if link is not publishing:
+                    link.abort()
+        self._break_first = None
+
+    @staticmethod
+    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+
+
+class FakeClient:
+    """One connection to a FakeRedis."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.channels: set[bytes] = set()
+        self.garbled = False  # it was sent garbage: it answers nothing more, and receives nothing
+
+
+class FakeRedis(LoopbackServer):
+    """Just enough of Redis on 127.0.0.1 (in the test's event loop) for RedisBackends, in RESP2:
+    PING, SUBSCRIBE, UNSUBSCRIBE and PUBLISH (to its subscribers), +OK to the rest. A test makes
+    it send garbage to the connections subscribed to a channel, or in answer to the next PUBLISH."""
+
+    #: How much a garbage stream goes on, if the connection takes it all.
+    STREAM_BYTES = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._clients: list[FakeClient] = []
+        self._publish_answer: bytes | None = None
+
+    def _abort_connections(self) -> None:
+        for client in self._clients:
+            client.writer.transport.abort()
+
+    def subscribers(self, channel: str) -> int:
+        """How many connections that were not garbled subscribe to ``channel``."""
+        return sum(1 for client in self._clients if channel.encode() in client.channels and not client.garbled)
+
+    def send(self, channel: str, data: bytes) -> FakeClient:
+        """Send ``data`` as it is to the connection subscribed to ``channel``."""
+        [client] = [client for client in self._clients if channel.encode() in client.channels]
+        client.writer.write(data)
+        return client
+
+    async def garble(self, channel: str, garbage: bytes, filler: bytes | None) -> int:
+        """Send ``garbage`` to the connection subscribed to ``channel``, then ``filler`` over and over
+        (None: nothing more) until :data:`STREAM_BYTES` or the connection breaks. Returns the bytes
+        of filler that went into the socket."""
+        client = self.send(channel, garbage)
+        client.garbled = True
+        sent = 0
+        if filler is not None:
+            chunk = filler * (65536 // len(filler))
+            with contextlib.suppress(OSError):
+                while sent < self.STREAM_BYTES and not client.writer.is_closing():
+                    client.writer.write(chunk)
+                    await client.writer.drain()
+                    sent += len(chunk)
+        return sent
+
+    def answer_the_next_publish(self, garbage: bytes) -> None:
+        self._publish_answer = garbage
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = FakeClient(writer)
+        self._clients.append(client)
+        try:
+            while (command := await self._read_command(reader)) is not None:
+                if not client.garbled:
+                    writer.write(self._answer(client, command))
+                    await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._clients.remove(client)
+            writer.transport.abort()
+
+    @staticmethod
+    async def _read_command(reader: asyncio.StreamReader) -> list[bytes] | None:
+        """A command, as redis-py sends it: an array of bulk strings; None at the end."""
+        line = await reader.readline()
+        if not line:
+            return None
+        arguments = []
+        for _ in range(int(line[1:])):
+            length = int((await reader.readline())[1:])
+            arguments.append((await reader.readexactly(length + 2))[:-2])
+        return arguments
+
+    def _answer(self, client: FakeClient, command: list[bytes]) -> bytes:
+        name, arguments = command[0].upper(), command[1:]
+        if name == b"PING":
+            return b"*2\r\n$4\r\npong\r\n$0\r\n\r\n" if client.channels else b"+PONG\r\n"
+        if name in (b"SUBSCRIBE", b"UNSUBSCRIBE"):
+            answers = []
+            for channel in arguments:
+                (client.channels.add if name == b"SUBSCRIBE" else client.channels.discard)(channel)
+                answers.append(b"*3\r\n" + bulk(name.lower()) + bulk(channel) + b":%d\r\n" % len(client.channels))
+            return b"".join(answers)
+        if name == b"PUBLISH":
+            if self._publish_answer is not None:
+                client.garbled = True
+                answer, self._publish_answer = self._publish_answer, None
+                return answer
+            channel, payload = arguments
+            receivers = [other for other in self._clients if channel in other.channels and not other.garbled]
+            for receiver in receivers:
+                receiver.writer.write(b"*3\r\n" + bulk(b"message") + bulk(channel) + bulk(payload))
+            return b":%d\r\n" % len(receivers)
+        return b"+OK\r\n"  # CLIENT SETINFO, SELECT
+
+
+def bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
 @contextlib.asynccontextmanager
-async def process(redis_server: RedisServer, prefix: str, clients: int = 2, **options) -> AsyncIterator:
-    """One "process": a hub on Redis, its server, and ``clients`` clients of it."""
+async def process(redis_server: RedisServer | RedisProxy | FakeRedis, prefix: str, clients: int = 2,
+                  **options) -> AsyncIterator:  # fmt: skip
+    """One "process": a hub on Redis (or on a proxy to it, or a fake), its server, and ``clients``
+    clients of it."""
     async with hub_process(backend(redis_server, prefix, **options), clients) as hub_and_clients:
         yield hub_and_clients
 
@@ -316,6 +536,166 @@ def test_garbage_on_a_channel_is_counted_and_never_delivered(redis_server):
             assert a.backend.counters["garbage"] == 5 and a.backend.counters["received"] == 2
             a.publish("t", "still fine")
             assert await recv(client) == "still fine"
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+def counted(counters) -> int:
+    """The messages a backend accounted for: each one published is sent, lost or dropped."""
+    return counters["published"] + counters["lost"] + counters["dropped_full"] + counters["dropped_too_large"]
+
+
+@pytest.mark.parametrize("break_first", ["publisher", "subscriber"])
+def test_redis_gone_mid_publish_every_message_is_delivered_locally_and_sent_or_counted_lost(redis_server, break_first,
+                                                                                           caplog):  # fmt: skip
+    burst = 1000  # four pipelines: Redis goes away during the first, the others are still queued
+
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with RedisProxy(redis_server) as proxy, redis_client(redis_server) as redis, \
+                process(proxy, prefix, clients=1) as (a, _, [a_client]), \
+                process(redis_server, prefix, clients=1) as (b, _, [b_client]):  # fmt: skip
+            await subscribe(a_client, "burst")
+            await subscribe(b_client, "burst")
+            await subscribed_in_redis(redis, prefix + "burst", 2)
+            a.publish("burst", "before")
+            assert await recv(a_client) == "before" and await recv(b_client) == "before"
+
+            proxy.go_away_at_the_next_publish(break_first)
+            for number in range(burst):  # without yielding: all queued before the first is sent
+                assert a.publish("burst", str(number)) == 1
+            assert [await recv(a_client) for _ in range(burst)] == [str(number) for number in range(burst)]
+            await eventually(lambda: proxy.refused >= 2, what="attempts to connect while Redis is away")
+            for number in range(5):
+                assert a.publish("burst", f"while away {number}") == 1
+                assert await recv(a_client) == f"while away {number}"  # local delivery goes on
+            assert a.backend.counters["published"] == 1 and a.backend.counters["lost"] == burst + 5
+            assert counted(a.backend.counters) == 1 + burst + 5  # nothing unaccounted for
+
+            proxy.come_back()
+            await eventually(lambda: a.backend.connected, what="the reconnection")
+            await subscribed_in_redis(redis, prefix + "burst", 2)  # a's subscription restored
+            a.publish("burst", "after")
+            assert await recv(b_client) == "after"  # and none of the lost ones before it
+            assert await recv(a_client) == "after"
+            b.publish("burst", b"from b")
+            assert await recv(a_client) == b"from b" and await recv(b_client) == b"from b"
+            assert a.backend.counters["reconnects"] == 1 and b.backend.counters["reconnects"] == 0
+            assert b.backend.counters["received"] == a.backend.counters["published"] == 2
+            assert counted(a.backend.counters) == 1 + burst + 5 + 1
+        await no_tasks_left(before)
+
+    with caplog.at_level(logging.WARNING, logger="wsfast"):
+        run_async(main(), 20)
+    assert "lost the connection to Redis" in caplog.text
+    assert "messages are not sent to the other processes (lost: " in caplog.text
+    assert "cannot connect the connection to Redis" in caplog.text  # retried while it was away
+    assert f"is up again; {burst + 5} messages were lost for the other processes meanwhile" in caplog.text
+
+
+def test_a_quiet_hub_pings_both_connections_and_a_real_redis_keeps_it_up(redis_server):
+    async def main():
+        before = asyncio.all_tasks()
+        async with process(redis_server, new_prefix(), clients=1, ping_interval=0.3) as (hub, _, [client]):
+            await subscribe(client, "quiet")  # in subscribed mode, Redis answers a PING with a pong message
+            await eventually(lambda: hub.backend.connected, what="the connection to Redis")
+            replies = hub.backend._replies_read
+            await eventually(lambda: hub.backend._replies_read >= replies + 3, what="three pongs")
+            assert hub.backend.connected and hub.backend.counters["reconnects"] == 0
+        await no_tasks_left(before)
+
+    run_async(main(), 10)
+
+
+#: Garbage a fake Redis sends to a hub's subscribing connection, and what it sends after it over and over.
+GARBAGE = {
+    "a reply of the wrong type": (b":42\r\n", None),
+    "a line that is not RESP": (b"hello, I am not Redis\r\n", None),
+    "a string of 9999999999999 bytes": (b"*3\r\n$7\r\nmessage\r\n$9999999999999\r\n", b"x"),
+    "a line that never ends": (b"+", b"x"),
+    "an array of 10**12 items": (b"*1000000000000\r\n", b":1\r\n"),
+    "a reply cut short, then silence": (b"*3\r\n$7\r\nmessage\r\n$100\r\nabc", None),
+}
+
+
+@pytest.mark.parametrize("case", GARBAGE)
+def test_redis_answering_garbage_ends_the_session_within_bounds_and_it_reconnects(case, caplog):
+    garbage, filler = GARBAGE[case]
+    silent = case == "a reply cut short, then silence"  # found by the PINGs, not counted as garbage
+
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with FakeRedis() as fake, process(fake, prefix, clients=1) as (a, _, [a_client]), \
+                process(fake, prefix, clients=1, ping_interval=0.5 if silent else 15) as (b, _, [b_client]):  # fmt: skip
+            await subscribe(a_client, "feed")
+            await subscribe(b_client, "feed")
+            await subscribe(b_client, "b only")
+            await eventually(lambda: fake.subscribers(prefix + "feed") == 2 and fake.subscribers(prefix + "b only") == 1)
+            a.publish("feed", "before")
+            assert await recv(a_client) == "before" and await recv(b_client) == "before"
+
+            sent = await asyncio.wait_for(fake.garble(prefix + "b only", garbage, filler), 10)
+            assert sent < fake.STREAM_BYTES  # b stopped reading: it did not take in all that came
+            assert b.publish("b only", "local") == 1 and await recv(b_client) == "local"  # local delivery goes on
+            await eventually(lambda: b.backend.counters["reconnects"] == 1, 10, "the reconnection")
+            b.backend.ping_interval = 15  # from here, a loaded machine's slow PONG must not look like a stall
+            assert b.backend.counters["garbage"] == (0 if silent else 1)
+            await eventually(lambda: fake.subscribers(prefix + "feed") == 2 and fake.subscribers(prefix + "b only") == 1)
+            a.publish("feed", "after")  # from the hub that saw no garbage, to both again
+            assert await recv(a_client) == "after" and await recv(b_client) == "after"
+            b.publish("feed", b"from b")
+            assert await recv(a_client) == b"from b" and await recv(b_client) == b"from b"
+            assert a.backend.counters["reconnects"] == a.backend.counters["garbage"] == 0
+        await no_tasks_left(before)
+
+    with caplog.at_level(logging.WARNING, logger="wsfast"):
+        run_async(main(), 30)
+    assert "lost the connection to Redis" in caplog.text
+    assert ("read no reply in 0.5 s" if silent else "Redis sent a reply that does not parse") in caplog.text
+    assert "Traceback" not in caplog.text  # an expected error, each of them
+
+
+def test_garbage_in_answer_to_a_publish_loses_the_batch_and_it_reconnects(caplog):
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with FakeRedis() as fake, process(fake, prefix, clients=1) as (a, _, [a_client]), \
+                process(fake, prefix, clients=1) as (b, _, [b_client]):  # fmt: skip
+            await subscribe(a_client, "feed")
+            await subscribe(b_client, "feed")
+            await eventually(lambda: fake.subscribers(prefix + "feed") == 2)
+            fake.answer_the_next_publish(b"hello, I am not Redis\r\n")
+            for number in range(3):
+                assert a.publish("feed", str(number)) == 1
+            assert [await recv(a_client) for _ in range(3)] == ["0", "1", "2"]
+            await eventually(lambda: a.backend.counters["reconnects"] == 1, what="the reconnection")
+            assert a.backend.counters["lost"] == 3 and a.backend.counters["garbage"] == 1
+            await eventually(lambda: fake.subscribers(prefix + "feed") == 2)
+            a.publish("feed", "after")
+            assert await recv(a_client) == "after" and await recv(b_client) == "after"  # not the lost ones
+            assert counted(a.backend.counters) == 4
+        await no_tasks_left(before)
+
+    with caplog.at_level(logging.WARNING, logger="wsfast"):
+        run_async(main(), 20)
+    assert "Redis sent a reply that does not parse" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_message_of_the_wrong_shape_is_garbage_and_the_session_goes_on():
+    async def main():
+        before = asyncio.all_tasks()
+        prefix = new_prefix()
+        async with FakeRedis() as fake, process(fake, prefix, clients=1) as (a, _, [client]):
+            await subscribe(client, "feed")
+            await eventually(lambda: fake.subscribers(prefix + "feed") == 1)
+            fake.send(prefix + "feed", b"*3\r\n$7\r\nmessage\r\n:1\r\n:2\r\n")  # integers, not strings
+            fake.send(prefix + "feed", b"*3\r\n" + bulk(b"message") + bulk((prefix + "feed").encode())
+                      + bulk(bytes(16) + b"\x01from elsewhere"))  # fmt: skip
+            assert await recv(client) == "from elsewhere"  # the same connection, after the garbage
+            assert a.backend.counters["garbage"] == 1 and a.backend.counters["reconnects"] == 0
         await no_tasks_left(before)
 
     run_async(main(), 10)

@@ -17,11 +17,25 @@ once per second and kind):
 - the publish queue holds at most ``max_queue`` messages and ``max_queue_bytes`` bytes: past either,
   a message is not sent to the other processes (``dropped_full``);
 - a message over ``max_message_bytes`` (16 MiB by default) is delivered to the local subscribers but
-  not sent (``dropped_too_large``), and one received over it is ``garbage``;
+  not sent (``dropped_too_large``), and one received over it is ``garbage`` (over it by more than
+  64 KiB, it is garbage that ends the session: below);
 - while Redis is unreachable, what is published is ``lost`` for the other processes (local delivery
   goes on), and so is what was queued or being sent when the connection broke; the backend
   reconnects after a delay that doubles from ``reconnect_delay`` up to ``max_reconnect_delay``
   (with jitter), restores its subscriptions, and counts ``reconnects``;
+- Redis going away in the middle of a publish: the batch being sent (at most 256 messages) counts
+  as ``lost`` whichever connection breaks first, even if Redis forwarded some of it before it went
+  (at most once), so that every message published is ``published``, ``lost`` or ``dropped_*``;
+- Redis answering garbage (a reply that is not RESP, or of a type redis-py cannot take, a line over
+  the stream's 64 KiB limit, a reply whose strings are over ``max_message_bytes`` + 64 KiB + the
+  prefix's length together, or of more than 16 values): it counts as ``garbage``, the session ends (logged) and
+  reconnects as above. Reading stops at the bound, so a connection holds a few times that bound at
+  most, whatever Redis sends: both read with redis-py's pure-Python parser, bounded here, even
+  where hiredis is installed. A message of the wrong shape in a well-formed reply is ``garbage``
+  alone, and the session goes on;
+- a connection that stops in the middle of a reply, or gets no answers, ends the session too: the
+  subscribing one must read a reply between two PINGs, sent ``ping_interval`` apart (it is found
+  within twice that), the publishing one gets ``socket_timeout`` for each answer;
 - the subscriptions the backend keeps are those of the topics that have local subscribers, and the
   changes it still has to send Redis: a subscribe/unsubscribe flood grows neither.
 
@@ -32,13 +46,15 @@ pubsub``, 32 MiB by default): that is a lost connection like any other here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._linked import LinkedBackend
 
 if TYPE_CHECKING:
+    from redis._parsers import _AsyncRESP2Parser
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
 
@@ -57,6 +73,10 @@ _HEADER_BYTES = ORIGIN_BYTES + 1
 _CHANNELS_PER_COMMAND = 512
 #: Messages per pipeline sent to Redis: one round trip for many publishes.
 _MESSAGES_PER_BATCH = 256
+#: Room in one reply from Redis beside a message's payload and the prefix: its topic, header and framing.
+_REPLY_ROOM = 64 * 1024
+#: Values in one reply from Redis: a pub/sub message has 4 (its array and three strings), a pong 3.
+_MAX_REPLY_PARTS = 16
 
 
 class RedisBackend(LinkedBackend):
@@ -73,10 +93,12 @@ class RedisBackend(LinkedBackend):
         reconnect_delay: the first delay before reconnecting; it doubles at each failure.
         max_reconnect_delay: the longest delay between two attempts to reconnect.
         ping_interval: how long the publishing connection stays idle before a PING checks it (a
-            broker that stopped answering is found within this plus ``socket_timeout``).
+            broker that stopped answering is found within this plus ``socket_timeout``), and how
+            often the subscribing connection is pinged (one that stopped is found within twice this).
         redis_options: more keyword arguments for ``Redis.from_url`` (the defaults here:
             ``socket_connect_timeout=5``, ``socket_timeout=10`` for the publishing connection only,
-            and no retries: this backend reconnects by itself).
+            and no retries: this backend reconnects by itself). ``decode_responses``, ``protocol``
+            (2) and ``parser_class`` are the backend's own.
 
     Raises:
         ImportError: the ``redis`` package is not installed.
@@ -100,6 +122,9 @@ class RedisBackend(LinkedBackend):
         self.ping_interval = ping_interval
         self.redis_options = redis_options
         self._prefix_bytes = prefix.encode("utf-8")
+        # a reply carries a payload, its channel and some framing: room for them, and no more
+        self._parser_class = _bounded_parser(max_message_bytes + _REPLY_ROOM + len(self._prefix_bytes))
+        self._replies_read = 0  # by the subscribing connection: the PINGs check that it goes on
 
     # ------------------------------------------------------------------ HubBackend
 
@@ -147,7 +172,8 @@ class RedisBackend(LinkedBackend):
         from redis.backoff import NoBackoff
 
         options: dict[str, Any] = {"socket_connect_timeout": 5, "retry": Retry(NoBackoff(), 0), **self.redis_options,
-                                   "decode_responses": False}  # fmt: skip - the payloads are bytes
+                                   "decode_responses": False,  # the payloads are bytes
+                                   "protocol": 2, "parser_class": self._parser_class}  # fmt: skip
         # socket_timeout would cut the subscriber's wait for messages on redis-py 5: the publisher's only
         publisher = Redis.from_url(self.url, **{"socket_timeout": 10, **options})
         subscriber = Redis.from_url(self.url, **options)
@@ -188,8 +214,15 @@ class RedisBackend(LinkedBackend):
                     task.exception()  # retrieved: an error of the session's end is not worth a warning
 
     async def _send(self, publisher: Redis, pubsub: PubSub, over: asyncio.Event) -> None:
-        """Send the subscription changes and the queued messages as they come; PING when idle."""
+        """Send the subscription changes and the queued messages as they come; PING when idle.
+
+        Raises:
+            TimeoutError: the subscribing connection read no reply since the previous PING.
+            redis.exceptions.RedisError: the publishing connection broke, or Redis answered garbage.
+        """
         loop = asyncio.get_running_loop()
+        pinged_at = loop.time()
+        replies_at_ping: int | None = None  # the subscriber's count when this task last pinged it
         while not over.is_set():
             # Not wait_for: before 3.12 it can swallow a cancellation that comes as the event is set.
             ping = loop.call_later(self.ping_interval, self._wakeup.set)
@@ -200,6 +233,9 @@ class RedisBackend(LinkedBackend):
             if over.is_set():
                 return
             self._wakeup.clear()
+            if loop.time() - pinged_at >= self.ping_interval:
+                replies_at_ping = await self._ping_subscriber(pubsub, replies_at_ping)
+                pinged_at = loop.time()
             if not self._changed and not self._queue:
                 await publisher.ping()  # idle for ping_interval: is Redis still there?
                 continue
@@ -212,12 +248,49 @@ class RedisBackend(LinkedBackend):
                     async with publisher.pipeline(transaction=False) as pipe:
                         for channel, payload in batch:
                             pipe.publish(channel, payload)
-                        await pipe.execute()
-                except Exception:
-                    self._lost(len(batch))
+                        with self._garbage_ends_the_session():
+                            await pipe.execute()
+                except BaseException:  # cancelled too: the subscribing connection may break first
+                    if not self._closed:  # close() drops what was on its way, uncounted
+                        self._lost(len(batch))
                     raise
                 self._counters["published"] += len(batch)
                 await self._send_subscriptions(pubsub)  # between batches, so a long queue does not hold them
+
+    async def _ping_subscriber(self, pubsub: PubSub, replies_at_ping: int | None) -> int:
+        """PING the subscribing connection, if it read a reply since the previous PING: one stuck in
+        the middle of a reply (or that Redis no longer answers) never reads one. Its reads wait with
+        no timeout, so that a quiet channel does not end them: this is their bound.
+
+        Returns:
+            The count of replies read when this PING was sent.
+
+        Raises:
+            TimeoutError: it read none since the previous PING.
+        """
+        if replies_at_ping == self._replies_read:
+            raise TimeoutError(f"the subscribing connection to Redis read no reply in {self.ping_interval} s")
+        replies = self._replies_read
+        await pubsub.ping()
+        return replies
+
+    @contextlib.contextmanager
+    def _garbage_ends_the_session(self) -> Iterator[None]:
+        """Count a reply from Redis that does not parse as ``garbage``, and end the session with a
+        RedisError. redis-py raises InvalidResponse for what is not RESP (and the parser's bounds),
+        ValueError for a line over the stream's limit, TypeError or LookupError for a reply that
+        its PubSub cannot take apart, RecursionError for arrays nested too deep.
+
+        Raises:
+            redis.exceptions.InvalidResponse: a reply did not parse.
+        """
+        from redis.exceptions import InvalidResponse
+
+        try:
+            yield
+        except (InvalidResponse, ValueError, TypeError, LookupError, RecursionError) as error:
+            self._counts.add("garbage", f"Redis sent a reply that does not parse ({error!r}): connecting again")
+            raise InvalidResponse(f"a reply that does not parse: {error!r}") from error
 
     async def _send_subscriptions(self, pubsub: PubSub) -> None:
         if not self._changed:
@@ -229,9 +302,15 @@ class RedisBackend(LinkedBackend):
             await pubsub.unsubscribe(*channels)
 
     async def _receive(self, pubsub: PubSub, over: asyncio.Event) -> None:
-        """Deliver the messages of the subscribed channels, as they come."""
+        """Deliver the messages of the subscribed channels, as they come.
+
+        Raises:
+            redis.exceptions.RedisError: the subscribing connection broke, or Redis answered garbage.
+        """
         while not over.is_set():
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            with self._garbage_ends_the_session():
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            self._replies_read += 1
             if message is not None and not over.is_set() and message.get("type") == "message":
                 parsed = self._parse(message["channel"], message["data"])
                 if parsed is not None:
@@ -239,7 +318,7 @@ class RedisBackend(LinkedBackend):
 
     def _parse(self, channel: bytes, payload: bytes) -> tuple[str, str | bytes] | None:
         """(topic, message) of a payload from Redis; None for an echo or garbage (counted)."""
-        if payload[:ORIGIN_BYTES] == self._origin and len(payload) >= _HEADER_BYTES:
+        if isinstance(payload, bytes) and payload[:ORIGIN_BYTES] == self._origin and len(payload) >= _HEADER_BYTES:
             self._counters["echoes"] += 1
             return None
         try:
@@ -273,6 +352,46 @@ def _decode(channel: bytes, payload: bytes, prefix: bytes, max_message_bytes: in
     if kind == BINARY:
         return topic, payload[_HEADER_BYTES:]
     raise ValueError(f"an unknown type byte {kind:#04x}")
+
+
+def _bounded_parser(max_reply_bytes: int) -> type[_AsyncRESP2Parser]:
+    """redis-py's RESP2 parser, with bounds on one reply: its strings together at most
+    ``max_reply_bytes``, and at most :data:`_MAX_REPLY_PARTS` values (a pub/sub message has 4: its
+    array and three strings).
+    Unbounded, a string waits for as many bytes as it declares, taking in whatever comes until
+    then, and an array for as many values as it declares. (A line is bounded already: the stream's
+    limit, 64 KiB.)
+
+    Past a bound, a read raises InvalidResponse, and redis-py closes the connection. Each check
+    wraps the parser's own method without a coroutine of its own (it returns the method's), which
+    costs a call per value, not a coroutine frame.
+    """
+    from redis._parsers import _AsyncRESP2Parser
+    from redis.exceptions import InvalidResponse
+
+    too_large = f"a reply with strings over {max_reply_bytes} bytes or over {_MAX_REPLY_PARTS} values"
+
+    class BoundedParser(_AsyncRESP2Parser):
+        _values = 0  # in the reply being read
+        _string_bytes = 0  # ... and the length of its strings
+
+        def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            self._values = self._string_bytes = 0
+            return super().read_response(*args, **kwargs)
+
+        def _read_response(self, *args: Any, **kwargs: Any) -> Any:
+            self._values += 1
+            if self._values > _MAX_REPLY_PARTS:
+                raise InvalidResponse(too_large)
+            return super()._read_response(*args, **kwargs)
+
+        def _read(self, length: int) -> Any:
+            self._string_bytes += length
+            if self._string_bytes > max_reply_bytes:
+                raise InvalidResponse(too_large)
+            return super()._read(length)
+
+    return BoundedParser
 
 
 def _import_redis() -> None:
