@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .exceptions import WsfastError
 from .limits import MAX_FRAGMENTS
@@ -19,18 +21,21 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="an echo server and a client in one process: what happens, how fast")
 
     echo = commands.add_parser("echo", help="run an echo server")
-    echo.add_argument("--host", default="127.0.0.1")
-    echo.add_argument("--port", type=int, default=8765)
-    echo.add_argument("--certfile", help="TLS certificate chain (PEM): serve wss://")
-    echo.add_argument("--keyfile", help="TLS private key (PEM), if not in the certificate file")
-    echo.add_argument("--no-compression", action="store_true", help="do not accept permessage-deflate")
-    echo.add_argument("--ping-interval", type=float, default=20.0, help="keepalive seconds; 0 for none")
-    echo.add_argument("--max-message-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
-    echo.add_argument("--max-frame-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
-    echo.add_argument("--max-fragments", type=int, default=MAX_FRAGMENTS, help="frames per message; 0 for no limit")
-    echo.add_argument("--workers", type=int, default=1,
-                      help="processes serving the port, supervised (SIGTERM drains them all)")
-    _add_api_and_loop(echo)
+    _add_server_options(echo)
+
+    serve = commands.add_parser(
+        "serve", help="serve your application, in supervised worker processes with --workers N",
+        epilog="The module is imported from the current directory too, in this process (so that a bad name fails "
+               "at once) and in each worker. With --hub, the application makes its own hub, in the worker: "
+               "functools.cache a function that returns Hub(backend=WorkersBackend()) "
+               "(wsfast.asyncio.workers_hub; see the deployment docs).")  # fmt: skip
+    serve.add_argument("application", metavar="MODULE:ATTRIBUTE",
+                       help="an async def handler(connection); with --api callback, a wsfast.asyncio.callbacks.Handler "
+                            "subclass")  # fmt: skip
+    serve.add_argument("--hub", action="store_true",
+                       help="link the workers' hubs: a publish in any worker reaches the subscribers of every worker "
+                            "(supervised, even with one worker)")  # fmt: skip
+    _add_server_options(serve)
 
     client = commands.add_parser("client", help="send stdin lines as messages, print what comes back")
     client.add_argument("uri")
@@ -57,6 +62,43 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_server_options(command: argparse.ArgumentParser) -> None:
+    """echo's and serve's options: where, TLS, compression, limits, workers."""
+    command.add_argument("--host", default="127.0.0.1")
+    command.add_argument("--port", type=int, default=8765)
+    command.add_argument("--certfile", help="TLS certificate chain (PEM): serve wss://")
+    command.add_argument("--keyfile", help="TLS private key (PEM), if not in the certificate file")
+    command.add_argument("--no-compression", action="store_true", help="do not accept permessage-deflate")
+    command.add_argument("--ping-interval", type=float, default=20.0, help="keepalive seconds; 0 for none")
+    command.add_argument("--max-message-size", type=int, default=1 << 20, help="bytes; 0 for no limit")
+    command.add_argument("--max-frame-size", type=int, default=None,
+                         help="bytes; 0 for no limit (default: --max-message-size)")  # fmt: skip
+    command.add_argument("--max-fragments", type=int, default=MAX_FRAGMENTS, help="frames per message; 0 for no limit")
+    command.add_argument("--workers", type=int, default=1,
+                         help="processes serving the port, supervised: one that dies is started again (default: 1, "
+                              "this process)")  # fmt: skip
+    command.add_argument("--drain-timeout", type=float, default=10.0, metavar="SECONDS",
+                         help="on SIGTERM, how long the connections have to close (1001) before the workers are "
+                              "killed")  # fmt: skip
+    _add_api_and_loop(command)
+
+
+def _serve_options(arguments: argparse.Namespace) -> dict[str, Any]:
+    """serve_workers' options from echo's and serve's."""
+    from .commands import tls_context
+
+    options = dict(
+        host=arguments.host, port=arguments.port, workers=arguments.workers, api=arguments.api, loop=arguments.loop,
+        drain_timeout=arguments.drain_timeout, out=sys.stdout, ssl=tls_context(arguments.certfile, arguments.keyfile),
+        compression=None if arguments.no_compression else "deflate", ping_interval=arguments.ping_interval or None,
+        max_message_size=arguments.max_message_size or None, max_fragments=arguments.max_fragments or None,
+        use_aiofastnet=arguments.aiofastnet,
+    )  # fmt: skip
+    if arguments.max_frame_size is not None:  # else serve's default: the message limit
+        options["max_frame_size"] = arguments.max_frame_size or None
+    return options
+
+
 def _add_api_and_loop(command: argparse.ArgumentParser) -> None:
     command.add_argument("--api", choices=("await", "callback"), default="await",
                          help="the await API (recv/send coroutines) or the callback API (wsfast.asyncio.callbacks)")
@@ -75,24 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run(sys.stdout)
         from . import commands
 
-        if arguments.command == "echo":
-            if arguments.workers < 1:
-                print("wsfast echo: --workers must be at least 1", file=sys.stderr)
+        if arguments.command in ("echo", "serve"):
+            if arguments.workers < 1 or arguments.drain_timeout < 0:
+                print(f"wsfast {arguments.command}: --workers must be at least 1, --drain-timeout at least 0",
+                      file=sys.stderr)  # fmt: skip
                 return 2
-            options = dict(
-                tls=commands.tls_context(arguments.certfile, arguments.keyfile),
-                compression=None if arguments.no_compression else "deflate",
-                ping_interval=arguments.ping_interval or None,
-                max_message_size=arguments.max_message_size or None,
-                max_frame_size=arguments.max_frame_size or None,
-                max_fragments=arguments.max_fragments or None, api=arguments.api,
-                use_aiofastnet=arguments.aiofastnet,
-            )  # fmt: skip
-            if arguments.workers > 1:
-                return commands.run_echo_workers(arguments.host, arguments.port, arguments.workers, options,
-                                                 arguments.loop)  # fmt: skip
-            commands.run(commands.run_echo_server(arguments.host, arguments.port, **options), arguments.loop)
-            return 0
+            if arguments.command == "echo":
+                return commands.serve_echo(**_serve_options(arguments))
+            from .workers import serve_workers
+
+            sys.path.insert(0, os.getcwd())  # the application's module may be here, as with uvicorn
+            application = arguments.application
+            return serve_workers(application, hub=arguments.hub, label=f"wsfast serve {application}",
+                                 **_serve_options(arguments))  # fmt: skip
         if arguments.command == "client":
             return commands.run(commands.run_client(arguments.uri,
                                                    compression=None if arguments.no_compression else "deflate"))

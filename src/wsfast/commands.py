@@ -5,27 +5,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import signal
-import socket
 import ssl
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 
 from .asyncio import Connection, Hub, callbacks, connect, serve
-from .limits import MAX_FRAGMENTS
-from .workers import reserve_port, run_workers
+from .asyncio.application import APIS, run, server_for
 from .permessage_deflate import ServerPerMessageDeflateFactory
+from .workers import serve_workers
 
-__all__ = ["echo_handler", "EchoHandler", "run", "run_echo_server", "run_client", "BenchResult", "run_bench",
-           "FanoutResult", "FANOUT_TOPIC", "serve_fanout", "run_fanout_bench"]
-
-APIS = ("await", "callback")
-LOOPS = ("asyncio", "uvloop")
+__all__ = ["echo_handler", "EchoHandler", "echo_application", "run", "serve_echo", "run_client", "BenchResult",
+           "run_bench", "FanoutResult", "FANOUT_TOPIC", "serve_fanout", "run_fanout_bench"]
 
 
 async def echo_handler(connection: Connection) -> None:
@@ -41,103 +35,32 @@ class EchoHandler(callbacks.Handler):
         self.connection.send(data, text)
 
 
+def echo_application(api: str) -> Any:
+    """The echo handler of ``api``: :func:`echo_handler` (await), :class:`EchoHandler` (callback)."""
+    return EchoHandler if api == "callback" else echo_handler
+
+
 _T = TypeVar("_T")
 
 
-def run(coroutine: Coroutine[Any, Any, _T], loop: str = "asyncio") -> _T:
-    """Run ``coroutine`` to its end on a new event loop: the standard library's, or uvloop's.
-
-    Raises:
-        ValueError: ``loop`` is neither "asyncio" nor "uvloop", or uvloop is not installed.
-    """
-    if loop == "asyncio":
-        return asyncio.run(coroutine)
-    if loop != "uvloop":
-        coroutine.close()
-        raise ValueError(f"loop must be 'asyncio' or 'uvloop', not {loop!r}")
-    try:
-        import uvloop
-    except ImportError:
-        coroutine.close()
-        raise ValueError("uvloop is not installed (pip install uvloop)") from None
-    return uvloop.run(coroutine)
-
-
-def _serve_echo(api: str, *args: Any, **options: Any) -> Any:
-    """An echo server on the await or the callback API (see :func:`wsfast.asyncio.serve`).
-
-    Raises:
-        ValueError: ``api`` is neither "await" nor "callback".
-    """
-    if api == "await":
-        return serve(echo_handler, *args, **options)
-    if api == "callback":
-        return callbacks.serve(EchoHandler, *args, **options)
-    raise ValueError(f"api must be 'await' or 'callback', not {api!r}")
-
-
-async def run_echo_server(
-    host: str | None, port: int | None, *, tls: ssl.SSLContext | None = None, compression: str | None = "deflate",
-    ping_interval: float | None = 20.0, max_message_size: int | None = 1 << 20,
-    max_frame_size: int | None = 1 << 20, max_fragments: int | None = MAX_FRAGMENTS, api: str = "await",
-    out: TextIO | None = sys.stdout, reuse_port: bool = False, sock: socket.socket | None = None,
-    use_aiofastnet: bool = False,
-) -> None:  # fmt: skip
-    """Serve the echo handler (of the await or the callback API) until cancelled, or until SIGTERM,
-    which closes every connection with 1001 and waits for them (on the main thread).
+def serve_echo(host: str, port: int, *, api: str = "await", compression: str | None = "deflate",
+               **options: Any) -> int:  # fmt: skip
+    """``wsfast echo``: the echo handler of ``api`` served by :func:`wsfast.workers.serve_workers`
+    (``options`` are its and :func:`wsfast.asyncio.serve`'s), in this process or in ``workers``
+    supervised ones, until SIGTERM or SIGINT; returns 0.
 
     With compression, every message is compressed (no minimum size): an echo server mirrors its
     clients, and test suites such as Autobahn's expect compressed echoes even of tiny messages.
-    ``out`` None announces nothing; ``reuse_port``, ``sock`` and ``use_aiofastnet`` are
-    :func:`wsfast.asyncio.serve`'s.
 
     Raises:
-        ValueError: an unknown ``api``.
+        ValueError: an unknown ``api`` or ``loop``, or an invalid option.
+        OSError: the address cannot be bound.
         ImportError: ``use_aiofastnet`` without aiofastnet installed.
     """
-    extensions = [ServerPerMessageDeflateFactory(min_size=0)] if compression == "deflate" else []
-    address = dict(sock=sock) if sock is not None else dict(host=host, port=port, reuse_port=reuse_port)
-    async with _serve_echo(api, ssl=tls, extensions=extensions, ping_interval=ping_interval,
-                           max_message_size=max_message_size, max_frame_size=max_frame_size,
-                           max_fragments=max_fragments, use_aiofastnet=use_aiofastnet, **address) as server:  # fmt: skip
-        if out is not None:
-            for listening in server.sockets:
-                bound = listening.getsockname()
-                out.write(f"wsfast echo server on {'wss' if tls else 'ws'}://{bound[0]}:{bound[1]}/\n")
-            out.flush()
-        terminated = asyncio.Event()
-        if threading.current_thread() is threading.main_thread() and sys.platform != "win32":
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminated.set)
-        await terminated.wait()  # then leaving the block closes every connection with 1001 and waits
-
-
-def run_echo_workers(host: str, port: int, workers: int, options: dict[str, Any], loop: str = "asyncio",
-                     out: TextIO = sys.stdout) -> int:  # fmt: skip
-    """``wsfast echo --workers N``: N supervised echo server processes on one port (see
-    :mod:`wsfast.workers`); returns once SIGTERM or SIGINT has drained them.
-
-    Raises:
-        OSError: the address cannot be bound.
-        ValueError: ``workers`` is less than 1, or this system can share a port neither way.
-    """
-    listener, own_sockets = reserve_port(host, port)
-    with listener:
-        bound = listener.getsockname()
-        scheme = "wss" if options.get("tls") else "ws"
-        out.write(f"wsfast echo server on {scheme}://{bound[0]}:{bound[1]}/ ({workers} workers)\n")
-        out.flush()
-        target = functools.partial(echo_worker, host=host, port=bound[1], options=options, loop=loop)
-        return run_workers(target, workers, listener, own_sockets)
-
-
-def echo_worker(index: int, inherited: socket.socket | None, host: str, port: int, options: dict[str, Any],
-                loop: str = "asyncio") -> None:  # fmt: skip
-    """One of ``wsfast echo --workers N``'s processes (see :mod:`wsfast.workers`): the echo server on
-    the inherited listening socket, or on its own one bound to ``host:port`` with SO_REUSEPORT."""
-    if inherited is not None:
-        run(run_echo_server(None, None, sock=inherited, out=None, **options), loop)
-    else:
-        run(run_echo_server(host, port, reuse_port=True, out=None, **options), loop)
+    if compression == "deflate":
+        options.setdefault("extensions", [ServerPerMessageDeflateFactory(min_size=0)])
+    return serve_workers(echo_application(api), host, port, api=api, compression=compression,
+                         label="wsfast echo server", **options)  # fmt: skip
 
 
 async def run_client(uri: str, *, compression: str | None = "deflate", lines: TextIO = sys.stdin,
@@ -236,8 +159,10 @@ async def run_bench(
         ConnectionError: a connection closed before its last echo.
     """
     if uri is None:
-        async with _serve_echo(api, "127.0.0.1", 0, compression=compression, ping_interval=None,
-                               max_message_size=max(size, 1 << 20), use_aiofastnet=use_aiofastnet) as server:  # fmt: skip
+        echo_server = server_for(api)(echo_application(api), "127.0.0.1", 0, compression=compression,
+                                      ping_interval=None, max_message_size=max(size, 1 << 20),
+                                      use_aiofastnet=use_aiofastnet)  # fmt: skip
+        async with echo_server as server:
             port = server.sockets[0].getsockname()[1]
             return await run_bench(f"ws://127.0.0.1:{port}/", messages=messages, size=size, concurrency=concurrency,
                                    compression=compression, api=api, use_aiofastnet=use_aiofastnet, progress=progress)  # fmt: skip

@@ -1,14 +1,16 @@
 """Many worker processes serving one port, supervised, their hubs linked.
 
-:func:`run_workers` starts ``workers`` processes that each run ``target(index, listener)``, restarts
-one that dies (logged), and on SIGTERM or SIGINT asks each to stop (SIGTERM) and waits for them to
-drain their connections, killing any that outlive ``drain_timeout``.
+:func:`serve_workers` serves an application in N workers (what ``wsfast serve --workers N`` runs).
+Beneath it, :func:`run_workers` starts ``workers`` processes that each run ``target(index,
+listener)``, restarts one that dies (logged), and on SIGTERM or SIGINT asks each to stop (SIGTERM)
+and waits for them to drain their connections, killing any that outlive ``drain_timeout``.
 
 How the workers share the port: on Linux (and wherever ``SO_REUSEPORT`` exists) each worker binds
 its own listening socket with ``reuse_port``, and the kernel spreads new connections over them;
 the supervisor keeps a bound, non-listening socket on the port so that a restarted worker finds it
-free and ``port=0`` resolves once for all. Elsewhere on POSIX the supervisor listens and the workers
-inherit that one socket (they are forked). ``listener`` is that inherited socket, or None.
+free and ``port=0`` resolves once for all. Elsewhere on POSIX (or with ``reuse_port=False``) the
+supervisor listens and the workers inherit that one socket (they are forked). ``listener`` is that
+inherited socket, or None.
 
 Linked hubs, with no broker (``run_workers(..., hub=True)``): the supervisor relays what the
 :class:`~wsfast.asyncio.fanout.Hub` of each worker publishes to the hubs of the other workers that
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import logging
 import multiprocessing
 import os
@@ -43,11 +46,11 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, TextIO
 
 from .hub_relay import MAX_MESSAGE_BYTES, MAX_QUEUE_BYTES, HubRelay
 
-__all__ = ["run_workers", "reserve_port", "worker_hub", "WorkerHub"]
+__all__ = ["serve_workers", "run_workers", "reserve_port", "worker_hub", "WorkerHub"]
 
 logger = logging.getLogger("wsfast")
 
@@ -78,23 +81,131 @@ def worker_hub() -> WorkerHub | None:
     return _worker_hub
 
 
-def reserve_port(host: str, port: int) -> tuple[socket.socket, bool]:
+def serve_workers(application: str | Callable[..., Any], host: str, port: int, *, workers: int = 1,
+                  hub: bool = False, api: str = "await", loop: str = "asyncio", drain_timeout: float = 10.0,
+                  reuse_port: bool | None = None, out: TextIO | None = None, label: str = "wsfast server",
+                  **serve_options: Any) -> int:  # fmt: skip
+    """Serve ``application`` on ``host:port`` until SIGTERM or SIGINT, then close every connection
+    with 1001; returns 0. What ``wsfast serve`` and ``wsfast echo`` run.
+
+    With ``workers`` above 1, or with ``hub``, ``workers`` processes serve it, supervised by
+    :func:`run_workers` (a worker that dies is started again, logged; one still running
+    ``drain_timeout`` seconds after SIGTERM is killed); else this process does. ``application`` may
+    be named ``"MODULE:ATTRIBUTE"``: each worker imports it, and this process first, so that a bad
+    name fails here, once, and not in every worker again and again.
+
+    With ``hub``, the workers' hubs are linked: the application makes its own
+    ``Hub(backend=WorkersBackend())``, in the worker (not when its module is imported: this process
+    imports it too)::
+
+        @functools.cache
+        def hub():
+            return Hub(backend=WorkersBackend())
+
+        async def handler(connection):
+            hub().subscribe(connection, "chat")
+            async for message in connection:
+                hub().publish("chat", message)
+
+        serve_workers(handler, "0.0.0.0", 8765, workers=4, hub=True)
+
+    Args:
+        application: the await API's ``async def handler(connection)``; with ``api="callback"``, a
+            :class:`~wsfast.asyncio.callbacks.Handler` subclass; or its name, ``"MODULE:ATTRIBUTE"``.
+        host: the address to listen on.
+        port: the port; 0 for a free one (the same for every worker).
+        workers: how many worker processes; 1 serves in this process, unless ``hub``.
+        hub: link the workers' hubs (see :func:`run_workers`).
+        api: "await" or "callback".
+        loop: "asyncio" or "uvloop".
+        drain_timeout: how long the connections have to close, after SIGTERM.
+        reuse_port: how the workers share the port (see :func:`reserve_port`); in this process,
+            :func:`wsfast.asyncio.serve`'s.
+        out: where to write the address served; None for nowhere.
+        label: the name of the server there.
+        serve_options: :func:`wsfast.asyncio.serve`'s (``ssl``, ``compression``, limits...), but
+            for the address (``host``, ``port``, ``sock``, ``path``, ``reuse_port``).
+
+    Raises:
+        ValueError: a name not of the form ``MODULE:ATTRIBUTE`` or whose attribute is missing, an
+            application that ``api`` cannot serve, an unknown ``api`` or ``loop``, uvloop missing,
+            an invalid option, ``workers`` less than 1, or no way to share the port here.
+        TypeError: an unknown option.
+        ImportError: the application's module cannot be imported, or ``use_aiofastnet`` without
+            aiofastnet installed.
+        OSError: the address cannot be bound.
+        KeyboardInterrupt: SIGINT, when this process serves (after the drain).
+    """
+    from .asyncio.application import announcement, check_application, check_loop, load_application, run
+    from .asyncio.application import server_for, serve_until_terminated
+
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    # Everything a worker would fail on, here and once: the supervisor would start it again forever.
+    loaded = load_application(application) if isinstance(application, str) else application
+    check_application(loaded, api)
+    check_loop(loop)
+    server_for(api)(loaded, host, port, **serve_options)  # checks the options; listens only once awaited
+    if workers == 1 and not hub:
+        run(serve_until_terminated(loaded, api=api, out=out, label=label, drain_timeout=drain_timeout, host=host,
+                                   port=port, reuse_port=bool(reuse_port), **serve_options), loop)  # fmt: skip
+        return 0
+    listener, own_sockets = reserve_port(host, port, reuse_port=reuse_port)
+    with listener:
+        bound = listener.getsockname()
+        if out is not None:
+            out.write(announcement(label, serve_options.get("ssl"), bound,
+                                   f" ({workers} worker{'s' if workers > 1 else ''})"))  # fmt: skip
+            out.flush()
+        target = functools.partial(_serve_in_worker, application=application, host=host, port=bound[1], api=api,
+                                   loop=loop, serve_options=serve_options)  # fmt: skip
+        return run_workers(target, workers, listener, own_sockets, drain_timeout=drain_timeout, hub=hub)
+
+
+def _serve_in_worker(index: int, inherited: socket.socket | None, application: str | Callable[..., Any], host: str,
+                     port: int, api: str, loop: str, serve_options: dict[str, Any]) -> None:  # fmt: skip
+    """One worker of :func:`serve_workers`: the application on the inherited listening socket, or
+    on its own one bound to ``host:port`` with SO_REUSEPORT, until SIGTERM. Its supervisor bounds
+    the drain (it kills a worker that outlives it)."""
+    from .asyncio.application import load_application, run, serve_until_terminated
+
+    if isinstance(application, str):  # imported already when forked; by name, under spawn too
+        application = load_application(application)
+    if inherited is not None:
+        address: dict[str, Any] = {"sock": inherited}
+    else:
+        address = {"host": host, "port": port, "reuse_port": True}
+    run(serve_until_terminated(application, api=api, **address, **serve_options), loop)
+
+
+def reserve_port(host: str, port: int, *, reuse_port: bool | None = None) -> tuple[socket.socket, bool]:
     """The socket that holds ``host:port`` (``port`` 0: a free one) for the workers, and whether
     they bind sockets of their own (``SO_REUSEPORT``: True) or inherit this one, which then listens.
 
+    Args:
+        host: the address to listen on.
+        port: the port; 0 for a free one.
+        reuse_port: True for sockets of their own, False for the one inherited socket, None for
+            the first where ``SO_REUSEPORT`` exists.
+
     Raises:
         OSError: the address cannot be bound.
-        ValueError: neither SO_REUSEPORT nor fork exists here (Windows).
+        ValueError: ``reuse_port`` is True and this system has no SO_REUSEPORT, or the socket is
+            to be inherited and it has no fork; with None, it has neither (Windows).
     """
+    if reuse_port is None:
+        reuse_port = hasattr(socket, "SO_REUSEPORT")
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("this system has no SO_REUSEPORT: the workers can only inherit one socket (reuse_port=False)")
+    if not reuse_port and "fork" not in multiprocessing.get_all_start_methods():
+        raise ValueError("workers that inherit one socket need fork, which this system does not have")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        if hasattr(socket, "SO_REUSEPORT"):
+        if reuse_port:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((host, port))
             return sock, True
-        if "fork" not in multiprocessing.get_all_start_methods():
-            raise ValueError("several workers need SO_REUSEPORT or fork, which this system has neither of")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(1024)
@@ -216,7 +327,7 @@ def run_workers(target: Callable[[int, socket.socket | None], object], workers: 
         for process in processes.values():
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
-                logger.warning("worker pid %s did not stop within %.0f s; killing it", process.pid, drain_timeout)
+                logger.warning("worker pid %s did not stop within %g s; killing it", process.pid, drain_timeout)
                 process.kill()
                 process.join()
         for signum, handler in previous.items():
