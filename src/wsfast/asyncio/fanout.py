@@ -440,12 +440,14 @@ class _Frames:
         self.text = text
         self.data = data
         self.plain = encode_frame(Opcode.TEXT if text else Opcode.BINARY, data)
-        self._compressed: dict[object, bytes] = {}
+        self._compressed: dict[object, bytes] | None = None  # made when a compressed one is
 
     def shared(self, key: object) -> bytes:
         """The frame for the connections whose shared frame key is ``key`` (not None)."""
         if key == "plain":
             return self.plain
+        if self._compressed is None:
+            self._compressed = {}
         frame = self._compressed.get(key)
         if frame is None:
             opcode = Opcode.TEXT if self.text else Opcode.BINARY

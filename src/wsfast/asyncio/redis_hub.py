@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -277,20 +278,22 @@ class RedisBackend(LinkedBackend):
     @contextlib.contextmanager
     def _garbage_ends_the_session(self) -> Iterator[None]:
         """Count a reply from Redis that does not parse as ``garbage``, and end the session with a
-        RedisError. redis-py raises InvalidResponse for what is not RESP (and the parser's bounds),
-        ValueError for a line over the stream's limit, TypeError or LookupError for a reply that
-        its PubSub cannot take apart, RecursionError for arrays nested too deep.
+        RedisError (see :func:`_garbling_errors`).
 
         Raises:
             redis.exceptions.InvalidResponse: a reply did not parse.
         """
-        from redis.exceptions import InvalidResponse
-
         try:
             yield
-        except (InvalidResponse, ValueError, TypeError, LookupError, RecursionError) as error:
-            self._counts.add("garbage", f"Redis sent a reply that does not parse ({error!r}): connecting again")
-            raise InvalidResponse(f"a reply that does not parse: {error!r}") from error
+        except _garbling_errors() as error:
+            raise self._garbled(error) from error
+
+    def _garbled(self, error: BaseException) -> Exception:
+        """Count ``error``, a reply that did not parse, as ``garbage``; the error that ends the session."""
+        from redis.exceptions import InvalidResponse
+
+        self._counts.add("garbage", f"Redis sent a reply that does not parse ({error!r}): connecting again")
+        return InvalidResponse(f"a reply that does not parse: {error!r}")
 
     async def _send_subscriptions(self, pubsub: PubSub) -> None:
         if not self._changed:
@@ -307,12 +310,22 @@ class RedisBackend(LinkedBackend):
         Raises:
             redis.exceptions.RedisError: the subscribing connection broke, or Redis answered garbage.
         """
+        garbling = _garbling_errors()
         while not over.is_set():
-            with self._garbage_ends_the_session():
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+            try:
+                reply = await pubsub.parse_response(block=True)
+                # A message is taken apart here: get_message would first make a dict of it, and
+                # await redis-py's metrics hook. Other replies (subscriptions, pongs) go through
+                # redis-py, which keeps its books with them.
+                if not (type(reply) is list and len(reply) == 3 and reply[0] == b"message"):
+                    if reply is not None:
+                        await pubsub.handle_message(reply, ignore_subscribe_messages=True)
+                    reply = None
+            except garbling as error:
+                raise self._garbled(error) from error
             self._replies_read += 1
-            if message is not None and not over.is_set() and message.get("type") == "message":
-                parsed = self._parse(message["channel"], message["data"])
+            if reply is not None and not over.is_set():
+                parsed = self._parse(reply[1], reply[2])
                 if parsed is not None:
                     self._delivered(*parsed)
 
@@ -392,6 +405,16 @@ def _bounded_parser(max_reply_bytes: int) -> type[_AsyncRESP2Parser]:
             return super()._read(length)
 
     return BoundedParser
+
+
+@functools.cache
+def _garbling_errors() -> tuple[type[BaseException], ...]:
+    """What redis-py raises for a reply that does not parse: InvalidResponse for what is not RESP
+    (and the parser's bounds), ValueError for a line over the stream's limit, TypeError or
+    LookupError for a reply its PubSub cannot take apart, RecursionError for arrays nested too deep."""
+    from redis.exceptions import InvalidResponse
+
+    return (InvalidResponse, ValueError, TypeError, LookupError, RecursionError)
 
 
 def _import_redis() -> None:
