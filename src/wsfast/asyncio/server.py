@@ -161,7 +161,10 @@ class ServerSideConnection(ServerSide, Connection):
         self.handler_task: asyncio.Task[None] | None = None
 
     def _start_application(self) -> None:
-        self.handler_task = self._loop.create_task(self._run_handler())
+        self.handler_task = task = self._loop.create_task(self._run_handler())
+        # the server's wait_closed waits for it, also after the connection is gone
+        self.server._handler_tasks.add(task)
+        task.add_done_callback(self.server._handler_tasks.discard)
 
     async def _run_handler(self) -> None:
         try:
@@ -183,6 +186,7 @@ class Server:
     def __init__(self, handler: Any, make_connection: Callable[[Server], ServerSide]) -> None:
         self.handler = handler  # the await API's coroutine function, or the callback API's factory
         self.connections: set[ServerSide] = set()
+        self._handler_tasks: set[asyncio.Task[None]] = set()  # the await API's handlers still running
         self._make_connection = make_connection
         self._server: asyncio.base_events.Server | None = None
 
@@ -211,6 +215,10 @@ class Server:
             await self._server.wait_closed()
         waits = [c.wait_closed() for c in list(self.connections)]
         await asyncio.gather(*waits, return_exceptions=True)
+        # A handler may go on after its connection closed (it cleans up): wait for it too, as
+        # websockets does, without cancelling it if this wait is cancelled (a drain's timeout).
+        if self._handler_tasks:
+            await asyncio.wait(list(self._handler_tasks))
 
     async def serve_forever(self) -> None:
         """Serve until cancelled."""
