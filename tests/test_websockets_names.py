@@ -50,6 +50,22 @@ def test_max_size_beside_the_same_limit_under_wsfast_s_name():
         message_limits((1000, 100), MAX_MESSAGE_SIZE, 50, MAX_MESSAGE_SIZE)
 
 
+@pytest.mark.parametrize(("limits", "error"), [
+    ((UNSET, -1, UNSET), ValueError), ((UNSET, 1000, -1), ValueError), ((-5, MAX_MESSAGE_SIZE, UNSET), ValueError),
+    ((UNSET, "1000", UNSET), TypeError), ((UNSET, 1000, 2.5), TypeError), ((UNSET, True, UNSET), TypeError),
+])  # fmt: skip
+def test_a_limit_out_of_range_is_refused_when_the_server_or_client_is_made(limits, error):
+    with pytest.raises(error, match="max_message_size|max_frame_size"):
+        message_limits(*limits, MAX_MESSAGE_SIZE)
+    max_size, max_message_size, max_frame_size = limits
+    options = {name: value for name, value in [("max_size", max_size), ("max_message_size", max_message_size),
+                                               ("max_frame_size", max_frame_size)] if value is not UNSET}  # fmt: skip
+    with pytest.raises(error):
+        wsfast.serve(echo, "127.0.0.1", 0, **options)
+    with pytest.raises(error):
+        wsfast.connect("ws://127.0.0.1:1/", **options)
+
+
 @pytest.mark.parametrize("max_size", ["1000", 1.5, True, (1, 2, 3), (1,), ("a", 1)])
 def test_max_size_of_another_type(max_size):
     with pytest.raises(TypeError, match="max_size"):

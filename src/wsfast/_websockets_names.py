@@ -29,7 +29,9 @@ def message_limits(
 
     Raises:
         TypeError: ``max_size`` is given beside ``max_message_size`` (or, as a pair, beside
-            ``max_frame_size``) set to another value, or is neither an int, None nor a pair of them.
+            ``max_frame_size``) set to another value, or a limit is neither an int, None nor (for
+            ``max_size``) a pair of them.
+        ValueError: a limit is negative.
     """
     if max_size is not UNSET:
         if isinstance(max_size, tuple):
@@ -47,6 +49,11 @@ def message_limits(
         max_message_size, max_frame_size = message, fragment
     if max_frame_size is UNSET:
         max_frame_size = max_message_size
+    for name, value in (("max_message_size", max_message_size), ("max_frame_size", max_frame_size)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise TypeError(f"{name} must be an int or None, not {value!r}")
+        if value is not None and value < 0:  # refused here, not at the first frame of each connection
+            raise ValueError(f"{name} must be at least 0, not {value}")
     return max_message_size, max_frame_size
 
 
