@@ -319,7 +319,7 @@ class RedisBackend(LinkedBackend):
                 # redis-py, which keeps its books with them.
                 if not (type(reply) is list and len(reply) == 3 and reply[0] == b"message"):
                     if reply is not None:
-                        await pubsub.handle_message(reply, ignore_subscribe_messages=True)
+                        await pubsub.handle_message(reply, ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                     reply = None
             except garbling as error:
                 raise self._garbled(error) from error
