@@ -616,6 +616,7 @@ GARBAGE = {
     "a string of 9999999999999 bytes": (b"*3\r\n$7\r\nmessage\r\n$9999999999999\r\n", b"x"),
     "a line that never ends": (b"+", b"x"),
     "an array of 10**12 items": (b"*1000000000000\r\n", b":1\r\n"),
+    "a string of negative length, then a long one": (b"*3\r\n$7\r\nmessage\r\n$-20000000000\r\n$9999999999\r\n", b"x"),
     "a reply cut short, then silence": (b"*3\r\n$7\r\nmessage\r\n$100\r\nabc", None),
 }
 

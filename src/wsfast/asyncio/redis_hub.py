@@ -46,10 +46,9 @@ pubsub``, 32 MiB by default): that is a lost connection like any other here.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._linked import LinkedBackend
@@ -249,8 +248,10 @@ class RedisBackend(LinkedBackend):
                     async with publisher.pipeline(transaction=False) as pipe:
                         for channel, payload in batch:
                             pipe.publish(channel, payload)
-                        with self._garbage_ends_the_session():
+                        try:
                             await pipe.execute()
+                        except _garbling_errors() as error:
+                            raise self._garbled(error) from error
                 except BaseException:  # cancelled too: the subscribing connection may break first
                     if not self._closed:  # close() drops what was on its way, uncounted
                         self._lost(len(batch))
@@ -275,21 +276,9 @@ class RedisBackend(LinkedBackend):
         await pubsub.ping()
         return replies
 
-    @contextlib.contextmanager
-    def _garbage_ends_the_session(self) -> Iterator[None]:
-        """Count a reply from Redis that does not parse as ``garbage``, and end the session with a
-        RedisError (see :func:`_garbling_errors`).
-
-        Raises:
-            redis.exceptions.InvalidResponse: a reply did not parse.
-        """
-        try:
-            yield
-        except _garbling_errors() as error:
-            raise self._garbled(error) from error
-
     def _garbled(self, error: BaseException) -> Exception:
-        """Count ``error``, a reply that did not parse, as ``garbage``; the error that ends the session."""
+        """Count ``error``, one of :func:`_garbling_errors` (a reply that did not parse), as
+        ``garbage``; the RedisError that ends the session."""
         from redis.exceptions import InvalidResponse
 
         self._counts.add("garbage", f"Redis sent a reply that does not parse ({error!r}): connecting again")
@@ -399,6 +388,8 @@ def _bounded_parser(max_reply_bytes: int) -> type[_AsyncRESP2Parser]:
             return super()._read_response(*args, **kwargs)
 
         def _read(self, length: int) -> Any:
+            if length < 0:  # a nil string ($-1) never comes here; another would lower the sum below
+                raise InvalidResponse(f"a string of negative length {length}")
             self._string_bytes += length
             if self._string_bytes > max_reply_bytes:
                 raise InvalidResponse(too_large)
