@@ -260,8 +260,8 @@ class Connection(ConnectionCore):
     @property
     def sends_plain_frames(self) -> bool:
         """True when a message goes out as a plain frame: no mask (a server's), no extension. Then
-        :meth:`send_encoded` takes a frame encoded once for many connections."""
-        return not self._masked and self._plain
+        :meth:`send_encoded` takes a plain frame encoded once for many connections."""
+        return self._shared_key == "plain"
 
     @property
     def shared_frame_key(self) -> object:
