@@ -377,7 +377,8 @@ def test_an_unknown_parse_is_refused():
 
 def test_installed_names_the_level():
     wsfast.accelerate.install("websockets")
-    assert wsfast.accelerate.installed() == {"websockets": "frames"}
+    # "frames, send" where the asyncio send path is known too (tests/accelerate/test_websockets_send.py)
+    assert wsfast.accelerate.installed()["websockets"] in ("frames", "frames, send")
     assert Protocol.parse.__wrapped__ is not None and frames_module.Frame.serialize.__wrapped__ is not None
     wsfast.accelerate.uninstall("websockets")
     assert not hasattr(Protocol.parse, "__wrapped__")

@@ -18,7 +18,8 @@ websockets' and wsproto's frame loops and serializers, and elsewhere masking and
                       ``websockets.frames.Frame.serialize``, ``websockets.frames.apply_mask``,
                       ``websockets.legacy.framing.apply_mask`` (the legacy module is patched
                       when the application imports it); checked at install time by running a
-                      few streams through the patched and the original parser
+                      few streams through the patched and the original parser; and the asyncio
+                      ``Connection.send_context``, where its source is one wsfast knows
 ``wsproto``           ``wsproto.frame_protocol.FrameDecoder.process_buffer`` (its whole-frame
                       case), ``FrameProtocol._serialize_frame``, ``XorMaskerSimple``; checked at
                       install time as websockets' are
@@ -141,10 +142,16 @@ def uninstall(*names: str) -> tuple[str, ...]:
 
 def installed() -> dict[str, str]:
     """The libraries installed now, in the order of :data:`LIBRARIES`, each with what is replaced in
-    it: ``"frames"`` (websockets: the frame parser and serializer, and masking), ``"mask"``, or
-    ``"mask, utf8"``."""
+    it: ``"frames, send"`` (websockets: the frame parser and serializer, masking, and the asyncio
+    send path), ``"frames"`` (wsproto; websockets whose send path wsfast does not know), ``"mask"``,
+    or ``"mask, utf8"``."""
     with LOCK:
-        return {name: _REGISTRY[name].LEVEL for name in LIBRARIES if name in _installed}
+        return {name: _level(_REGISTRY[name]) for name in LIBRARIES if name in _installed}
+
+
+def _level(library: ModuleType) -> str:
+    level = getattr(library, "level", None)
+    return level() if level is not None else library.LEVEL  # type: ignore[no-any-return]  # a str
 
 
 def _installation(name: str) -> Installation | None:

@@ -31,7 +31,8 @@ class Target:
 
     Attributes:
         path: ``"module:attribute"`` or ``"module:Class.attribute"``.
-        make: builds the replacement from the original object.
+        make: builds the replacement from the original object (or returns the original itself
+            to leave it alone).
         lazy: never import the module for this target (importing it has side effects, such as a
             deprecation warning); patch it now if it is imported already, else when it is imported.
     """
@@ -97,6 +98,8 @@ class Installation:
         else:
             replacement = make(original)
             self._made.append((make, original, replacement))
+        if replacement is original:  # the factory left this one alone (a version it does not know)
+            return
         setattr(owner, name, replacement)
         self._applied.append((owner, name, original, replacement))
 

@@ -1,6 +1,7 @@
 """websockets: the frame loop of ``Protocol`` and ``Frame.serialize`` (see ``_websockets_codec``), which
-every implementation on websockets' Sans-I/O ``Protocol`` shares (asyncio, sync, trio), and
-``apply_mask`` in the new (``websockets.frames``) and legacy (``websockets.legacy.framing``) code.
+every implementation on websockets' Sans-I/O ``Protocol`` shares (asyncio, sync, trio), ``apply_mask``
+in the new (``websockets.frames``) and legacy (``websockets.legacy.framing``) code, and the asyncio
+implementation's ``Connection.send_context`` (see ``_websockets_send``).
 
 :func:`verify` runs at install time: a few streams through a patched ``Protocol`` and through the
 original ``parse`` must give the same frames, bytes to send, states and errors, or the installation
@@ -14,6 +15,7 @@ that errors (``TypeError``, ``ValueError: mask must contain 4 bytes``) stay what
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -21,11 +23,20 @@ from ..kernels import mask as _mask
 from ._patching import Target, UnsupportedVersion
 from ._samples import frame, sample_streams
 from ._websockets_codec import make_parse, make_serialize
+from ._websockets_send import is_fast, make_send_context
 
-__all__ = ["NAME", "LEVEL", "targets", "verify", "make_apply_mask"]
+__all__ = ["NAME", "LEVEL", "level", "targets", "verify", "make_apply_mask"]
 
 NAME = "websockets"
 LEVEL = "frames"  # the frame parser and serializer, and masking
+
+
+def level() -> str:
+    """``"frames, send"`` where the asyncio send path is replaced too (a known websockets), else
+    ``"frames"``."""
+    module = sys.modules.get("websockets.asyncio.connection")
+    connection = getattr(module, "Connection", None)
+    return f"{LEVEL}, send" if is_fast(vars(connection).get("send_context") if connection else None) else LEVEL
 
 
 def make_apply_mask(original: Callable[[Any, Any], bytes]) -> Callable[[Any, Any], bytes]:
@@ -55,6 +66,7 @@ def targets() -> tuple[Target, ...]:
         Target("websockets.protocol:Protocol.parse", make_parse),
         Target("websockets.frames:Frame.serialize", make_serialize),
         Target("websockets.frames:apply_mask", make_apply_mask),
+        Target("websockets.asyncio.connection:Connection.send_context", make_send_context),
         Target("websockets.legacy.framing:apply_mask", make_apply_mask, lazy=True),
     )
 

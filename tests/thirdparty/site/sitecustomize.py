@@ -106,7 +106,7 @@ def _write() -> None:
             import wsfast.accelerate
 
             check("the end of the run")
-            _report["installed_at_exit"] = list(wsfast.accelerate.installed())
+            _report["installed_at_exit"] = wsfast.accelerate.installed()
             _report["replacements"] = [{"attribute": _attribute(owner, name), "origin": _origin(new)}
                                        for owner, name, new in _applied]  # fmt: skip
         from wsfast import kernels
