@@ -71,9 +71,26 @@ def test_readme_example_runs(capsys):
     import socket
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    [example] = re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
+    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
+                 if "wsfast.serve" in block]  # fmt: skip
     with socket.socket() as probe:  # a free port instead of the example's 8765
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     exec(compile(example.replace("8765", str(port)), "README.md", "exec"), {})  # noqa: S102 - our own README
     assert capsys.readouterr().out == "Hello\n"
+
+
+def test_readme_accelerate_example_runs():
+    import importlib.util
+
+    import wsfast.accelerate
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
+                 if "accelerate" in block]  # fmt: skip
+    try:
+        exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - our own README
+        if importlib.util.find_spec("websockets") is not None:  # the test extra has it on CPython
+            assert "websockets" in wsfast.accelerate.installed()
+    finally:
+        wsfast.accelerate.uninstall()
