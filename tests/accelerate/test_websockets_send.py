@@ -148,7 +148,7 @@ async def _run(scenario: str) -> Any:
     return {
         "outcomes": outcomes,
         "state": client.protocol.state,
-        "close": (client.close_code, client.close_reason),
+        "close": (repr(client.protocol.close_sent), repr(client.protocol.close_rcvd)),
         "logs": [record for record in records.seen if not record[1].startswith(("> ", "< ", "= "))],
         "received": received,
     }
