@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -67,16 +69,16 @@ def test_callback_example_runs(capsys):
     assert capsys.readouterr().out == "Hello\n"
 
 
-def test_readme_example_runs(capsys):
+@pytest.mark.parametrize(("api", "example_port"), [("wsfast.serve", "8765"), ("callbacks.serve", "8766")])
+def test_readme_example_runs(capsys, api, example_port):
     import socket
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
-                 if "wsfast.serve" in block]  # fmt: skip
-    with socket.socket() as probe:  # a free port instead of the example's 8765
+    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL) if api in block]
+    with socket.socket() as probe:  # a free port instead of the example's
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    exec(compile(example.replace("8765", str(port)), "README.md", "exec"), {})  # noqa: S102 - our own README
+    exec(compile(example.replace(example_port, str(port)), "README.md", "exec"), {})  # noqa: S102 - our own README
     assert capsys.readouterr().out == "Hello\n"
 
 
