@@ -270,7 +270,13 @@ SUITES: tuple[Suite, ...] = (
             ),
         },
     ),
-    Suite("ws4py", "ws4py", ("ws4py",), copy=("test",), args=("test",)),
+    # Not run, in either mode: two tests of ws4py's pollers that fail unless poll(timeout=0.5)
+    # returns within 0.48 to 0.52 s of wall time, which a busy machine misses (.ci/run failed on one
+    # in the run without wsfast); wsfast replaces ws4py's masking and UTF-8 validation, not its pollers.
+    Suite("ws4py", "ws4py", ("ws4py",), copy=("test",), args=("test",), options=(
+        "--deselect", "test/test_manager.py::WSSelectPollerTest::test_timeout_when_no_registered_fds",
+        "--deselect", "test/test_manager.py::WSEPollPollerTest::test_timeout_when_no_registered_fds",
+    )),
     _AIOHTTP,
     # aiohttp's pure-Python reader and writer, where wsfast also replaces the reader's unmasking
     replace(_AIOHTTP, variant="no-extensions", env={"AIOHTTP_NO_EXTENSIONS": "1"}),
