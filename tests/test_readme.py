@@ -41,12 +41,17 @@ def test_ci_tests_every_cpython_the_package_claims_that_this_machine_has():
     assert versions.split() == [version for version in claimed if version not in ("3.11", "3.14")]
 
 
+def python_block(path: str, marker: str) -> str:
+    """The one ```python block of ``path`` (from the repository's root) that contains ``marker``."""
+    text = (ROOT / path).read_text(encoding="utf-8")
+    [block] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL) if marker in block]
+    return block
+
+
 def test_sans_io_example_runs():
     from wsfast.events import TextMessage
 
-    text = (ROOT / "docs" / "sansio.md").read_text(encoding="utf-8")
-    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
-                 if "ClientConnection" in block]  # fmt: skip
+    example = python_block("docs/sansio.md", "ClientConnection")
     namespace: dict = {}
     exec(compile(example, "docs/sansio.md", "exec"), namespace)  # noqa: S102 - our own docs
     assert namespace["server"].events_received() == []  # the example's last line consumed them
@@ -55,30 +60,19 @@ def test_sans_io_example_runs():
     assert namespace["server"].events_received() == [TextMessage("again")]
 
 
-def test_callback_example_runs(capsys):
+@pytest.mark.parametrize(("path", "marker", "example_port"), [
+    ("README.md", "wsfast.serve", "8765"),
+    ("README.md", "callbacks.serve", "8766"),
+    ("docs/callbacks.md", "callbacks.Handler", "8766"),
+])  # fmt: skip
+def test_echo_example_runs(capsys, path, marker, example_port):
     import socket
 
-    text = (ROOT / "docs" / "callbacks.md").read_text(encoding="utf-8")
-    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
-                 if "callbacks.Handler" in block]  # fmt: skip
-    with socket.socket() as probe:  # a free port instead of the example's 8766
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    namespace: dict = {}
-    exec(compile(example.replace("8766", str(port)), "docs/callbacks.md", "exec"), namespace)  # noqa: S102
-    assert capsys.readouterr().out == "Hello\n"
-
-
-@pytest.mark.parametrize(("api", "example_port"), [("wsfast.serve", "8765"), ("callbacks.serve", "8766")])
-def test_readme_example_runs(capsys, api, example_port):
-    import socket
-
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL) if api in block]
+    example = python_block(path, marker)
     with socket.socket() as probe:  # a free port instead of the example's
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    exec(compile(example.replace(example_port, str(port)), "README.md", "exec"), {})  # noqa: S102 - our own README
+    exec(compile(example.replace(example_port, str(port)), path, "exec"), {})  # noqa: S102 - our own docs
     assert capsys.readouterr().out == "Hello\n"
 
 
@@ -87,9 +81,7 @@ def test_readme_accelerate_example_runs():
 
     import wsfast.accelerate
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    [example] = [block for block in re.findall(r"```python\n(.*?)\n```", text, flags=re.DOTALL)
-                 if "accelerate" in block]  # fmt: skip
+    example = python_block("README.md", "accelerate")
     try:
         exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - our own README
         if importlib.util.find_spec("websockets") is not None:  # the test extra has it on CPython
