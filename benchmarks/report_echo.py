@@ -469,6 +469,44 @@ def targets_for(result: LoopResult, sizes: tuple[int, ...]) -> list[rp.Check]:
     return out
 
 
+#: WebSocket implementations on the loop's own transports without a task per message: the least
+#: WebSocket work per message measured in a run is the cheapest of these above the raw echo.
+LEAST_WORK = (WSFAST_CALLBACK, PICOWS_STDLIB)
+AWAIT_LIMIT = 0.8  # the await API's target against aiohttp
+
+
+def await_room_table(result: LoopResult, sizes: tuple[int, ...]) -> list[str]:
+    """Whether "await API ≤ 0.8× aiohttp" leaves room for any WebSocket work on this machine.
+
+    An await API pays, per message, at least what a raw echo through a task pays (the server's
+    floor; every client here awaits a future per round trip already, so a client's floor is the
+    raw buffered echo's), plus the WebSocket work itself, of which the cheapest measured is the
+    least of ``LEAST_WORK`` above the raw buffered echo. The limit is beyond reach when the room it
+    leaves above the floor is smaller than that least work.
+    """
+    rows = []
+    for side, cells, floor_impl in (("server", result.servers, TCP_TASK), ("client", result.clients, FLOOR)):
+        for size in (s for s in sizes if s in CPU_TARGET_SIZES):
+            peer, ours = cells["aiohttp"].stats(size, side), cells[WSFAST_AWAIT].stats(size, side)
+            floor, buffered = result.ceilings[floor_impl].stats(size, side), result.ceilings[FLOOR].stats(size, side)
+            works = {impl: stats.median - buffered.median for impl in LEAST_WORK
+                     if buffered is not None and (stats := cells[impl].stats(size, side)) is not None}
+            if peer is None or ours is None or floor is None or not works:
+                continue
+            least = min(works, key=works.__getitem__)
+            room = AWAIT_LIMIT * peer.median - floor.median
+            verdict = ("beyond reach: less room than the least WebSocket work" if room < works[least]
+                       else "room for it" if ours.median - floor.median <= room else "reachable in principle")
+            rows.append([f"{side}, {LABELS[size]}", fmt_us(peer), f"{AWAIT_LIMIT * peer.median * 1e6:,.1f}",
+                         f"{fmt_us(floor)} ({floor_impl})", f"{room * 1e6:,.1f}",
+                         f"{works[least] * 1e6:,.1f} ({DISPLAY[least]})", f"{(ours.median - floor.median) * 1e6:,.1f}",
+                         verdict])
+    if not rows:
+        return []
+    return rp.table(["side, size", "aiohttp µs", f"limit ({AWAIT_LIMIT:g}×)", "floor µs", "room above the floor",
+                     "least WebSocket work", "wsfast await above the floor", "verdict"], rows)
+
+
 def overhead_table(cells: dict[str, Cell], floor: Cell, sizes: tuple[int, ...], side: str) -> list[str]:
     """CPU per round trip of one side, and how much of it is above the raw echo's."""
     rows = []
@@ -615,6 +653,18 @@ def main(argv: list[str] | None = None) -> int:
                   "measured in the same run.", ""]
         lines += overhead_table(result.servers, floor, sizes, "server") + [""]
         lines += overhead_table(result.clients, floor, sizes, "client") + [""]
+        room = await_room_table(result, sizes)
+        if room:
+            lines += [f"### Room for the await API's target ({result.loop})", "",
+                      f"The await API's target is {AWAIT_LIMIT:g}× aiohttp's CPU per round trip. Any await API pays "
+                      f"at least a floor per message: on the server, the raw echo through one task wake-up "
+                      f"(*{DISPLAY[TCP_TASK]}*); on the client, the raw buffered echo (every client here awaits "
+                      "a future per round trip already). Above it comes the WebSocket work itself, of which the "
+                      "least measured is the cheapest of the callback-style implementations on the loop's own "
+                      "transports above the raw buffered echo. When the room the limit leaves above the floor is "
+                      "smaller than that, no await API reaches it on this machine. CPU µs per round trip, "
+                      "medians from this run.", ""]
+            lines += room + [""]
         lines += [f"### CPU time per round trip, server process / client process, µs ({result.loop})", "",
                   "Medians over the same samples; the server's is the CPU its process used during the client's "
                   "batch (scheduler counters), the client's is its `time.process_time`.", ""]
