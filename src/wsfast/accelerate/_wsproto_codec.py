@@ -6,10 +6,11 @@ The replacement takes the case that is most of the traffic: at a frame boundary,
 extensions, a whole frame at the front of the buffer whose header keeps every rule wsproto checks
 (:func:`wsfast.kernels.take_frame` with ``strict``: a defined opcode, no reserved bit, a control
 frame final and at most 125 bytes, the shortest length form, the mask bit the side expects). One C
-call takes it out of the buffer, unmasked, and it becomes the ``Frame`` wsproto would have made.
-Everything else goes to wsproto's own code: a frame still arriving (which wsproto then owns until
-its end, handing out its pieces), a header wsproto refuses (its exception, its message), and
-connections with permessage-deflate.
+call takes it out of the buffer, unmasked, and it becomes the ``Frame`` wsproto would have made;
+fewer than two bytes there (the call that ends each read's frames) is None at once, as wsproto's
+header parser answers it, without its slice and rollback. Everything else goes to wsproto's own
+code: a frame still arriving (which wsproto then owns until its end, handing out its pieces), a
+header wsproto refuses (its exception, its message), and connections with permessage-deflate.
 
 ``FrameProtocol._serialize_frame`` without extensions writes the frame with
 :func:`wsfast.kernels.encode_frame` (the key from ``os.urandom(4)``, as wsproto) and returns it as
@@ -61,7 +62,10 @@ def make_process_buffer(original: Any) -> Callable[[Any], Any]:
         if self.header is None and not self.extensions:
             buffer = self.buffer
             if not buffer.bytes_used:
-                taken = take_frame(buffer.buffer, not self.client, None, False, True)
+                data = buffer.buffer
+                if len(data) < 2:
+                    return None  # as wsproto's parse_header, short of a header's first two bytes
+                taken = take_frame(data, not self.client, None, False, True)
                 if type(taken) is tuple:
                     return frame_class(opcodes[taken[0]], taken[5], True, taken[1])
         return original(self)
