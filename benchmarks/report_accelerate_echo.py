@@ -28,10 +28,15 @@ threaded client).
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -94,6 +99,58 @@ def cpu(cell: re_.Cell, size: int, side: str) -> rp.Stats | None:
     return cell.stats(size, side)
 
 
+FRAME_SHARE = Path(__file__).resolve().parent / "_wsproto_frame_share.py"
+#: Fresh processes per mode for the frame layer's share (interleaved; the median of their medians).
+SHARE_PROCESSES = 5
+
+
+def frame_layer_left(side: str, size: int, kind: str, processes: int) -> tuple[float, float]:
+    """CPU seconds per sans-IO echo step of wsproto, with wsfast and with a frame layer that costs
+    nothing (``_wsproto_frame_share.py``), each the median over ``processes`` fresh processes run
+    in turn, pinned as the echo processes are."""
+    samples: dict[str, list[float]] = {"wsfast": [], "frameless": []}
+    for _ in range(processes):
+        for mode, found in samples.items():
+            output = subprocess.run([sys.executable, str(FRAME_SHARE), mode, side, str(size), kind], check=True,
+                                    capture_output=True, text=True, timeout=re_.COMMAND_TIMEOUT,
+                                    preexec_fn=re_._pin, env=dict(os.environ, PYTHONHASHSEED="0")).stdout  # fmt: skip
+            found.append(json.loads(output)["seconds"])
+    return statistics.median(samples["wsfast"]), statistics.median(samples["frameless"])
+
+
+def frame_bound_table(results: dict[tuple[str, int, str], dict[tuple[str, str], re_.Cell]], checks: list[rp.Check],
+                      processes: int, progress: Any) -> list[str]:
+    """For each wsproto target that failed: the most a frame layer of no cost could give.
+
+    With wsfast, wsproto's frame layer still costs (wsfast − frameless) per message, measured
+    sans-IO; taking all of it off the round trip with wsfast gives the bound
+    without / (with − that). Below the target, no replacement of the frame layer alone reaches it.
+    """
+    rows = []
+    for check in checks:
+        library, side = check.target.split()[:2]
+        if library != "wsproto" or check.passed is not False:
+            continue
+        label, kind = check.where.rsplit(" ", 1)
+        size = next(s for s, name in LABELS.items() if name == label)
+        progress(f"wsproto {side} {check.where}: the frame layer's share, {processes} processes per mode")
+        with_wsfast, frameless = frame_layer_left(side, size, kind, processes)
+        left = with_wsfast - frameless
+        plain, fast = results[(library, size, kind)][(side, library)], results[(library, size, kind)][(side, f"{library}+wsfast")]
+        a, b = cpu(plain, size, side), cpu(fast, size, side)
+        if a is None or b is None:
+            continue
+        bound = a.median / (b.median - left) if b.median > left else float("inf")
+        limit = TARGETS[(library, size, kind)]
+        rows.append([f"{library} {side}", check.where, re_.fmt_us(a), re_.fmt_us(b),
+                     f"{with_wsfast * 1e6:.1f} / {frameless * 1e6:.1f}", f"{left * 1e6:.1f}", f"{bound:.2f}×",
+                     f"≥ {limit:g}×", "beyond a frame-layer patch" if bound < limit else "within reach"])
+    if not rows:
+        return []
+    return rp.table(["side", "message", "without wsfast", "with wsfast", "sans-IO step: wsfast / frameless",
+                     "frame layer left", "bound", "target", "verdict"], rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, help="also write the report to this Markdown file")
@@ -125,19 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="wsfast-accelerate-echo-") as tmp:
         results = run(libraries, sizes, kinds, rounds, repeats, sample_s, Path(tmp), progress)
-    elapsed = time.perf_counter() - started
 
-    lines = rp.report_header("wsfast.accelerate: other libraries' echo servers and clients, without and with it",
-                             "report_accelerate_echo.py", argv, args.quick, elapsed, load_before)  # fmt: skip
-    lines += [
-        "- peers: " + "; ".join(f"{name} {rp._dist_version(name)}" for name in libraries),
-        f"- method: report_echo.py's processes and controls (see the script's docstring): {rounds} interleaved "
-        f"rounds of about {sample_s:g} s on each of {repeats} sets of fresh processes per size and kind, every "
-        f"process pinned to CPU {re_.PIN_CPU} and started with the allocator warm. The driver on the other end "
-        f"is wsfast's callback API. Figures: medians of CPU µs per round trip of the side under test; ± is "
-        "half the interquartile range; speedup = CPU without / CPU with wsfast, from this one run.",
-        "",
-    ]
     checks: list[rp.Check] = []
     rows = []
     for (library, size, kind), cells in results.items():
@@ -156,11 +201,40 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(rp.ratio_check(f"{library} {side} CPU", f"{LABELS[size]} {kind}", group,
                                              f"{library}+wsfast", library, limit, speedup=True,
                                              skip=None if group else note or "not measured"))
+    processes = 1 if args.quick else SHARE_PROCESSES
+    bounds = frame_bound_table(results, checks, processes, progress)
+    elapsed = time.perf_counter() - started
+
+    lines = rp.report_header("wsfast.accelerate: other libraries' echo servers and clients, without and with it",
+                             "report_accelerate_echo.py", argv, args.quick, elapsed, load_before)  # fmt: skip
+    lines += [
+        "- peers: " + "; ".join(f"{name} {rp._dist_version(name)}" for name in libraries),
+        f"- method: report_echo.py's processes and controls (see the script's docstring): {rounds} interleaved "
+        f"rounds of about {sample_s:g} s on each of {repeats} sets of fresh processes per size and kind, every "
+        f"process pinned to CPU {re_.PIN_CPU} and started with the allocator warm. The driver on the other end "
+        f"is wsfast's callback API. Figures: medians of CPU µs per round trip of the side under test; ± is "
+        "half the interquartile range; speedup = CPU without / CPU with wsfast, from this one run.",
+        "",
+    ]
     lines += ["## CPU per round trip", ""]
     lines += rp.table(["library", "side", "message", "without wsfast", "with wsfast", "speedup"], rows)
     lines += ["", "## Targets (issue 12)", ""]
     lines += rp.table(["target", "where", "with wsfast", "without", "ratio", "limit", "noise", "result"],
                       [check.row() for check in checks])
+    if bounds:
+        lines += ["", "## What a frame layer of no cost would give (wsproto)", "",
+                  "issue 12 asks for wsproto's frame parsing and serializing on wsfast's codec. What is left of "
+                  "wsproto's frame layer with wsfast installed is measured without I/O "
+                  "(`benchmarks/_wsproto_frame_share.py`: one echo step of a `WSConnection`, receive, events, "
+                  "send, CPU µs per message, as the median over "
+                  f"{processes} fresh process{'es' if processes > 1 else ''} per mode, pinned as above): with wsfast, and with a frame "
+                  "layer that costs nothing (it keeps no bytes, hands out a frame made beforehand and returns "
+                  "bytes made beforehand, neither copied nor masked), everything above it (message decoder, "
+                  "event generators, events, state) as it is. The difference is the most that any further "
+                  "work on the frame layer could take off a round trip; the bound is CPU without wsfast / (CPU "
+                  "with wsfast − that difference). A target above its bound is beyond any patch of the frame "
+                  "layer: the rest of the cost is wsproto's event layer.", ""]
+        lines += bounds
     failed = any(check.passed is False for check in checks)
     return rp.publish(lines, args.output, failed=failed, strict=args.strict)
 
