@@ -205,3 +205,19 @@ unsigned wsf_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t ke
     }
     return (unsigned)((offset + len) & 3);
 }
+
+/*
+ * A copy is masking with a zero key, through the same vector loops. From a few KiB up, glibc's
+ * memcpy (2.36) moves bytes with `rep movsb`, which on AMD Zen 4 runs about 20 times slower when
+ * the destination starts 1 to 15 bytes past the source modulo 4 KiB (measured here: 290 against
+ * 10-18 ns per KiB); a payload copied from behind its frame header into a new object often meets
+ * exactly that. The vector loops do not care where either buffer starts.
+ */
+void wsf_copy(uint8_t *dst, const uint8_t *src, size_t len) {
+    static const uint8_t zero[4] = {0, 0, 0, 0};
+    if (len < WSF_COPY_VECTOR_MIN) {
+        memcpy(dst, src, len);
+    } else {
+        mask_impl(dst, src, len, zero);
+    }
+}

@@ -50,6 +50,13 @@ const char *wsf_simd_name(wsf_simd_level level);
  */
 unsigned wsf_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t key[4], unsigned offset);
 
+/* From this length, wsf_copy uses the masking loops rather than memcpy. */
+#define WSF_COPY_VECTOR_MIN 2048
+
+/* dst[0:len] = src[0:len], the two not overlapping: memcpy, with the vector loops from
+   WSF_COPY_VECTOR_MIN bytes (see mask.c for why). */
+void wsf_copy(uint8_t *dst, const uint8_t *src, size_t len);
+
 /* ---------------------------------------------------------------- UTF-8 */
 
 /* 1 if data is well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points > U+10FFFF). */

@@ -137,7 +137,7 @@ def encode_frame(opcode, payload, *, fin=True, rsv1=False, rsv2=False, rsv3=Fals
             memcpy(out + header_length - 4, key, 4)
             _mask(out + header_length, <const uint8_t *>view.buf, size, key, 0)
         else:
-            memcpy(out + header_length, view.buf, size)
+            _copy(<uint8_t *>out + header_length, <const uint8_t *>view.buf, size)
         return result
     finally:
         PyBuffer_Release(&view)
@@ -320,7 +320,7 @@ cdef class FrameDecoder:
                 _mask(<uint8_t *>PyBytes_AS_STRING(payload), data + start, <size_t>header.payload_length,
                       header.mask_key, 0)
             else:
-                memcpy(PyBytes_AS_STRING(payload), data + start, <size_t>header.payload_length)
+                _copy(<uint8_t *>PyBytes_AS_STRING(payload), data + start, <size_t>header.payload_length)
             position = <Py_ssize_t>(start + header.payload_length)
             if (self._deliver is not None and not frames and header.fin and (header.opcode == 1 or header.opcode == 2)
                     and not header.rsv1 and not header.rsv2 and not header.rsv3):
@@ -376,7 +376,7 @@ cdef class FrameDecoder:
         if self._pending.masked:
             _mask(out, data, taken, self._pending.mask_key, <unsigned>(self._filled & 3))  # in place too
         elif out != data:  # else read into read_space() already
-            memcpy(out, data, taken)
+            _copy(out, data, taken)
         self._filled += taken
         return taken
 
@@ -465,7 +465,7 @@ cdef class FrameDecoder:
                 size = view.len - consumed
                 if size and self._payload is None:
                     PyByteArray_Resize(self._buffer, size)
-                    memcpy(PyByteArray_AS_STRING(self._buffer), <const char *>view.buf + consumed, size)
+                    _copy(<uint8_t *>PyByteArray_AS_STRING(self._buffer), <const uint8_t *>view.buf + consumed, size)
             finally:
                 PyBuffer_Release(&view)
         else:
@@ -559,9 +559,11 @@ cdef object _take_frame(const uint8_t *data, Py_ssize_t size, bint masked, objec
         payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
         _mask(<uint8_t *>PyBytes_AS_STRING(payload), data + header, <size_t>length, key, 0)
     elif bytearray_payload:
-        payload = PyByteArray_FromStringAndSize(<const char *>data + header, <Py_ssize_t>length)
+        payload = PyByteArray_FromStringAndSize(NULL, <Py_ssize_t>length)
+        _copy(<uint8_t *>PyByteArray_AS_STRING(payload), data + header, <size_t>length)
     else:
-        payload = PyBytes_FromStringAndSize(<const char *>data + header, <Py_ssize_t>length)
+        payload = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
+        _copy(<uint8_t *>PyBytes_AS_STRING(payload), data + header, <size_t>length)
     first = data[0]
     taken[0] = header + <Py_ssize_t>length
     return (first & 0x0F, first >= 0x80, (first & 0x40) != 0, (first & 0x20) != 0, (first & 0x10) != 0,
@@ -633,7 +635,7 @@ cdef class PayloadFill:
                 if self._masked:
                     _mask(target, <const uint8_t *>view.buf, <size_t>count, self._key, <unsigned>(self._filled & 3))
                 else:
-                    memcpy(target, view.buf, <size_t>count)
+                    _copy(target, <const uint8_t *>view.buf, <size_t>count)
             finally:
                 PyBuffer_Release(&view)
             PySequence_DelSlice(buffer, 0, count)

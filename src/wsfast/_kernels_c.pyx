@@ -79,6 +79,7 @@ cdef extern from "wsfast.h" nogil:
     const char *wsf_simd_name(wsf_simd_level level)
 
     unsigned wsf_mask(uint8_t *dst, const uint8_t *src, size_t length, const uint8_t *key, unsigned offset)
+    void wsf_copy(uint8_t *dst, const uint8_t *src, size_t length)
 
     int wsf_utf8_valid(const uint8_t *data, size_t length)
     enum:
@@ -202,6 +203,15 @@ cdef unsigned _mask(uint8_t *dst, const uint8_t *src, size_t length, const uint8
         return wsf_mask(dst, src, length, key, offset)
     with nogil:
         return wsf_mask(dst, src, length, key, offset)
+
+
+cdef void _copy(uint8_t *dst, const uint8_t *src, size_t length) noexcept:
+    """A payload's bytes copied (csrc's wsf_copy: memcpy without its slow cases)."""
+    if length < GIL_RELEASE_SIZE:
+        wsf_copy(dst, src, length)
+    else:
+        with nogil:
+            wsf_copy(dst, src, length)
 
 
 # ----------------------------------------------------------------------------------- masking

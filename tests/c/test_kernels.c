@@ -337,6 +337,47 @@ static void test_mask(void) {
     for (int r = 0; r < rounds; r++) mask_chunks(rnd_below(r % 10 == 0 ? 70000 : 1200));
 }
 
+/* wsf_copy: the bytes of src, in dst and nowhere else, at every length around the switch to the
+   vector loops and their tails, and at the source-to-destination distances (modulo 4 KiB) that
+   make glibc's rep movsb slow on AMD Zen 4. */
+static void copy_case(const uint8_t *data, size_t len, size_t smis, size_t distance) {
+    uint8_t *src = exact_copy(data, len, smis);
+    size_t total = CANARY + distance + len + CANARY;
+    uint8_t *big = xmalloc(total);
+    for (size_t i = 0; i < total; i++) big[i] = canary_byte(i);
+    uint8_t *dst = big + CANARY + distance;
+    wsf_copy(dst, src, len);
+    size_t d = first_difference(dst, data, len);
+    CHECK(d == len, "copy len=%zu smis=%zu distance=%zu: first wrong byte at %zu", len, smis, distance, d);
+    size_t bad = total;
+    for (size_t i = 0; i < CANARY + distance && bad == total; i++)
+        if (big[i] != canary_byte(i)) bad = i;
+    for (size_t i = CANARY + distance + len; i < total && bad == total; i++)
+        if (big[i] != canary_byte(i)) bad = i;
+    CHECK(bad == total, "copy len=%zu smis=%zu distance=%zu: wrote outside dst, at dst%+td", len, smis, distance,
+          (ptrdiff_t)bad - (ptrdiff_t)(CANARY + distance));
+    CHECK(len == 0 || memcmp(src, data, len) == 0, "copy len=%zu modified its source", len);
+    free(big);
+    free(src - smis);
+}
+
+static void test_copy(void) {
+    section = "copy";
+    static const size_t bases[] = {0, 64, WSF_COPY_VECTOR_MIN, 4096, 65536};
+    static const size_t distances[] = {0, 1, 10, 15, 33, 4096 + 10};
+    size_t most = 65536 + 300;
+    uint8_t *data = xmalloc(most);
+    rnd_fill(data, most);
+    for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++)
+        for (size_t extra = 0; extra <= 260; extra += (quick ? 13 : 1))
+            for (size_t k = 0; k < sizeof distances / sizeof distances[0]; k++) {
+                size_t len = bases[b] + extra;
+                if (bases[b] >= 1024 && extra > 70 && extra % 32 != 1) continue; /* the tails matter */
+                copy_case(data, len, extra % 7, distances[k]);
+            }
+    free(data);
+}
+
 /* ================================================================== UTF-8 reference */
 
 enum { REF_VALID, REF_INCOMPLETE, REF_INVALID };
@@ -1652,6 +1693,7 @@ int main(int argc, char **argv) {
         utf8_cases = 0;
         clock_t t0 = clock();
         test_mask();
+        test_copy();
         clock_t t1 = clock();
         test_utf8();
         clock_t t2 = clock();
