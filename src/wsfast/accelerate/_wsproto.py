@@ -1,5 +1,6 @@
-"""wsproto: the frame decoder's whole-frame case and the frame serializer (see ``_wsproto_codec``),
-and ``XorMaskerSimple``, which unmasks every received payload and masks every sent one.
+"""wsproto: the frame decoder's whole-frame case, the message decoder's whole-message case and the
+frame serializer (see ``_wsproto_codec``), and ``XorMaskerSimple``, which unmasks every received
+payload and masks every sent one.
 
 :func:`verify` runs at install time: a few streams through the patched and the original decoder
 must give the same frames and errors, and a few frames must serialize alike, or the installation
@@ -18,7 +19,7 @@ from typing import Any
 from ..kernels import mask_into
 from ._patching import Target, UnsupportedVersion
 from ._samples import frame, sample_streams
-from ._wsproto_codec import make_process_buffer, make_serialize_frame
+from ._wsproto_codec import make_process_buffer, make_process_frame, make_serialize_frame
 
 __all__ = ["NAME", "LEVEL", "targets", "verify", "XorMaskerSimple"]
 
@@ -61,6 +62,7 @@ class XorMaskerSimple:
 def targets() -> tuple[Target, ...]:
     return (
         Target("wsproto.frame_protocol:FrameDecoder.process_buffer", make_process_buffer),
+        Target("wsproto.frame_protocol:MessageDecoder.process_frame", make_process_frame),
         Target("wsproto.frame_protocol:FrameProtocol._serialize_frame", make_serialize_frame),
         Target("wsproto.frame_protocol:XorMaskerSimple", lambda original: XorMaskerSimple),
     )
@@ -90,8 +92,9 @@ def verify() -> None:
     from wsproto import frame_protocol as module
 
     decode = getattr(module.FrameDecoder.process_buffer, "__wrapped__", None)
+    assemble = getattr(module.MessageDecoder.process_frame, "__wrapped__", None)
     serialize = getattr(module.FrameProtocol._serialize_frame, "__wrapped__", None)
-    if decode is None or serialize is None:
+    if decode is None or assemble is None or serialize is None:
         raise UnsupportedVersion("wsproto's frame protocol is not wsfast's")
     try:
         same = True
@@ -100,8 +103,10 @@ def verify() -> None:
                        [frame(2, b"\x00" * 70_000, masked=not client)[:30_000]]]  # fmt: skip
             for chunks in streams:
                 patched, reference = module.FrameProtocol(client, []), module.FrameProtocol(client, [])
-                decoder: Any = reference._frame_decoder  # wsproto's private decoder: its method is replaced
+                decoder: Any = reference._frame_decoder  # wsproto's private decoders: their methods are replaced
                 decoder.process_buffer = types.MethodType(decode, decoder)
+                messages: Any = reference._message_decoder
+                messages.process_frame = types.MethodType(assemble, messages)
                 same = same and _received(patched, chunks) == _received(reference, chunks)
         server = module.FrameProtocol(False, [])
         for opcode, payload in ((module.Opcode.TEXT, b"x" * 300), (module.Opcode.PING, b"p"),

@@ -12,6 +12,11 @@ header parser answers it, without its slice and rollback. Everything else goes t
 code: a frame still arriving (which wsproto then owns until its end, handing out its pieces), a
 header wsproto refuses (its exception, its message), and connections with permessage-deflate.
 
+``MessageDecoder.process_frame`` hands a message that arrived whole in one frame straight on (a
+binary frame as it is, a text frame decoded by ``bytes.decode``) instead of setting up its
+per-message state and an incremental UTF-8 decoder; a text frame that is not UTF-8, a fragment, and
+a message already under way go to wsproto's own, which raises its error with its message.
+
 ``FrameProtocol._serialize_frame`` without extensions writes the frame with
 :func:`wsfast.kernels.encode_frame` (the key from ``os.urandom(4)``, as wsproto) and returns it as
 the bytearray wsproto returns; other payload types, oversized control frames and extensions go to
@@ -27,7 +32,7 @@ from typing import Any
 from ..kernels import encode_frame, take_frame
 from ._patching import UnsupportedVersion
 
-__all__ = ["make_process_buffer", "make_serialize_frame"]
+__all__ = ["make_process_buffer", "make_process_frame", "make_serialize_frame"]
 
 
 def _opcodes(namespace: dict[str, Any]) -> tuple[Any, Any]:
@@ -73,6 +78,40 @@ def make_process_buffer(original: Any) -> Callable[[Any], Any]:
     process_buffer.__qualname__ = "FrameDecoder.process_buffer"
     process_buffer.__wrapped__ = original  # type: ignore[attr-defined]  # functools' name for the original
     return process_buffer
+
+
+def make_process_frame(original: Any) -> Callable[[Any, Any], Any]:
+    """wsproto's ``MessageDecoder.process_frame`` with a message in one frame handed on at once (see
+    the module).
+
+    Raises:
+        UnsupportedVersion: wsproto.frame_protocol is not shaped as expected.
+    """
+    opcode_class, _ = _opcodes(original.__globals__)
+    frame_class = original.__globals__["Frame"]
+    binary, text = opcode_class.BINARY, opcode_class.TEXT
+
+    def process_frame(self: Any, frame: Any) -> Any:
+        """A data frame as the message layer hands it out (text decoded).
+
+        Raises:
+            ParseFailed: as wsproto's own (a continuation out of place, text that is not UTF-8).
+        """
+        if self.opcode is None and frame.frame_finished and frame.message_finished:
+            # nothing under way, so wsproto's own would end where it starts: no message, no decoder
+            opcode = frame.opcode
+            if opcode is binary:
+                return frame  # what wsproto makes of it: the same four fields
+            if opcode is text and type(frame.payload) is bytes:
+                try:
+                    return frame_class(text, frame.payload.decode("utf-8"), True, True)
+                except UnicodeDecodeError:
+                    pass  # wsproto's own raises, worded as it words it
+        return original(self, frame)
+
+    process_frame.__qualname__ = "MessageDecoder.process_frame"
+    process_frame.__wrapped__ = original  # type: ignore[attr-defined]  # as above
+    return process_frame
 
 
 def make_serialize_frame(original: Any) -> Callable[..., bytearray]:
