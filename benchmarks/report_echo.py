@@ -496,7 +496,8 @@ def await_room_table(result: LoopResult, sizes: tuple[int, ...]) -> list[str]:
             least = min(works, key=works.__getitem__)
             room = AWAIT_LIMIT * peer.median - floor.median
             verdict = ("beyond reach: less room than the least WebSocket work" if room < works[least]
-                       else "room for it" if ours.median - floor.median <= room else "reachable in principle")
+                       else "wsfast's await API fits in it" if ours.median - floor.median <= room
+                       else "reachable in principle")
             rows.append([f"{side}, {LABELS[size]}", fmt_us(peer), f"{AWAIT_LIMIT * peer.median * 1e6:,.1f}",
                          f"{fmt_us(floor)} ({floor_impl})", f"{room * 1e6:,.1f}",
                          f"{works[least] * 1e6:,.1f} ({DISPLAY[least]})", f"{(ours.median - floor.median) * 1e6:,.1f}",
