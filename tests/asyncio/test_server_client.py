@@ -257,15 +257,16 @@ def test_keepalive_counts_incoming_data_as_liveness():
     async def test(server, uri):
         async with wsfast.connect(uri, ping_interval=None) as ws:
             ws.protocol.auto_pong = False  # this client never answers pings ...
-            # ... but keeps talking for three times ping_interval + ping_timeout, so the server keeps it.
-            # A gap of 0.05 s against a 0.5 s timeout: the margin a loaded machine needs.
-            for _ in range(36):
+            # ... but keeps talking for twice ping_interval + ping_timeout, so the server keeps it.
+            # A gap of 0.05 s against a 1 s timeout: the margin a loaded machine needs (a CI run
+            # once stalled past 0.5 s).
+            for _ in range(48):
                 await ws.send("tick")
                 assert await ws.recv() == "tick"
                 await asyncio.sleep(0.05)
             assert ws.state is State.OPEN
 
-    with_echo_server(test, ping_interval=0.1, ping_timeout=0.5)
+    with_echo_server(test, ping_interval=0.1, ping_timeout=1.0)
 
 
 def test_back_pressure_pauses_reading():
