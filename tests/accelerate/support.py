@@ -180,6 +180,12 @@ def _nothing_installed() -> Iterator[None]:
 # ---------------------------------------------------------------------------------- streams
 
 
+def unmasked(frame: bytes) -> tuple[bytes, bytes]:
+    """The key and the payload of a masked frame of at most 125 bytes."""
+    key = frame[2:6]
+    return key, bytes(byte ^ key[index % 4] for index, byte in enumerate(frame[6:]))
+
+
 def raw_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, masked: bool,
               length_form: str = "minimal", claimed: int | None = None) -> bytes:
     """A frame as an attacker writes it: any opcode and RSV bits, the mask bit as asked, the length

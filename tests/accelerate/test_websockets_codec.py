@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wsfast.accelerate
-from wsfast import _frames_py, _kernels_py, kernels
+from wsfast import _frames_py, _kernels_py, _random, kernels
 from wsfast.accelerate import _websockets_codec
 
 from tests.accelerate import support
@@ -348,6 +348,25 @@ def test_the_data_types_are_websockets_own(codec):
     got = run(Side.CLIENT, None, None, [("data", stream)])
     assert got == expected
     assert got[0][0][0][1] in (bytes, bytearray)
+
+
+def test_masking_keys_come_from_wsfast_pool_unless_token_bytes_is_replaced(codec):
+    """secrets.token_bytes is os.urandom; the patch draws the same bytes from wsfast's pool of them,
+    one os.urandom call per 1024 keys. A replaced token_bytes (a test fixing keys) is called instead."""
+    wsfast.accelerate.install("websockets")
+    try:
+        _random._forget_pool()
+        frames = [frames_module.Frame(frames_module.Opcode.BINARY, b"abc%d" % n).serialize(mask=True) for n in range(3)]
+        assert _random.key_pool.position == 12  # three keys drawn from a fresh pool
+        keys = [support.unmasked(frame)[0] for frame in frames]
+        assert [support.unmasked(frame)[1] for frame in frames] == [b"abc0", b"abc1", b"abc2"]
+        assert len(set(keys)) == 3
+        with counted_keys():
+            frames = [frames_module.Frame(frames_module.Opcode.BINARY, b"abc").serialize(mask=True) for _ in range(2)]
+        assert [support.unmasked(frame) for frame in frames] == [(bytes([0, 0, 0, n]), b"abc") for n in (1, 2)]
+        assert _random.key_pool.position == 12
+    finally:
+        wsfast.accelerate.uninstall("websockets")
 
 
 def test_install_checks_websockets_shape(monkeypatch):

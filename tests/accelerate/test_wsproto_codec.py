@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wsfast.accelerate
-from wsfast import _frames_py, kernels
+from wsfast import _frames_py, _random, kernels
 from wsfast.accelerate import _wsproto_codec
 
 from tests.accelerate import support
@@ -177,6 +177,26 @@ def test_a_conversation_byte_by_byte(codec, server):
 def test_what_wsproto_refuses_is_refused_alike(codec, wire):
     differential(True, False, [("data", wire)])
     differential(True, False, [("data", wire[index : index + 1]) for index in range(len(wire))])
+
+
+def test_masking_keys_come_from_wsfast_pool_unless_urandom_is_replaced(codec):
+    """wsproto calls os.urandom(4) per frame; the patch draws the same bytes from wsfast's pool of
+    them, one os.urandom call per 1024 keys. A replaced os.urandom (a test fixing keys) is called."""
+    wsfast.accelerate.install("wsproto")
+    try:
+        protocol = frame_protocol.FrameProtocol(client=True, extensions=[])
+        _random._forget_pool()
+        frames = [bytes(protocol._serialize_frame(frame_protocol.Opcode.BINARY, b"abc%d" % n)) for n in range(3)]
+        assert _random.key_pool.position == 12  # three keys drawn from a fresh pool
+        keys = [support.unmasked(frame)[0] for frame in frames]
+        assert [support.unmasked(frame)[1] for frame in frames] == [b"abc0", b"abc1", b"abc2"]
+        assert len(set(keys)) == 3
+        with counted_keys():
+            frames = [bytes(protocol._serialize_frame(frame_protocol.Opcode.BINARY, b"abc")) for _ in range(2)]
+        assert [support.unmasked(frame) for frame in frames] == [(bytes([0, 0, 0, n]), b"abc") for n in (1, 2)]
+        assert _random.key_pool.position == 12
+    finally:
+        wsfast.accelerate.uninstall("wsproto")
 
 
 def test_installed_names_the_level():

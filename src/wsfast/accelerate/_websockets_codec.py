@@ -18,9 +18,12 @@ limit (``max_size``/``cur_size`` up to 15, ``max_message_size``/``current_size``
 ``cur_size``; from 16: ``current_size``). :func:`make_parse` tells them apart by the names the
 original's code uses, and refuses a shape it does not know.
 
-``Frame.serialize`` keeps websockets' checks, extensions and masking-key source
-(``secrets.token_bytes``), and writes the frame with :func:`wsfast.kernels.encode_frame`; payloads
-other than bytes and bytearray go to the original.
+``Frame.serialize`` keeps websockets' checks and extensions, and writes the frame with
+:func:`wsfast.kernels.encode_frame`; payloads other than bytes and bytearray go to the original.
+Its masking keys come from wsfast's pool of ``os.urandom`` bytes (``secrets.token_bytes``, which
+websockets calls, is ``os.urandom``; one call per 1024 keys instead of one per frame), unless
+``secrets.token_bytes`` has been replaced (a test that fixes the keys), which is then called as
+websockets would.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
     from .._kernels_py import FrameHeader
 
 __all__ = ["make_parse", "make_serialize"]
+
+#: ``secrets.token_bytes`` as imported: while it is still this, keys come from wsfast's pool.
+_TOKEN_BYTES = secrets.token_bytes
 
 #: From this payload length up, a frame whose header is in is read straight into its payload
 #: (PayloadFill) instead of being gathered in the reader's buffer and copied out, once a quarter of
@@ -267,8 +273,10 @@ def make_serialize(original: Any) -> Callable[..., bytes]:
             extensions = []
         for extension in extensions:
             self = extension.encode(self)
+        if mask:  # True: a key from wsfast's pool, the same source (see the module)
+            mask = True if secrets.token_bytes is _TOKEN_BYTES else secrets.token_bytes(4)
         return encode_frame(self.opcode, self.data, fin=self.fin, rsv1=self.rsv1, rsv2=self.rsv2,
-                            rsv3=self.rsv3, mask=secrets.token_bytes(4) if mask else False)  # fmt: skip
+                            rsv3=self.rsv3, mask=mask)  # fmt: skip
 
     serialize.__qualname__ = "Frame.serialize"
     serialize.__wrapped__ = original  # type: ignore[attr-defined]  # as above

@@ -18,9 +18,11 @@ per-message state and an incremental UTF-8 decoder; a text frame that is not UTF
 a message already under way go to wsproto's own, which raises its error with its message.
 
 ``FrameProtocol._serialize_frame`` without extensions writes the frame with
-:func:`wsfast.kernels.encode_frame` (the key from ``os.urandom(4)``, as wsproto) and returns it as
-the bytearray wsproto returns; other payload types, oversized control frames and extensions go to
-the original.
+:func:`wsfast.kernels.encode_frame` and returns it as the bytearray wsproto returns; other payload
+types, oversized control frames and extensions go to the original. Its masking keys come from
+wsfast's pool of ``os.urandom`` bytes (one call per 1024 keys; wsproto calls ``os.urandom(4)`` per
+frame), unless ``os.urandom`` has been replaced (a test that fixes the keys), which is then called
+as wsproto would.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from ..kernels import encode_frame, take_frame
 from ._patching import UnsupportedVersion
 
 __all__ = ["make_process_buffer", "make_process_frame", "make_serialize_frame"]
+
+#: ``os.urandom`` as imported: while it is still this, keys come from wsfast's pool.
+_URANDOM = os.urandom
 
 
 def _opcodes(namespace: dict[str, Any]) -> tuple[Any, Any]:
@@ -132,7 +137,7 @@ def make_serialize_frame(original: Any) -> Callable[..., bytearray]:
         if (self.extensions or type(opcode) is not opcode_class or (kind is not bytes and kind is not bytearray)
                 or (len(payload) > 125 and opcode.iscontrol())):  # fmt: skip
             return original(self, opcode, payload, fin)  # type: ignore[no-any-return]  # wsproto's own bytes
-        key = os.urandom(4) if self.client else False
+        key = (True if os.urandom is _URANDOM else os.urandom(4)) if self.client else False  # True: the pool
         return bytearray(encode_frame(opcode, payload, fin=fin, mask=key))
 
     _serialize_frame.__qualname__ = "FrameProtocol._serialize_frame"
