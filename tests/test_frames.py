@@ -830,18 +830,47 @@ def test_payload_fill_takes_pieces_until_the_payload_is_whole(codec):
         codec.PayloadFill(4).take(b"abcd")
 
 
+def test_payload_fill_copies_from_any_buffer_left_as_it_is(codec):
+    key = b"\x37\xfa\x21\x3d"
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(b"Hello, world"))
+    fill = codec.PayloadFill(12, key)
+    first = bytearray(masked[:5])
+    assert fill.fill_from(first) == 5 and first == masked[:5] and fill.received == 5
+    rest = masked[5:] + b"\x81\x00"
+    assert fill.fill_from(memoryview(rest)[::1]) == 7 and fill.received == 12
+    assert fill.fill_from(b"more") == 0  # whole: nothing more is taken ...
+    after = bytearray(b"\x81\x00")
+    assert fill.take(after) == b"Hello, world" and after == b"\x81\x00"  # ... until take hands it out
+    with pytest.raises(ValueError, match="returned already"):
+        fill.fill_from(b"x")
+    spaced = codec.PayloadFill(3)
+    assert spaced.fill_from(memoryview(b"a-b-c-")[::2]) == 3  # not contiguous: read as its bytes
+    assert spaced.take(bytearray()) == b"abc"
+    for wrong in ("abc", 3, None):
+        with pytest.raises(TypeError):
+            codec.PayloadFill(4).fill_from(wrong)
+
+
 @settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=3000), length=st.integers(0, 3000), key=st.none() | st.binary(min_size=4, max_size=4),
-       cuts=st.lists(st.integers(0, 3000), max_size=6), as_bytearray=st.booleans())  # fmt: skip
+       cuts=st.lists(st.tuples(st.integers(0, 3000), st.sampled_from(["take", "fill_from"])), max_size=6),
+       as_bytearray=st.booleans())  # fmt: skip
 def test_c_and_python_payload_fill_agree(c_kernels, data, length, key, cuts, as_bytearray):
+    """Pieces moved with take and copied with fill_from, in any mix, make the same payload."""
+    ways = [way for _, way in cuts] + ["take"]
+
     def run(module):
         fill, seen = module.PayloadFill(length, key, as_bytearray), []
-        for piece in chunked(data, cuts):
+        for piece, way in zip(chunked(data, [cut for cut, _ in cuts]), ways):
+            if way == "fill_from":
+                seen.append((fill.received, fill.fill_from(piece)))
+                continue
             buffer = bytearray(piece)
             payload = fill.take(buffer)
             seen.append((fill.received, bytes(buffer), payload, type(payload)))
             if payload is not None:
-                break
-        return seen
+                return seen
+        payload = fill.take(bytearray())  # what fill_from filled is handed out by take
+        return [*seen, (fill.received, payload, type(payload))]
 
     assert run(c_kernels) == run(_frames_py)

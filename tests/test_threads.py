@@ -209,10 +209,12 @@ for delay in (0.0005, 0.001, 0.002, 0.004, 0.008):
     at_once(lambda: fill.take(buffer), resize_after(buffer, delay))
     buffer = bytearray(encode_frame(Opcode.BINARY, bytes(BIG), mask=KEY))
     at_once(lambda: take_frame(buffer, True, None), resize_after(buffer, delay))
-for _ in range(3):
-    # one object, two threads: one take is refused, or they take one after the other, never both at once
+for turn in range(3):
+    # one object, two threads: one take (or fill_from) is refused, or they take one after the
+    # other, never both at once
     fill = PayloadFill(3 * BIG, KEY)
-    at_once(lambda: fill.take(bytearray(b"\x11" * BIG)), lambda: fill.take(bytearray(b"\x22" * BIG)))
+    second = (lambda: fill.take(bytearray(b"\x22" * BIG))) if turn % 2 else (lambda: fill.fill_from(b"\x22" * BIG))
+    at_once(lambda: fill.take(bytearray(b"\x11" * BIG)), second)
     taken = fill.received
     assert taken in (BIG, 2 * BIG), taken
     payload = fill.take(bytearray(3 * BIG - taken))

@@ -614,35 +614,79 @@ cdef class PayloadFill:
             RuntimeError: another thread is in ``take`` on this object.
         """
         cdef Py_ssize_t count
-        cdef uint8_t *target
         cdef Py_buffer view
-        with cython.critical_section(self):  # atomic on free-threaded builds; the GIL does it otherwise
-            if self._busy:
-                raise RuntimeError(_FILL_BUSY)
-            self._busy = True
+        self._enter()
         try:
-            if self._payload is None:
-                raise ValueError("the payload was returned already")
             # An export while the bytes move: _mask may let go of the GIL, and on free-threaded
             # builds other threads run anyway; either way, nothing can resize the buffer meanwhile.
             PyObject_GetBuffer(buffer, &view, PyBUF_SIMPLE)
             try:
-                count = min(view.len, self._length - self._filled)
-                if type(self._payload) is bytes:
-                    target = <uint8_t *>PyBytes_AS_STRING(self._payload) + self._filled
-                else:
-                    target = <uint8_t *>PyByteArray_AS_STRING(self._payload) + self._filled
-                if self._masked:
-                    _mask(target, <const uint8_t *>view.buf, <size_t>count, self._key, <unsigned>(self._filled & 3))
-                else:
-                    _copy(target, <const uint8_t *>view.buf, <size_t>count)
+                count = self._write(&view)
             finally:
                 PyBuffer_Release(&view)
             PySequence_DelSlice(buffer, 0, count)
-            self._filled += count
+            self._filled += count  # after the delete: if it fails, the bytes are still to be taken
         finally:
             self._busy = False
         if self._filled < self._length:
             return None
         payload, self._payload = self._payload, None
         return payload
+
+    def fill_from(self, data not None):
+        """Copy payload bytes from the front of ``data``, which is left as it is (unmasked into
+        the payload, as ``take``); ``take`` hands the payload out once it is whole. For a parser
+        whose input need not pass through its buffer while a large frame fills.
+
+        Returns:
+            How many bytes of ``data`` were taken.
+
+        Raises:
+            TypeError: ``data`` does not support the buffer protocol.
+            ValueError: the payload was returned already.
+            RuntimeError: another thread is in ``take`` or ``fill_from`` on this object.
+        """
+        cdef Py_ssize_t count
+        cdef Py_buffer view
+        self._enter()
+        try:
+            _open_read(data, &view)
+            try:
+                count = self._write(&view)
+            finally:
+                PyBuffer_Release(&view)
+            self._filled += count
+        finally:
+            self._busy = False
+        return count
+
+    cdef int _enter(self) except -1:
+        """Claim the object for one call; the caller clears ``_busy`` when it ends.
+
+        Raises:
+            ValueError: the payload was returned already.
+            RuntimeError: another thread is in a call.
+        """
+        with cython.critical_section(self):  # atomic on free-threaded builds; the GIL does it otherwise
+            if self._busy:
+                raise RuntimeError(_FILL_BUSY)
+            self._busy = True
+        if self._payload is None:
+            self._busy = False
+            raise ValueError("the payload was returned already")
+        return 0
+
+    cdef Py_ssize_t _write(self, Py_buffer *view) except -1:
+        """Write what the payload still lacks from the front of ``view``, unmasked, after the
+        bytes written so far; ``_filled`` is the caller's to advance. Returns how many."""
+        cdef Py_ssize_t count = min(view.len, self._length - self._filled)
+        cdef uint8_t *target
+        if type(self._payload) is bytes:
+            target = <uint8_t *>PyBytes_AS_STRING(self._payload) + self._filled
+        else:
+            target = <uint8_t *>PyByteArray_AS_STRING(self._payload) + self._filled
+        if self._masked:
+            _mask(target, <const uint8_t *>view.buf, <size_t>count, self._key, <unsigned>(self._filled & 3))
+        else:
+            _copy(target, <const uint8_t *>view.buf, <size_t>count)
+        return count

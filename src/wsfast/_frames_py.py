@@ -449,6 +449,35 @@ class PayloadFill:
         finally:
             self._busy = False
 
+    def fill_from(self, data: Any) -> int:
+        """Copy payload bytes from the front of ``data``, which is left as it is (unmasked into
+        the payload, as ``take``); ``take`` hands the payload out once it is whole. For a parser
+        whose input need not pass through its buffer while a large frame fills.
+
+        Returns:
+            How many bytes of ``data`` were taken.
+
+        Raises:
+            TypeError: ``data`` does not support the buffer protocol.
+            ValueError: the payload was returned already.
+            RuntimeError: another thread is in ``take`` or ``fill_from`` on this object.
+        """
+        if data is None:
+            raise TypeError("data must be a bytes-like object, not None")
+        if self._busy:
+            raise RuntimeError(FILL_BUSY)
+        self._busy = True
+        try:
+            parts = self._parts
+            if parts is None:
+                raise ValueError("the payload was returned already")
+            view = readable(data)
+            count = min(len(view), self._length - len(parts))
+            parts += view[:count]
+            return count
+        finally:
+            self._busy = False
+
     def _take(self, buffer: bytearray) -> bytes | bytearray | None:
         parts = self._parts
         if parts is None:
