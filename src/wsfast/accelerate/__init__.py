@@ -14,7 +14,8 @@ websockets' and wsproto's frame loops and serializers, and elsewhere masking and
 
 ====================  ==========================================================================
 ``websockets``        ``websockets.protocol.Protocol.parse`` (the frame loop of the Sans-I/O
-                      protocol under the asyncio, sync and trio implementations),
+                      protocol under the asyncio, sync and trio implementations) and
+                      ``Protocol.receive_data`` (a read into a large frame's payload),
                       ``websockets.frames.Frame.serialize``, ``websockets.frames.apply_mask``,
                       ``websockets.legacy.framing.apply_mask`` (the legacy module is patched
                       when the application imports it); checked at install time by running a

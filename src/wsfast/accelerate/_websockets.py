@@ -22,7 +22,7 @@ from typing import Any
 from ..kernels import mask as _mask
 from ._patching import Target, UnsupportedVersion
 from ._samples import frame, sample_streams
-from ._websockets_codec import make_parse, make_serialize
+from ._websockets_codec import make_parse, make_receive_data, make_serialize
 from ._websockets_send import is_fast, make_send_context
 
 __all__ = ["NAME", "LEVEL", "level", "targets", "verify", "make_apply_mask"]
@@ -64,6 +64,7 @@ def targets() -> tuple[Target, ...]:
     # websockets.legacy warns that it is deprecated when imported: never import it on the user's behalf
     return (
         Target("websockets.protocol:Protocol.parse", make_parse),
+        Target("websockets.protocol:Protocol.receive_data", make_receive_data),
         Target("websockets.frames:Frame.serialize", make_serialize),
         Target("websockets.frames:apply_mask", make_apply_mask),
         Target("websockets.asyncio.connection:Connection.send_context", make_send_context),
@@ -71,9 +72,14 @@ def targets() -> tuple[Target, ...]:
     )
 
 
-def _streams(masked: bool) -> list[list[bytes]]:
-    """Short streams, as chunks, of what websockets' parser must answer alike with and without wsfast."""
-    return [*sample_streams(masked), [frame(2, b"z", masked=not masked)]]  # and the wrong mask bit
+def _streams(masked: bool) -> list[tuple[int | None, list[bytes]]]:
+    """Streams, as chunks, of what websockets' parser must answer alike with and without wsfast,
+    each with the size limit to parse it under: short ones, and a frame large enough to be read
+    straight into its payload (``receive_data`` copying reads into it), followed by another."""
+    large = frame(2, bytes(range(256)) * 300, masked=masked) + frame(1, b"next", masked=masked)
+    pieces = [large[start : start + 20000] for start in range(0, len(large), 20000)]
+    short = [*sample_streams(masked), [frame(2, b"z", masked=not masked)]]  # and the wrong mask bit
+    return [*((200, chunks) for chunks in short), (None, pieces)]
 
 
 def _outcome(protocol: Any, chunks: list[bytes], client: bool) -> list[Any]:
@@ -108,10 +114,10 @@ def verify() -> None:
     if original is None:
         raise UnsupportedVersion("websockets.protocol.Protocol.parse is not wsfast's")
     for side in (module.Side.SERVER, module.Side.CLIENT):
-        for chunks in _streams(masked=side is module.Side.SERVER):
+        for max_size, chunks in _streams(masked=side is module.Side.SERVER):
             try:
-                patched = module.Protocol(side, max_size=200)
-                reference = module.Protocol(side, max_size=200)
+                patched = module.Protocol(side, max_size=max_size)
+                reference = module.Protocol(side, max_size=max_size)
                 reference.parser = original(reference)
                 next(reference.parser)
                 client = side is module.Side.CLIENT

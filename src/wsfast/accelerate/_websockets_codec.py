@@ -18,6 +18,11 @@ limit (``max_size``/``cur_size`` up to 15, ``max_message_size``/``current_size``
 ``cur_size``; from 16: ``current_size``). :func:`make_parse` tells them apart by the names the
 original's code uses, and refuses a shape it does not know.
 
+While a large frame fills, ``Protocol.receive_data`` copies each read straight into its payload
+(:meth:`PayloadFill.fill_from`) instead of appending it to the reader's buffer first, from which the
+fill would copy it again; the bytes after the frame's end go to the reader as before. Any other
+time, and whenever the reader holds bytes or has seen EOF, it is websockets' own.
+
 ``Frame.serialize`` keeps websockets' checks and extensions, and writes the frame with
 :func:`wsfast.kernels.encode_frame`; payloads other than bytes and bytearray go to the original.
 Its masking keys come from wsfast's pool of ``os.urandom`` bytes (``secrets.token_bytes``, which
@@ -40,7 +45,7 @@ from ._patching import UnsupportedVersion
 if TYPE_CHECKING:
     from .._kernels_py import FrameHeader
 
-__all__ = ["make_parse", "make_serialize"]
+__all__ = ["make_parse", "make_receive_data", "make_serialize"]
 
 #: ``secrets.token_bytes`` as imported: while it is still this, keys come from wsfast's pool.
 _TOKEN_BYTES = secrets.token_bytes
@@ -49,6 +54,10 @@ _TOKEN_BYTES = secrets.token_bytes
 #: (PayloadFill) instead of being gathered in the reader's buffer and copied out, once a quarter of
 #: it has arrived: what a peer makes us allocate stays within 4 times what it sent.
 FILL_SIZE = 65536
+
+#: The attribute of a websockets ``Protocol`` that holds the PayloadFill of the frame its parser is
+#: filling (None or absent otherwise), for ``receive_data``; the parser is its one writer.
+FILLING = "_wsfast_filling"
 
 #: What the replacement takes from the globals of websockets.protocol, as the original does.
 _NAMES = ("Frame", "SERVER", "CloseCode", "ProtocolError", "PayloadTooBig")
@@ -155,7 +164,7 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
                     if fill is None:
                         yield
                         continue
-                    taken = yield from _filled(reader, fill, reader_class)
+                    taken = yield from _filled(self, fill, reader_class)
                 if type(taken) is tuple:
                     code, fin, rsv1, rsv2, rsv3, data = taken
                     frame = frame_class(opcodes[code], data, fin, rsv1, rsv2, rsv3)
@@ -220,27 +229,57 @@ def _fill_for(buffer: bytearray, bytearray_payload: bool) -> tuple[FrameHeader, 
 
 
 def _filled(
-    reader: Any, started: tuple[FrameHeader, PayloadFill], reader_class: Any
+    protocol: Any, started: tuple[FrameHeader, PayloadFill], reader_class: Any
 ) -> Generator[None, None, tuple[Any, ...]]:
-    """Read the rest of the frame ``_fill_for`` started, yielding while more is needed; at EOF,
-    websockets' own reader raises what it would have (the header was read, the payload was not).
+    """Read the rest of the frame ``_fill_for`` started, yielding while more is needed (meanwhile
+    ``receive_data`` may copy reads into the fill itself); at EOF, websockets' own reader raises
+    what it would have (the header was read, the payload was not).
 
     Returns:
         ``(opcode, fin, rsv1, rsv2, rsv3, payload)``, as take_frame.
     """
     header, fill = started
-    while True:
-        payload = fill.take(reader.buffer)
-        if payload is not None:
-            fin, rsv1, rsv2, rsv3, opcode = header[:5]
-            return opcode, fin, rsv1, rsv2, rsv3, payload
-        if reader.eof:
-            stand_in = reader_class()
-            stand_in.feed_data(bytes(fill.received))
-            stand_in.feed_eof()
-            yield from stand_in.read_exact(header[6])  # raises EOFError, worded by websockets
-            raise AssertionError("websockets' reader read past its end")
-        yield
+    reader = protocol.reader
+    setattr(protocol, FILLING, fill)
+    try:
+        while True:
+            payload = fill.take(reader.buffer)
+            if payload is not None:
+                fin, rsv1, rsv2, rsv3, opcode = header[:5]
+                return opcode, fin, rsv1, rsv2, rsv3, payload
+            if reader.eof:
+                stand_in = reader_class()
+                stand_in.feed_data(bytes(fill.received))
+                stand_in.feed_eof()
+                yield from stand_in.read_exact(header[6])  # raises EOFError, worded by websockets
+                raise AssertionError("websockets' reader read past its end")
+            yield
+    finally:
+        setattr(protocol, FILLING, None)
+
+
+def make_receive_data(original: Any) -> Callable[[Any, Any], None]:
+    """websockets' ``Protocol.receive_data``, with a read copied straight into the payload of the
+    large frame its parser is filling (see the module)."""
+
+    def receive_data(self: Any, data: Any) -> None:
+        """Receive data from the network (websockets' ``Protocol.receive_data``).
+
+        Raises:
+            EOFError: ``receive_eof`` was called earlier (websockets' own error).
+        """
+        fill = self.__dict__.get(FILLING)  # no exception raised and caught when absent
+        reader = self.reader
+        if fill is None or reader.buffer or reader.eof or (type(data) is not bytes and type(data) is not bytearray):
+            return original(self, data)  # type: ignore[no-any-return]  # None
+        taken = fill.fill_from(data)
+        if taken < len(data):  # the frames after this one: to the reader, as websockets would
+            reader.feed_data(memoryview(data)[taken:])
+        next(self.parser)
+
+    receive_data.__qualname__ = "Protocol.receive_data"
+    receive_data.__wrapped__ = original  # type: ignore[attr-defined]  # functools' name for the original
+    return receive_data
 
 
 def _opcode_table(frames_module: Any) -> tuple[Any, ...]:
