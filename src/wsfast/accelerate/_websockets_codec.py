@@ -318,10 +318,11 @@ def make_serialize(original: Any) -> Callable[..., bytes]:
             extensions = []
         for extension in extensions:
             self = extension.encode(self)
+        key: bool | bytes = False
         if mask:  # True: a key from wsfast's pool, the same source (see the module)
-            mask = True if secrets.token_bytes is _TOKEN_BYTES else secrets.token_bytes(4)
+            key = True if secrets.token_bytes is _TOKEN_BYTES else secrets.token_bytes(4)
         return encode_frame(self.opcode, self.data, fin=self.fin, rsv1=self.rsv1, rsv2=self.rsv2,
-                            rsv3=self.rsv3, mask=mask)  # fmt: skip
+                            rsv3=self.rsv3, mask=key)  # fmt: skip
 
     serialize.__qualname__ = "Frame.serialize"
     serialize.__wrapped__ = original  # type: ignore[attr-defined]  # as above
