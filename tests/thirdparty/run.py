@@ -15,6 +15,7 @@ to exit, on the very library files the tests imported. websockets' suites, whose
 in tens of milliseconds, run both at once, leave out the few tests listed in suites.py that can hang
 or race without wsfast, and run again (with ten times the time) any test that would fail them: one
 that then passes with and without wsfast is reported as put down to timing (Suite.rerun_env).
+aiohttp's suites, whose heartbeat tests allow 50 ms of slack, run such tests again by themselves too.
 
 Where things come from:
 
@@ -235,8 +236,8 @@ def command(suite: Suite, env: Environment, work: Path, junit: Path) -> list[str
         return [python, "-m", "tornado.test.runtests", "--verbose", *suite.args]
     if suite.runner == "unittest":  # python -m unittest, less suite.excluded (site/wsfast_thirdparty_unittest.py)
         return [python, "-m", "wsfast_thirdparty_unittest", "-v", "-b", *suite.options, *suite.args]
-    if suite.excluded or suite.rerun_env is not None:
-        raise ValueError(f"{suite.id}: Suite.excluded and Suite.rerun_env work with the unittest runner only")
+    if suite.excluded:
+        raise ValueError(f"{suite.id}: Suite.excluded works with the unittest runner only")
     if suite.pytest_ini:
         ini = work / "wsfast-pytest.ini"
         ini.write_text(drop_ini_option((work / suite.pytest_ini).read_text(encoding="utf-8"), "addopts"), encoding="utf-8")
@@ -484,15 +485,20 @@ def _rerun(suite: Suite, env: Environment, cache: Path, label: str, works: dict[
         left = [test for test in suspects if test not in settled]
         if not left:
             break
-        again = dataclasses.replace(suite, args=tuple(left), env={**suite.env, **(suite.rerun_env or {})}, excluded={})
+        rerun_env = {**suite.env, **(suite.rerun_env or {})}
+        if suite.runner == "pytest":  # the same arguments, the others deselected (wsfast_thirdparty_plugin)
+            again = dataclasses.replace(suite, env={**rerun_env, "WSFAST_THIRDPARTY_ONLY": "\n".join(left)})
+        else:  # unittest takes the ids themselves
+            again = dataclasses.replace(suite, args=tuple(left), env=rerun_env, excluded={})
         reruns = _runs(again, env, cache, label, works, MODES, {}, apart, tag=f"rerun{attempt}-")
         for run in reruns.values():
             problems += [f"rerun {attempt}: {problem}" for problem in check_reports(suite, run, env, apart)]
         for test in left:
             if all(run.outcomes.get(test) == "passed" for run in reruns.values()):
                 first = " -> ".join(runs[mode].outcomes.get(test, "absent") for mode in MODES)
-                settled[test] = (f"{first} at first, then passed in both runs when run again by themselves with "
-                                 f"{suite.rerun_env} (attempt {attempt})")  # fmt: skip
+                more = f" with {suite.rerun_env}" if suite.rerun_env else ""
+                settled[test] = (f"{first} at first, then passed in both runs when run again by themselves{more} "
+                                 f"(attempt {attempt})")  # fmt: skip
     return settled, problems
 
 
@@ -524,7 +530,7 @@ def run_library(suite: Suite, env: Environment, cache: Path, with_wsaccel: bool 
     finally:
         if server:
             server.close()
-    settled, problems = _rerun(suite, env, cache, label, works, runs, apart) if suite.rerun_env else ({}, [])
+    settled, problems = _rerun(suite, env, cache, label, works, runs, apart) if suite.rerun_env is not None else ({}, [])
     problems = judge(suite, runs["control"], runs["accelerated"], env, apart, frozenset(settled)) + problems
     result = Result(suite, version, runs, problems, settled=settled)
     report = runs["accelerated"].main_report or {}
