@@ -315,6 +315,26 @@ def test_a_large_frame_cut_anywhere(codec, server, end):
     differential(side, 1 << 20, None, steps)
 
 
+def test_a_fail_while_a_large_frame_fills_leaves_the_rest_to_websockets(codec):
+    """fail() replaces the parser while a large frame is read into its payload: the reads after it
+    are websockets' discard()'s, also while the abandoned parser lives on (CPython finalizes it at
+    once, PyPy later; here a reference keeps it), and nothing more goes into its payload."""
+    stream = support.raw_frame(2, bytes(range(256)) * 800, masked=True)
+    differential(Side.SERVER, None, None, [("data", stream[:100_000]), ("fail", 1011),
+                                           ("data", stream[100_000:150_000]), ("eof",)])  # fmt: skip
+    wsfast.accelerate.install("websockets")
+    try:
+        protocol = Protocol(Side.SERVER, max_size=None)
+        protocol.receive_data(stream[:100_000])  # over a quarter: the payload fills from here
+        abandoned, (_, fill) = protocol.parser, protocol._wsfast_filling
+        protocol.fail(1011)
+        received = fill.received
+        protocol.receive_data(stream[100_000:150_000])
+        assert fill.received == received and protocol.parser is not abandoned
+    finally:
+        wsfast.accelerate.uninstall("websockets")
+
+
 def test_a_deflate_bomb_is_refused_alike(codec):
     stream = support.raw_frame(2, support.deflate_bomb(1 << 22), rsv=4, masked=True)
     differential(Side.SERVER, 1 << 20, (False, False, 15, 15), [("data", stream)])

@@ -141,9 +141,13 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
 
     def parse(self: Any) -> Generator[None, None, None]:
         """Parse incoming data into frames (websockets' ``Protocol.parse``, on wsfast's codec)."""
-        # The PayloadFill of the large frame being filled, for receive_data; this parser is its one
-        # writer. Set when Protocol.__init__ starts the parser, so that it exists from then on.
+        # (the protocol's parser, the PayloadFill of the large frame being filled) for receive_data,
+        # else None; this parser is its one writer. Set when Protocol.__init__ starts the parser, so
+        # that it exists from then on. The parser is the generator websockets drives (a handshake's
+        # parse delegates to this one): fail() replacing it ends the fast path even before this
+        # generator is finalized (at once on CPython, later elsewhere).
         self._wsfast_filling = None
+        driven_by = getattr(self, "parser", None)
         reader = self.reader
         masked = self.side is server
         try:
@@ -163,7 +167,7 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
                     if fill is None:
                         yield
                         continue
-                    taken = yield from _filled(self, fill, reader_class)
+                    taken = yield from _filled(self, driven_by, fill, reader_class)
                 if type(taken) is tuple:
                     code, fin, rsv1, rsv2, rsv3, data = taken
                     frame = frame_class(opcodes[code], data, fin, rsv1, rsv2, rsv3)
@@ -228,7 +232,7 @@ def _fill_for(buffer: bytearray, bytearray_payload: bool) -> tuple[FrameHeader, 
 
 
 def _filled(
-    protocol: Any, started: tuple[FrameHeader, PayloadFill], reader_class: Any
+    protocol: Any, parser: Any, started: tuple[FrameHeader, PayloadFill], reader_class: Any
 ) -> Generator[None, None, tuple[Any, ...]]:
     """Read the rest of the frame ``_fill_for`` started, yielding while more is needed (meanwhile
     ``receive_data`` may copy reads into the fill itself); at EOF, websockets' own reader raises
@@ -239,7 +243,7 @@ def _filled(
     """
     header, fill = started
     reader = protocol.reader
-    protocol._wsfast_filling = fill
+    protocol._wsfast_filling = (parser, fill)
     try:
         while True:
             payload = fill.take(reader.buffer)
@@ -270,11 +274,11 @@ def make_receive_data(original: Any) -> Callable[[Any, Any], None]:
         # (not self.__dict__.get: on CPython 3.11+ that materializes the instance's dict, and every
         # attribute access on the protocol gets slower: 500 ns per 256 B echo measured)
         try:
-            fill = self._wsfast_filling
+            filling = self._wsfast_filling
         except AttributeError:  # a protocol started before install(): websockets' parser
-            fill = None
-        if fill is not None:
-            reader = self.reader
+            filling = None
+        if filling is not None and filling[0] is self.parser:
+            fill, reader = filling[1], self.reader
             if not reader.buffer and not reader.eof and (type(data) is bytes or type(data) is bytearray):
                 taken = fill.fill_from(data)
                 if taken < len(data):  # the frames after this one: to the reader, as websockets would
