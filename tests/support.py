@@ -5,10 +5,12 @@ import run_async``); the fixtures built on them live in ``tests/conftest.py``.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
+from typing import Any
 
 import pytest
 
@@ -52,6 +54,23 @@ UVLOOP_EXPECTED = sys.platform != "win32" and sys.implementation.name == "cpytho
 
 #: The loop run_async runs on: "asyncio" or "uvloop", set by the event_loop_kind fixture.
 event_loop = "asyncio"
+
+
+@contextlib.contextmanager
+def frames_kept_alive() -> Iterator[list[Any]]:
+    """Every Python frame called inside stays alive until the block ends (a tracer keeps them, as
+    debuggers, coverage tools and tracebacks can): what a call leaves exported shows."""
+    kept: list[Any] = []
+    previous = sys.gettrace()
+
+    def keep(frame: Any, event: str, arg: Any) -> None:
+        kept.append(frame)
+
+    sys.settrace(keep)
+    try:
+        yield kept
+    finally:
+        sys.settrace(previous)
 
 
 def run_async(coroutine: Awaitable[object], timeout: float = 30) -> object:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import C_AVAILABLE, _kernels_c, examples
+from tests.support import C_AVAILABLE, _kernels_c, examples, frames_kept_alive
 from wsfast import _frames_py, frames
 from wsfast.exceptions import InvalidPayload, PayloadTooBig, ProtocolError
 from wsfast.frames import CloseCode, Frame, Opcode, parse_close, serialize_close
@@ -849,6 +849,16 @@ def test_payload_fill_copies_from_any_buffer_left_as_it_is(codec):
     for wrong in ("abc", 3, None):
         with pytest.raises(TypeError):
             codec.PayloadFill(4).fill_from(wrong)
+
+
+def test_payload_fill_leaves_no_export_of_what_it_copied_from(codec):
+    """fill_from's caller may resize its bytearray right after, also when a tracer keeps the
+    call's frames alive."""
+    data, fill = bytearray(b"abcdef"), codec.PayloadFill(4)
+    with frames_kept_alive():
+        taken = fill.fill_from(data)
+    del data[:taken]  # BufferError while an export outlives the call
+    assert data == b"ef" and fill.take(bytearray()) == b"abcd"
 
 
 @settings(max_examples=examples(300), deadline=None)

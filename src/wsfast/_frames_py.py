@@ -472,8 +472,11 @@ class PayloadFill:
             if parts is None:
                 raise ValueError("the payload was returned already")
             view = readable(data)
-            count = min(len(view), self._length - len(parts))
-            parts += view[:count]
+            try:
+                count = min(len(view), self._length - len(parts))
+                parts += view[:count]
+            finally:
+                view.release()  # now, not when collected: the caller may resize data next
             return count
         finally:
             self._busy = False

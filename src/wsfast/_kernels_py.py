@@ -340,9 +340,14 @@ def parse_frame_header(buffer: Any, offset: int = 0) -> FrameHeader | None:
         TypeError: ``buffer`` is not a buffer, or ``offset`` is not an integer.
         ValueError: ``offset`` is negative or beyond the end of ``buffer``.
     """
-    view = buffer if type(buffer) is bytes else readable(buffer)
-    size = len(view)
-    return _header_at(view, start_offset(offset, size), size)
+    if type(buffer) is bytes:
+        return _header_at(buffer, start_offset(offset, len(buffer)), len(buffer))
+    # Released on the way out, not when the view is collected: callers resize their bytearray next
+    # (a header parsed, then taken off the front), and a tracer or a traceback that keeps this frame
+    # alive would otherwise keep the bytearray exported (BufferError on the resize).
+    with readable(buffer) as view:
+        size = len(view)
+        return _header_at(view, start_offset(offset, size), size)
 
 
 def _header_at(data: Any, start: int, size: int) -> FrameHeader | None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from wsfast import _kernels_py
 from wsfast.exceptions import InvalidHTTP, ProtocolError, WsfastError
 
-from tests.support import examples
+from tests.support import examples, frames_kept_alive
 
 MSB_MESSAGE = "payload length has the most significant bit set"
 MAX_LENGTH = 2**63 - 1
@@ -206,6 +206,17 @@ def test_non_minimal_length_encodings_are_reported_as_sent(kernels):
 
 
 # ------------------------------------------------------------------------------------- offset
+
+
+def test_the_buffer_can_be_resized_right_after_even_if_the_call_s_frames_live_on(kernels):
+    """A parser resizes its bytearray right after reading a header from it. A tracer (or a
+    traceback) that keeps the call's frames alive must not keep the bytearray exported."""
+    buffer = bytearray(b"\x82\x83\x01\x02\x03\x04abc")
+    with frames_kept_alive():
+        header = kernels.parse_frame_header(buffer)
+    assert header is not None and header[8] == 6
+    del buffer[: header[8]]  # BufferError while an export outlives the call
+    assert buffer == b"abc"
 
 
 def test_offset_in_the_middle_of_a_buffer(kernels):
