@@ -179,9 +179,35 @@ def parse_unittest(text: str) -> dict[str, str]:
             outcomes[match["id"]] = outcome
     ran = re.search(r"^Ran (\d+) tests? in", text, re.MULTILINE)
     if ran and int(ran[1]) != len(outcomes):
+        _interrupted(text, outcomes)
+    if ran and int(ran[1]) != len(outcomes):
         # a test whose line the pattern missed: keep the count honest rather than the names
         outcomes["<unparsed tests>"] = "error"
     return outcomes
+
+
+#: A test's first line, ``name (id)``, as verbose unittest prints it before the test runs.
+_UNITTEST_START = re.compile(r"^(?P<name>\w+) \((?P<id>[\w.]+)\)$", re.MULTILINE)
+#: A result alone on its line: what is left of ``... ok`` when a thread's log output came between.
+_LONE_RESULT = re.compile(r"^(ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$", re.MULTILINE)
+
+
+def _interrupted(text: str, outcomes: dict[str, str]) -> None:
+    """Outcomes for the tests whose ``... result`` output from another thread split (a log record
+    printed to stderr while the test ran): the one result alone on a line before the next test
+    starts; where there is not exactly one, ``error``, under the test's own id (so that a rerun
+    can settle it)."""
+    starts = list(_UNITTEST_START.finditer(text))
+    for start, following in zip(starts, [*starts[1:], None]):
+        if start["id"] in outcomes:
+            continue
+        section = text[start.end() : following.start() if following else len(text)]
+        results = _LONE_RESULT.findall(section)
+        if len(results) == 1:
+            result = results[0]
+            outcomes[start["id"]] = "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
+        else:
+            outcomes[start["id"]] = "error"
 
 
 def _free_port() -> int:
