@@ -611,7 +611,7 @@ cdef class PayloadFill:
         Raises:
             TypeError: ``buffer`` is not a bytearray.
             ValueError: the payload was returned already.
-            RuntimeError: another thread is in ``take`` on this object.
+            RuntimeError: another thread is in ``take`` or ``fill_from`` on this object.
         """
         cdef Py_ssize_t count
         cdef Py_buffer view

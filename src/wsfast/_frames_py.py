@@ -437,15 +437,13 @@ class PayloadFill:
         Raises:
             TypeError: ``buffer`` is not a bytearray.
             ValueError: the payload was returned already.
-            RuntimeError: another thread is in ``take`` on this object.
+            RuntimeError: another thread is in ``take`` or ``fill_from`` on this object.
         """
         if type(buffer) is not bytearray:
             raise TypeError(f"buffer must be a bytearray, not {type(buffer).__name__}")
-        if self._busy:
-            raise RuntimeError(FILL_BUSY)
-        self._busy = True
+        parts = self._claim()
         try:
-            return self._take(buffer)
+            return self._take(parts, buffer)
         finally:
             self._busy = False
 
@@ -464,13 +462,8 @@ class PayloadFill:
         """
         if data is None:
             raise TypeError("data must be a bytes-like object, not None")
-        if self._busy:
-            raise RuntimeError(FILL_BUSY)
-        self._busy = True
+        parts = self._claim()
         try:
-            parts = self._parts
-            if parts is None:
-                raise ValueError("the payload was returned already")
             view = readable(data)
             try:
                 count = min(len(view), self._length - len(parts))
@@ -481,10 +474,23 @@ class PayloadFill:
         finally:
             self._busy = False
 
-    def _take(self, buffer: bytearray) -> bytes | bytearray | None:
+    def _claim(self) -> bytearray:
+        """Claim the object for one call (the caller clears ``_busy`` when it ends): the payload
+        so far.
+
+        Raises:
+            RuntimeError: another thread is in a call.
+            ValueError: the payload was returned already.
+        """
+        if self._busy:
+            raise RuntimeError(FILL_BUSY)
         parts = self._parts
         if parts is None:
             raise ValueError("the payload was returned already")
+        self._busy = True
+        return parts
+
+    def _take(self, parts: bytearray, buffer: bytearray) -> bytes | bytearray | None:
         count = min(len(buffer), self._length - len(parts))
         parts += buffer[:count]
         del buffer[:count]
