@@ -156,13 +156,21 @@ def parse_junit(path: Path) -> dict[str, str]:
 # ``name (id) ... ok``, its docstring's first line, if any, before the `` ... ``; a subtest's result is
 # indented, with the subtest's parameters after the id (and the test itself then has no line of its own);
 # a test over its time limit, ``... Timeout (0:02:00)!`` (faulthandler), and nothing after it.
+_RESULT = r"ok|FAIL|ERROR|skipped.*|expected failure|unexpected success"
 _UNITTEST_LINE = re.compile(
     r"^(?P<subtest>  )?(?P<name>\w+) \((?P<id>[\w.]+)\)(?(subtest) [^\n]*?)(?:\n(?!\s*\w+ \().*)?? \.\.\. "
-    r"(?P<result>ok|FAIL|ERROR|skipped.*|expected failure|unexpected success|Timeout \(.*\)!)$",
+    rf"(?P<result>{_RESULT}|Timeout \(.*\)!)$",
     re.MULTILINE,
 )
 _UNITTEST_RESULTS = {"ok": "passed", "FAIL": "failed", "ERROR": "error", "expected failure": "xfailed",
                      "unexpected success": "failed"}  # fmt: skip
+
+
+def _unittest_outcome(result: str) -> str:
+    """The outcome a unittest result word stands for."""
+    if result.startswith("Timeout"):  # site/wsfast_thirdparty_unittest.py's bound: the process exits
+        return "error"
+    return "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
 
 
 def parse_unittest(text: str) -> dict[str, str]:
@@ -170,11 +178,7 @@ def parse_unittest(text: str) -> dict[str, str]:
     gets the worst of theirs (a skipped subtest makes it skipped, as in the JUnit counts)."""
     outcomes: dict[str, str] = {}
     for match in _UNITTEST_LINE.finditer(text):
-        result = match["result"]
-        if result.startswith("Timeout"):  # site/wsfast_thirdparty_unittest.py's bound: the process exits
-            outcome = "error"
-        else:
-            outcome = "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
+        outcome = _unittest_outcome(match["result"])
         if _RANK[outcome] >= _RANK[outcomes.get(match["id"], "passed")]:
             outcomes[match["id"]] = outcome
     ran = re.search(r"^Ran (\d+) tests? in", text, re.MULTILINE)
@@ -189,7 +193,7 @@ def parse_unittest(text: str) -> dict[str, str]:
 #: A test's first line, ``name (id)``, as verbose unittest prints it before the test runs.
 _UNITTEST_START = re.compile(r"^(?P<name>\w+) \((?P<id>[\w.]+)\)$", re.MULTILINE)
 #: A result alone on its line: what is left of ``... ok`` when a thread's log output came between.
-_LONE_RESULT = re.compile(r"^(ok|FAIL|ERROR|skipped.*|expected failure|unexpected success)$", re.MULTILINE)
+_LONE_RESULT = re.compile(rf"^({_RESULT})$", re.MULTILINE)
 
 
 def _interrupted(text: str, outcomes: dict[str, str]) -> None:
@@ -203,11 +207,7 @@ def _interrupted(text: str, outcomes: dict[str, str]) -> None:
             continue
         section = text[start.end() : following.start() if following else len(text)]
         results = _LONE_RESULT.findall(section)
-        if len(results) == 1:
-            result = results[0]
-            outcomes[start["id"]] = "skipped" if result.startswith("skipped") else _UNITTEST_RESULTS[result]
-        else:
-            outcomes[start["id"]] = "error"
+        outcomes[start["id"]] = _unittest_outcome(results[0]) if len(results) == 1 else "error"
 
 
 def _free_port() -> int:

@@ -34,9 +34,9 @@ def junit_id(nodeid: str) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not ONLY:
         return
-    kept = [item for item in items if junit_id(item.nodeid) in ONLY]
-    config.hook.pytest_deselected(items=[item for item in items if junit_id(item.nodeid) not in ONLY])
-    items[:] = kept
+    chosen = {item: junit_id(item.nodeid) in ONLY for item in items}
+    config.hook.pytest_deselected(items=[item for item in items if not chosen[item]])
+    items[:] = [item for item in items if chosen[item]]
 
 
 @pytest.hookimpl(hookwrapper=True)
