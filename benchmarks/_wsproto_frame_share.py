@@ -6,10 +6,10 @@
 - ``plain``: wsproto as it is;
 - ``wsfast``: after ``wsfast.accelerate.install("wsproto")``;
 - ``frameless``: as ``wsfast``, with a frame layer that costs nothing: ``FrameDecoder.receive_bytes``
-  keeps nothing, ``process_buffer`` hands out a frame made beforehand, ``_serialize_frame`` returns
-  bytes made beforehand (no copy, no masking). Everything above the frame layer (the message
-  decoder as wsfast leaves it, the event generators, the events, the connection's state) runs as
-  it does with wsfast.
+  keeps nothing, ``process_buffer`` hands out a frame made beforehand, ``_serialize_frame`` (and
+  the encoder of wsfast's whole-message send) returns bytes made beforehand (no copy, no masking).
+  Everything above the frame layer (the message decoder as wsfast leaves it, the event
+  generators, the events, the connection's state) runs as it does with wsfast.
 
 ``wsfast`` − ``frameless`` is what wsproto's frame layer still costs with wsfast installed, and so
 the most any further replacement of that layer could take off an end-to-end round trip
@@ -42,6 +42,7 @@ def echo_step(mode: str, side: str, size: int, kind: str) -> Any:
     from wsproto import frame_protocol as fp
     from wsproto.events import AcceptConnection, BytesMessage, Message, Request, TextMessage
 
+    from wsfast.accelerate import _wsproto_events
     from wsfast.frames import encode_frame
 
     client, server = WSConnection(ConnectionType.CLIENT), WSConnection(ConnectionType.SERVER)
@@ -70,6 +71,8 @@ def echo_step(mode: str, side: str, size: int, kind: str) -> Any:
         fp.FrameDecoder.receive_bytes = receive_bytes  # type: ignore[method-assign]
         fp.FrameDecoder.process_buffer = process_buffer  # type: ignore[method-assign]
         fp.FrameProtocol._serialize_frame = lambda self, opcode, payload=b"", fin=True: outgoing  # type: ignore[method-assign]
+        sent = bytes(outgoing)
+        _wsproto_events.encode_frame = lambda opcode, payload, mask=False: sent  # type: ignore[assignment]  # the whole-message send
     message_class = TextMessage if text else BytesMessage
 
     def step() -> None:

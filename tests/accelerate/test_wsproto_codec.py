@@ -1,11 +1,13 @@
 """wsfast.accelerate in wsproto: the frame decoder's whole-frame case and the serializer on wsfast's codec,
-checked against wsproto's own on the same streams.
+and the event layer above them, checked against wsproto's own on the same streams.
 
 The differential checker: one stream of bytes (valid messages whole and fragmented, control frames,
 and hostile frames) is fed in the same chunks, with the same sends in between, to a wsproto
-``Connection`` without wsfast, then to one with ``install("wsproto")``. After every step both must
-show the same events (and payload types), state, bytes returned by ``send`` and exception.
-Masking keys (``os.urandom(4)``) come from one counter in both runs.
+``Connection`` (and, with the opening handshake in front, a ``WSConnection``) without wsfast, then
+to one with ``install("wsproto")``. After every step both must show the same events (and payload
+types), state, bytes returned by ``send`` and exception; some steps take only the first event and
+drop the generator, as an application that stops reading events may. Masking keys
+(``os.urandom(4)``) come from one counter in both runs.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from hypothesis import strategies as st
 
 import wsfast.accelerate
 from wsfast import _frames_py, _random, kernels
-from wsfast.accelerate import _wsproto_codec
+from wsfast.accelerate import _wsproto_codec, _wsproto_events
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
 from tests.support import examples
 
 connection_module = support.require("wsproto.connection")
+wsproto = support.require("wsproto")
 events_module = support.require("wsproto.events")
 frame_protocol = support.require("wsproto.frame_protocol")
 deflate_module = support.require("wsproto.extensions")
@@ -40,7 +43,8 @@ def codec(request: pytest.FixtureRequest) -> Iterator[str]:
     """The patched decoder and serializer on the pure-Python twins, then on the C kernels."""
     if request.param == "python":
         with mock.patch.object(_wsproto_codec, "take_frame", _frames_py.take_frame), \
-                mock.patch.object(_wsproto_codec, "encode_frame", _frames_py.encode_frame):  # fmt: skip
+                mock.patch.object(_wsproto_codec, "encode_frame", _frames_py.encode_frame), \
+                mock.patch.object(_wsproto_events, "encode_frame", _frames_py.encode_frame):  # fmt: skip
             yield "python"
         return
     if kernels.IMPLEMENTATION != "c":
@@ -68,9 +72,9 @@ def connection(server: bool, deflate: bool) -> Any:
     return Connection(ConnectionType.SERVER if server else ConnectionType.CLIENT, extensions=extensions)
 
 
-def run(server: bool, deflate: bool, steps: list[tuple]) -> list[tuple]:
-    """A fresh connection through ``steps`` (("data", bytes), ("eof",), ("send", event)): snapshots."""
-    protocol = connection(server, deflate)
+def run(protocol: Any, steps: list[tuple]) -> list[tuple]:
+    """``protocol`` through ``steps`` (("data", bytes), ("eof",), ("send", event), ("one",): only
+    the first event is taken): snapshots after each."""
     seen = []
     with counted_keys():
         for step in steps:
@@ -80,21 +84,27 @@ def run(server: bool, deflate: bool, steps: list[tuple]) -> list[tuple]:
                     protocol.receive_data(step[1])
                 elif step[0] == "eof":
                     protocol.receive_data(None)
-                else:
+                elif step[0] == "send":
                     result = protocol.send(step[1])
-                events = [(event, type(getattr(event, "data", None))) for event in protocol.events()]
+                received = protocol.events()
+                if step[0] == "one":
+                    received = [next(received, None)]
+                events = [(event, type(getattr(event, "data", None))) for event in received]
             except Exception as error:  # noqa: BLE001 - compared, not judged
                 events, result = [], (type(error), str(error))
-            seen.append((events, result, protocol.state))
+            seen.append((events, type(result), result, protocol.state))
     return seen
 
 
-def differential(server: bool, deflate: bool, steps: list[tuple]) -> None:
+def differential(server: bool, deflate: bool, steps: list[tuple], make: Any = None) -> None:
+    """The same ``steps`` through a new protocol (``make()``, else a ``Connection``) without, then
+    with wsfast: every snapshot the same."""
+    make = make or (lambda: connection(server, deflate))
     wsfast.accelerate.uninstall("wsproto")
-    expected = run(server, deflate, steps)
+    expected = run(make(), steps)
     wsfast.accelerate.install("wsproto")
     try:
-        got = run(server, deflate, steps)
+        got = run(make(), steps)
     finally:
         wsfast.accelerate.uninstall("wsproto")
     for index, (mine, theirs) in enumerate(zip(got, expected)):
@@ -134,10 +144,15 @@ def stream_of(server: bool, items: list[tuple]) -> bytes:
     how=st.sampled_from(["whole", "splits", "reads"]),
     cuts=st.lists(st.integers(0, 1 << 17), max_size=6),
     eof=st.booleans(),
-    calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS), max_size=3),
+    calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS | st.just(None)), max_size=3),
 )
 def test_same_as_wsprotos_own(codec, server, deflate, items, how, cuts, eof, calls):
-    stream = stream_of(server, items)
+    differential(server, deflate, steps_of(stream_of(server, items), how, cuts, eof, calls))
+
+
+def steps_of(stream: bytes, how: str, cuts: list[int], eof: bool, calls: list[tuple[int, Any]]) -> list[tuple]:
+    """``stream`` in pieces (whole, split at ``cuts``, or in reads of one size), then EOF if asked,
+    with each call (an event sent, or None: take one event) at its position."""
     if how == "whole":
         pieces = [stream]
     elif how == "reads":
@@ -148,8 +163,41 @@ def test_same_as_wsprotos_own(codec, server, deflate, items, how, cuts, eof, cal
         pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)])]
     steps: list[tuple] = [("data", piece) for piece in pieces] + ([("eof",)] if eof else [])
     for position, call in calls:
-        steps.insert(position % (len(steps) + 1), ("send", call))
-    differential(server, deflate, steps)
+        steps.insert(position % (len(steps) + 1), ("one",) if call is None else ("send", call))
+    return steps
+
+
+def opening(server: bool) -> tuple[list[tuple], bytes]:
+    """What a ``WSConnection`` on this side does before the frames: (the steps, the peer's bytes
+    that the stream starts with), keys from the counter as in :func:`run`."""
+    with counted_keys():
+        client, peer = wsproto.WSConnection(ConnectionType.CLIENT), wsproto.WSConnection(ConnectionType.SERVER)
+        request = client.send(events_module.Request(host="localhost", target="/"))
+        peer.receive_data(request)
+        list(peer.events())
+        response = peer.send(events_module.AcceptConnection())
+    if server:
+        return [], request
+    return [("send", events_module.Request(host="localhost", target="/"))], response
+
+
+@settings(max_examples=examples(600), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(
+    server=st.booleans(),
+    items=st.lists(ITEMS, max_size=6),
+    how=st.sampled_from(["whole", "splits", "reads"]),
+    cuts=st.lists(st.integers(0, 1 << 17), max_size=6),
+    eof=st.booleans(),
+    calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS | st.just(None) | st.just(events_module.AcceptConnection())),
+                   max_size=4),
+)
+def test_a_wsconnection_the_same_as_wsprotos_own(codec, server, items, how, cuts, eof, calls):
+    """The whole connection object: the opening handshake's bytes, then frames, possibly in the
+    same read; events taken during and after the handshake; sends in every state."""
+    before, head = opening(server)
+    steps = steps_of(head + stream_of(server, items), how, cuts, eof, calls)
+    side = ConnectionType.SERVER if server else ConnectionType.CLIENT
+    differential(server, False, before + steps, make=lambda: wsproto.WSConnection(side))
 
 
 @pytest.mark.parametrize("server", [True, False], ids=["server", "client"])
@@ -162,6 +210,22 @@ def test_a_conversation_byte_by_byte(codec, server):
     stream = stream_of(server, items)
     steps: list[tuple] = [("data", stream[index : index + 1]) for index in range(len(stream))]
     differential(server, False, [*steps[:40], ("send", events_module.TextMessage(data="between")), *steps[40:]])
+
+
+@pytest.mark.parametrize("server", [True, False], ids=["server", "client"])
+@pytest.mark.parametrize("first", ["local", "remote"])
+def test_closing_handshakes(codec, server, first):
+    """Who closes first decides the state the peer's close leads to (CLOSED after our own close,
+    REMOTE_CLOSING before it); what comes after a close is never read."""
+    close = events_module.CloseConnection(code=1000, reason="bye")
+    wire = stream_of(server, [(2, b"last", True, 0, True, "minimal"), (8, b"\x03\xe8ok", True, 0, True, "minimal"),
+                              (2, b"after", True, 0, True, "minimal")])  # fmt: skip
+    steps: list[tuple] = [("data", wire)]
+    if first == "local":
+        steps.insert(0, ("send", close))
+    else:
+        steps.append(("send", close))
+    differential(server, False, [*steps, ("data", wire[:6]), ("send", events_module.BytesMessage(data=b"late"))])
 
 
 @pytest.mark.parametrize("wire", [
@@ -201,7 +265,7 @@ def test_masking_keys_come_from_wsfast_pool_unless_urandom_is_replaced(codec):
 
 def test_installed_names_the_level():
     wsfast.accelerate.install("wsproto")
-    assert wsfast.accelerate.installed() == {"wsproto": "frames"}
+    assert wsfast.accelerate.installed() == {"wsproto": "frames, events"}
     assert frame_protocol.FrameDecoder.process_buffer.__wrapped__ is not None
     wsfast.accelerate.uninstall("wsproto")
     assert not hasattr(frame_protocol.FrameDecoder.process_buffer, "__wrapped__")

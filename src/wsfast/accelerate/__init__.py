@@ -22,8 +22,11 @@ websockets' and wsproto's frame loops and serializers, and elsewhere masking and
                       few streams through the patched and the original parser; and the asyncio
                       ``Connection.send_context``, where its source is one wsfast knows
 ``wsproto``           ``wsproto.frame_protocol.FrameDecoder.process_buffer`` (its whole-frame
-                      case), ``FrameProtocol._serialize_frame``, ``XorMaskerSimple``; checked at
-                      install time as websockets' are
+                      case), ``MessageDecoder.process_frame`` (a message in one frame),
+                      ``FrameProtocol._serialize_frame``, ``XorMaskerSimple``, and above them
+                      ``wsproto.connection.Connection.events`` and ``.send``,
+                      ``wsproto.WSConnection.events`` and ``.send``; checked at install time as
+                      websockets' are
 ``tornado``           ``tornado.websocket._websocket_mask``
 ``aiohttp``           ``aiohttp._websocket.writer.websocket_mask``, and the pure-Python reader's
                       ``aiohttp._websocket.reader_py.websocket_mask`` when that reader is in use
@@ -144,7 +147,8 @@ def uninstall(*names: str) -> tuple[str, ...]:
 def installed() -> dict[str, str]:
     """The libraries installed now, in the order of :data:`LIBRARIES`, each with what is replaced in
     it: ``"frames, send"`` (websockets: the frame parser and serializer, masking, and the asyncio
-    send path), ``"frames"`` (wsproto; websockets whose send path wsfast does not know), ``"mask"``,
+    send path), ``"frames, events"`` (wsproto: its frame layer and the event layer above it),
+    ``"frames"`` (websockets whose send path wsfast does not know), ``"mask"``,
     or ``"mask, utf8"``."""
     with LOCK:
         return {name: _level(_REGISTRY[name]) for name in LIBRARIES if name in _installed}

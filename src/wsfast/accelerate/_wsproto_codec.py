@@ -34,10 +34,18 @@ from typing import Any
 from ..kernels import encode_frame, take_frame
 from ._patching import UnsupportedVersion
 
-__all__ = ["make_process_buffer", "make_process_frame", "make_serialize_frame"]
+__all__ = ["make_process_buffer", "make_process_frame", "make_serialize_frame", "masking_key"]
 
 #: ``os.urandom`` as imported: while it is still this, keys come from wsfast's pool.
 _URANDOM = os.urandom
+
+
+def masking_key(client: bool) -> bool | bytes:
+    """``encode_frame``'s ``mask`` for a frame wsproto sends: none from a server; from a client,
+    True (a key from wsfast's pool) or, where ``os.urandom`` has been replaced, what it returns."""
+    if not client:
+        return False
+    return True if os.urandom is _URANDOM else os.urandom(4)
 
 
 def _opcodes(namespace: dict[str, Any]) -> tuple[Any, Any]:
@@ -53,6 +61,22 @@ def _opcodes(namespace: dict[str, Any]) -> tuple[Any, Any]:
     return opcode, tuple(members.get(value) for value in range(16))
 
 
+#: wsproto's Frame, a NamedTuple, by the fields its ``__new__`` takes in this order.
+_FRAME_FIELDS = ("opcode", "payload", "frame_finished", "message_finished")
+
+
+def _frame_maker(frame_class: Any) -> Callable[[Any, Any, bool, bool], Any]:
+    """A function making a ``Frame`` as ``Frame(opcode, payload, frame_finished, message_finished)``
+    does: where that is the ``__new__`` that ``namedtuple`` writes, by the ``tuple.__new__`` call it
+    makes (without the call of that ``__new__``)."""
+    if (getattr(frame_class, "_fields", None) != _FRAME_FIELDS or not issubclass(frame_class, tuple)
+            or getattr(frame_class.__new__, "__module__", None) != f"namedtuple_{frame_class.__name__}"):  # fmt: skip
+        return frame_class  # type: ignore[no-any-return]  # a class: called as it is
+    new = tuple.__new__
+    return lambda opcode, payload, frame_finished, message_finished: new(
+        frame_class, (opcode, payload, frame_finished, message_finished))
+
+
 def make_process_buffer(original: Any) -> Callable[[Any], Any]:
     """wsproto's ``FrameDecoder.process_buffer`` taking whole lawful frames in one call (see the module).
 
@@ -61,7 +85,7 @@ def make_process_buffer(original: Any) -> Callable[[Any], Any]:
     """
     namespace = original.__globals__
     _, opcodes = _opcodes(namespace)
-    frame_class = namespace["Frame"]
+    make_frame = _frame_maker(namespace["Frame"])
 
     def process_buffer(self: Any) -> Any:
         """The next frame (or piece of a data frame), or None when more bytes are needed.
@@ -77,7 +101,7 @@ def make_process_buffer(original: Any) -> Callable[[Any], Any]:
                     return None  # as wsproto's parse_header, short of a header's first two bytes
                 taken = take_frame(data, not self.client, None, False, True)
                 if type(taken) is tuple:
-                    return frame_class(opcodes[taken[0]], taken[5], True, taken[1])
+                    return make_frame(opcodes[taken[0]], taken[5], True, taken[1])
         return original(self)
 
     process_buffer.__qualname__ = "FrameDecoder.process_buffer"
@@ -93,7 +117,7 @@ def make_process_frame(original: Any) -> Callable[[Any, Any], Any]:
         UnsupportedVersion: wsproto.frame_protocol is not shaped as expected.
     """
     opcode_class, _ = _opcodes(original.__globals__)
-    frame_class = original.__globals__["Frame"]
+    make_frame = _frame_maker(original.__globals__["Frame"])
     binary, text = opcode_class.BINARY, opcode_class.TEXT
 
     def process_frame(self: Any, frame: Any) -> Any:
@@ -109,7 +133,7 @@ def make_process_frame(original: Any) -> Callable[[Any, Any], Any]:
                 return frame  # what wsproto makes of it: the same four fields
             if opcode is text and type(frame.payload) is bytes:
                 try:
-                    return frame_class(text, frame.payload.decode("utf-8"), True, True)
+                    return make_frame(text, frame.payload.decode("utf-8"), True, True)
                 except UnicodeDecodeError:
                     pass  # wsproto's own raises, worded as it words it
         return original(self, frame)
@@ -137,8 +161,7 @@ def make_serialize_frame(original: Any) -> Callable[..., bytearray]:
         if (self.extensions or type(opcode) is not opcode_class or (kind is not bytes and kind is not bytearray)
                 or (len(payload) > 125 and opcode.iscontrol())):  # fmt: skip
             return original(self, opcode, payload, fin)  # type: ignore[no-any-return]  # wsproto's own bytes
-        key = (True if os.urandom is _URANDOM else os.urandom(4)) if self.client else False  # True: the pool
-        return bytearray(encode_frame(opcode, payload, fin=fin, mask=key))
+        return bytearray(encode_frame(opcode, payload, fin=fin, mask=masking_key(self.client)))
 
     _serialize_frame.__qualname__ = "FrameProtocol._serialize_frame"
     _serialize_frame.__wrapped__ = original  # type: ignore[attr-defined]  # as above
