@@ -6,8 +6,10 @@ from cpython.bytearray cimport PyByteArray_Resize
 from cpython.memoryview cimport PyMemoryView_FromObject
 from libc.stdint cimport UINT64_MAX
 
+from ._random import SHARED_POOL_IS_SAFE as _SHARED_POOL_IS_SAFE
 from ._random import key_pool as _key_pool
 from ._random import mask_key as _random_mask_key
+from ._random import use_shared_pool as _use_shared_pool
 from .exceptions import PayloadTooBig
 from ._wire import Frame as _Frame
 from ._wire import Opcode as _Opcode
@@ -68,12 +70,36 @@ cdef enum:
 
 
 cdef int _opcode_value(object opcode) except -1:
+    cdef int overflow = 0
+    cdef long value
     if not isinstance(opcode, int):
         raise TypeError(f"opcode must be an int, not {type(opcode).__name__}")
-    value = int(opcode)
-    if not 0 <= value <= 15:
-        raise ValueError(f"opcode must be 0 to 15, not {value}")
-    return value
+    value = PyLong_AsLongAndOverflow(opcode, &overflow)  # an int subclass (Opcode) as it is, unconverted
+    if overflow or not 0 <= value <= 15:
+        raise ValueError(f"opcode must be 0 to 15, not {int(opcode)}")
+    return <int>value
+
+
+cdef class KeyPool:
+    """``_random``'s shared pool of masking keys, in the C build: the same two attributes
+    (``data``, random bytes, and ``position``, where the next key starts), held in C fields so that
+    the encoder draws a key without a lookup or a Python call. ``_random`` owns it (its
+    ``mask_key`` draws from it too, so both implementations draw the same keys)."""
+
+    cdef public bytes data
+    cdef public Py_ssize_t position
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.position = 0
+
+
+# The pool the C encoder reads itself: the shared one, where one pool can serve every thread
+# (see _random.py); else None, and each key comes from the calling thread's pool by name.
+cdef KeyPool _pool = None
+if _SHARED_POOL_IS_SAFE:
+    _pool = KeyPool()
+    _use_shared_pool(_pool)
 
 
 cdef int _draw_mask_key(uint8_t *key) except -1:
@@ -81,16 +107,24 @@ cdef int _draw_mask_key(uint8_t *key) except -1:
     without a Python call: nothing between reading the position and advancing it can switch
     threads (see _random.py). Anything else (the pool used up, or not as it keeps it) goes
     through ``mask_key`` itself, so the two implementations draw the same keys."""
-    cdef object data = _key_pool.data
-    cdef object position = _key_pool.position
-    cdef long at
+    cdef object data, position
+    cdef Py_ssize_t at
+    cdef long start
     cdef int overflow = 0
-    if type(data) is bytes and type(position) is int:
-        at = PyLong_AsLongAndOverflow(position, &overflow)
-        if not overflow and 0 <= at and PyBytes_GET_SIZE(data) - at >= 4:
-            _key_pool.position = at + 4
+    if _pool is not None:
+        data, at = _pool.data, _pool.position
+        if data is not None and 0 <= at <= PyBytes_GET_SIZE(data) - 4:
+            _pool.position = at + 4
             memcpy(key, PyBytes_AS_STRING(data) + at, 4)
             return 0
+    else:
+        data, position = _key_pool.data, _key_pool.position
+        if type(data) is bytes and type(position) is int:
+            start = PyLong_AsLongAndOverflow(position, &overflow)
+            if not overflow and 0 <= start and PyBytes_GET_SIZE(data) - start >= 4:
+                _key_pool.position = start + 4
+                memcpy(key, PyBytes_AS_STRING(data) + start, 4)
+                return 0
     _load_key(_random_mask_key(), key)
     return 0
 

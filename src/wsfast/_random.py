@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
 
 __all__ = ["mask_key"]
 
@@ -35,24 +34,29 @@ class _ThreadPool(_Pool, threading.local):
     """A pool for each thread."""
 
 
-def _drawing_from(pool: _Pool) -> Callable[[], bytes]:
-    def mask_key() -> bytes:
-        """4 fresh random bytes."""
-        if pool.position >= len(pool.data):
-            pool.data = os.urandom(_POOL_SIZE)
-            pool.position = 0
-        # no call from reading the position to advancing it: with the GIL (3.11+) no thread switch
-        position = pool.position
-        pool.position = position + 4
-        return pool.data[position : position + 4]
-
-    return mask_key
+def _draw(pool: _Pool) -> bytes:
+    """4 fresh random bytes from ``pool``."""
+    if pool.position >= len(pool.data):
+        pool.data = os.urandom(_POOL_SIZE)
+        pool.position = 0
+    # no call from reading the position to advancing it: with the GIL (3.11+) no thread switch
+    position = pool.position
+    pool.position = position + 4
+    return pool.data[position : position + 4]
 
 
 _shared_pool = _Pool()
 _thread_pool = _ThreadPool()
-_shared_mask_key = _drawing_from(_shared_pool)
-_per_thread_mask_key = _drawing_from(_thread_pool)
+
+
+def _shared_mask_key() -> bytes:
+    """4 fresh random bytes from the pool every thread shares."""
+    return _draw(_shared_pool)
+
+
+def _per_thread_mask_key() -> bytes:
+    """4 fresh random bytes from the calling thread's pool."""
+    return _draw(_thread_pool)
 
 #: Whether one pool can serve every thread (see the module docstring): CPython 3.11+ with the GIL
 #: (``sys._is_gil_enabled`` exists from 3.13 on and is False on a free-threaded interpreter).
@@ -66,6 +70,17 @@ mask_key = _shared_mask_key if SHARED_POOL_IS_SAFE else _per_thread_mask_key
 #: The pool ``mask_key`` draws from. The C encoder reads and advances it itself (a Python call per
 #: key cost more than the rest of encoding a small frame), and calls ``mask_key`` to refill it.
 key_pool: _Pool = _shared_pool if SHARED_POOL_IS_SAFE else _thread_pool
+
+
+def use_shared_pool(pool: _Pool) -> None:
+    """Make ``pool``, an object with the same two attributes (the C build's, which its encoder
+    reads without lookups), the pool every thread shares, from now on; what the old one held goes
+    over to it."""
+    global _shared_pool, key_pool
+    pool.data, pool.position = _shared_pool.data, _shared_pool.position
+    _shared_pool = pool
+    if SHARED_POOL_IS_SAFE:
+        key_pool = pool
 
 
 def _forget_pool() -> None:
