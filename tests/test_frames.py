@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pytest
@@ -607,8 +608,9 @@ def test_read_space_is_the_missing_part_of_a_large_payload(codec, masked):
 
 # ------------------------------------------------------------------------------------ feed_into
 
-def _feed_into_log(decoder, chunks, decode_text=True, raise_on=None):
-    """What feed_into does with ``chunks``: every delivery and every return, in order."""
+def _feed_into_log(decoder, chunks, decode_text=True, raise_on=None, length=None):
+    """What feed_into does with ``chunks`` (each read up to ``length`` if given): every delivery
+    and every return, in order."""
     log = []
 
     def deliver(data, final, text):
@@ -618,7 +620,7 @@ def _feed_into_log(decoder, chunks, decode_text=True, raise_on=None):
 
     for chunk in chunks:
         try:
-            returned = decoder.feed_into(chunk, deliver, decode_text)
+            returned = decoder.feed_into(chunk, deliver, decode_text, length)
             log.append(("returned", [(f.opcode, f.payload, f.fin, f.rsv1) for f in returned]))
         except ProtocolError as error:
             log.append(("error", type(error), str(error), [(f.opcode, f.payload) for f in error.frames]))
@@ -688,6 +690,38 @@ def test_feed_into_refuses_to_be_fed_from_its_callback(codec):
     with pytest.raises(RuntimeError, match="its own feed_into callback"):
         decoder.feed_into(codec.encode_frame(Opcode.BINARY, b"x"), deliver)
     assert decoder.feed(b"") == []  # and it goes on
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(frames=st.lists(st.tuples(st.sampled_from([Opcode.TEXT, Opcode.BINARY, Opcode.PING]), st.binary(max_size=300)),
+                       max_size=5),
+       tail=st.binary(max_size=40), cuts=st.lists(st.integers(0, 2000), min_size=1, max_size=4))  # fmt: skip
+def test_feed_into_reads_the_first_length_bytes_as_a_slice_of_them(codec, frames, tail, cuts):
+    """A read buffer filled in part: feeding it with ``length`` is feeding its first ``length``
+    bytes, whether the decoder holds bytes already or not, and the rest of it is never read."""
+    wire = b"".join(codec.encode_frame(opcode, payload) for opcode, payload in frames)
+    points = sorted({cut % (len(wire) + 1) for cut in cuts})
+    pieces = [wire[a:b] for a, b in zip([0, *points], [*points, len(wire)])]
+    sliced, in_place = codec.FrameDecoder(expect_masked=False), codec.FrameDecoder(expect_masked=False)
+    expected, got = _feed_into_log(sliced, pieces), []
+    for piece in pieces:
+        buffer = bytearray(piece + tail + b"\xff" * 8)  # after the length: bytes that are no frame
+        got += _feed_into_log(in_place, [memoryview(buffer)], length=len(piece))
+    assert got == expected
+    assert in_place.buffered == sliced.buffered
+
+
+@pytest.mark.parametrize(("length", "error", "message"), [
+    (-1, ValueError, "length must not be negative, not -1"),
+    (4, ValueError, "length must be at most the 3 bytes of data, not 4"),
+    (1 << 70, ValueError, f"length must be at most the 3 bytes of data, not {1 << 70}"),
+    ("2", TypeError, "length must be an integer, not str"),
+])  # fmt: skip
+def test_feed_into_refuses_a_length_it_cannot_read(codec, length, error, message):
+    decoder = codec.FrameDecoder(expect_masked=False)
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        decoder.feed_into(b"\x82\x01x", lambda *arguments: None, True, length)
+    assert decoder.buffered == 0 and decoder.feed(b"\x82\x01x")[0].payload == b"x"  # nothing taken, and it goes on
 
 
 @settings(max_examples=examples(300), deadline=None)

@@ -62,6 +62,24 @@ cdef uint64_t _size_limit(object value, str name) except? 0:
     return <uint64_t>number_object if number_object < 2**63 else UINT64_MAX
 
 
+cdef Py_ssize_t _read_length(object length) except -1:
+    """``feed_into``'s ``length``, checked as the twin checks it (a value past any buffer's size
+    is kept past it, for the caller's check against the data).
+
+    Raises:
+        TypeError: it is not an integer.
+        ValueError: it is negative.
+    """
+    cdef long long number
+    cdef int overflow = 0
+    if type(length) is int:
+        number = PyLong_AsLongLongAndOverflow(length, &overflow)
+        if overflow == 0 and 0 <= number < 2**62:
+            return <Py_ssize_t>number
+    number_object = _non_negative(length, "length")
+    return <Py_ssize_t>number_object if number_object < 2**62 else <Py_ssize_t>(2**62)
+
+
 # A frame from this size up is read straight into its payload once enough of it is in hand (a
 # quarter of it: what a peer makes us allocate stays within 4 times what it sent), instead of
 # being gathered in the buffer and copied out at the end.
@@ -445,19 +463,24 @@ cdef class FrameDecoder:
             RuntimeError: called from feed_into's callback, or while another thread feeds this
                 decoder.
         """
-        return self._feed(data, None, False)
+        return self._feed(data, None, False, -1, None)
 
-    def feed_into(self, data, deliver, decode_text=True):
+    def feed_into(self, data, deliver, decode_text=True, length=None):
         """As :meth:`feed`, but whole messages go to ``deliver(data, True, text)`` as they are
-        decoded: see the pure-Python twin.
+        decoded, and only the first ``length`` bytes of ``data`` are read if given: see the
+        pure-Python twin.
 
         Raises:
-            ProtocolError, TypeError, ValueError, RuntimeError: as :meth:`feed`.
+            ProtocolError, TypeError, ValueError, RuntimeError: as :meth:`feed`; also ValueError
+                for a ``length`` beyond ``data`` or negative, TypeError for one not an int.
             BaseException: what ``deliver`` raised; the frames after that message stay buffered.
         """
-        return self._feed(data, deliver, decode_text)
+        cdef Py_ssize_t count = -1
+        if length is not None:
+            count = _read_length(length)
+        return self._feed(data, deliver, decode_text, count, length)
 
-    cdef list _feed(self, data, deliver, bint decode_text):
+    cdef list _feed(self, data, deliver, bint decode_text, Py_ssize_t length, object given_length):
         cdef list frames = []
         with cython.critical_section(self):  # atomic on free-threaded builds; the GIL does it otherwise
             if self._busy:
@@ -465,7 +488,7 @@ cdef class FrameDecoder:
             self._busy = True
         self._deliver, self._decode_text = deliver, decode_text
         try:
-            frames = self._feed_frames(data, frames)
+            frames = self._feed_frames(data, frames, length, given_length)
         finally:
             self._deliver = None
             self._busy = False
@@ -477,9 +500,9 @@ cdef class FrameDecoder:
             raise self._error
         return frames
 
-    cdef list _feed_frames(self, data, list frames):
+    cdef list _feed_frames(self, data, list frames, Py_ssize_t length, object given_length):
         cdef Py_buffer view
-        cdef Py_ssize_t consumed, size
+        cdef Py_ssize_t consumed, size, held
         if self._error is not None:
             self._error.frames = []
             raise self._error
@@ -487,10 +510,15 @@ cdef class FrameDecoder:
         self._frame_limit = _size_limit(self.max_frame_size, "max_frame_size")
         self._message_limit = _size_limit(self.max_message_size, "max_message_size")
         self._fragment_limit = _size_limit(self.max_fragments, "max_fragments")
-        if PyByteArray_GET_SIZE(self._buffer) == 0:
-            # Nothing buffered: decode straight from the caller's buffer, keep only the remainder.
-            _open_read(data, &view)
-            try:
+        _open_read(data, &view)
+        try:
+            if length > view.len:
+                raise ValueError(f"length must be at most the {view.len} bytes of data, not {_non_negative(given_length, 'length')}")
+            if length >= 0:
+                view.len = length
+            held = PyByteArray_GET_SIZE(self._buffer)
+            if held == 0:
+                # Nothing buffered: decode straight from the caller's buffer, keep only the remainder.
                 consumed = 0
                 if self._payload is not None:
                     consumed = self._continue_fill(<const uint8_t *>view.buf, view.len, frames)
@@ -500,17 +528,19 @@ cdef class FrameDecoder:
                 if size and self._payload is None:
                     PyByteArray_Resize(self._buffer, size)
                     _copy(<uint8_t *>PyByteArray_AS_STRING(self._buffer), <const uint8_t *>view.buf + consumed, size)
-            finally:
-                PyBuffer_Release(&view)
-        else:
-            self._buffer += data if type(data) is bytes else _readable(data)
-            # Hold an export while Python objects are made, so nothing can resize the buffer.
-            PyObject_GetBuffer(self._buffer, &view, PyBUF_SIMPLE)
-            try:
-                consumed = self._decode(<const uint8_t *>view.buf, view.len, frames)
-            finally:
-                PyBuffer_Release(&view)
-            del self._buffer[:consumed]
+                return frames
+            PyByteArray_Resize(self._buffer, held + view.len)
+            _copy(<uint8_t *>PyByteArray_AS_STRING(self._buffer) + held, <const uint8_t *>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+        # Bytes were buffered already: decode from the buffer, holding an export while Python
+        # objects are made, so nothing can resize it.
+        PyObject_GetBuffer(self._buffer, &view, PyBUF_SIMPLE)
+        try:
+            consumed = self._decode(<const uint8_t *>view.buf, view.len, frames)
+        finally:
+            PyBuffer_Release(&view)
+        del self._buffer[:consumed]
         return frames
 
 

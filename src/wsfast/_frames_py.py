@@ -90,6 +90,19 @@ def encode_frame(
     return header + key + _xor(data, key, 0)
 
 
+def _append_front(buffer: bytearray, data: Any, length: int) -> None:
+    """``buffer += data[:length]``, releasing every view of ``data`` before returning.
+
+    Raises:
+        ValueError: ``length`` is beyond ``data``.
+    """
+    with readable(data) as view:
+        if length > len(view):
+            raise ValueError(f"length must be at most the {len(view)} bytes of data, not {length}")
+        with view[:length] as front:
+            buffer += front
+
+
 def _deliverable(payload: bytes, text: bool, decode_text: bool) -> str | bytes | None:
     """A whole message as feed_into hands it on, or None for text that is not UTF-8."""
     if not text:
@@ -233,33 +246,37 @@ class FrameDecoder:
         """
         return self._feed(data, None, False)
 
-    def feed_into(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object], decode_text: bool = True) -> list[Frame]:
+    def feed_into(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object], decode_text: bool = True,
+                  length: int | None = None) -> list[Frame]:  # fmt: skip
         """As :meth:`feed`, but the whole messages at the front go to ``deliver`` as they are
         decoded, instead of being returned: every frame that is final, text or binary, without
         RSV bits, and not preceded by a returned frame (so the order of everything stays the
         stream's), is called as ``deliver(data, True, text)``; text is checked as UTF-8 and
         given as str (``decode_text``) or as its bytes. Text that is not UTF-8 is returned as a
         frame instead, for the caller to reject. What is returned is what :meth:`feed` would
-        return of the rest.
+        return of the rest. With ``length``, only the first ``length`` bytes of ``data`` are
+        read: a read buffer filled in part, without a slice of it.
 
         Raises:
             ProtocolError, TypeError, ValueError, RuntimeError: as :meth:`feed`; the frames in
-                the error are those not delivered.
+                the error are those not delivered. Also ValueError for a ``length`` beyond
+                ``data`` or negative, TypeError for one not an integer.
             BaseException: what ``deliver`` raised; the frames after that message stay buffered.
         """
-        return self._feed(data, deliver, decode_text)
+        return self._feed(data, deliver, decode_text, None if length is None else non_negative(length, "length"))
 
-    def _feed(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object] | None, decode_text: bool) -> list[Frame]:
+    def _feed(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object] | None, decode_text: bool,
+              length: int | None = None) -> list[Frame]:  # fmt: skip
         if self._busy:
             raise RuntimeError(DECODER_BUSY)
         self._busy = True
         try:
-            return self._feed_frames(data, deliver, decode_text)
+            return self._feed_frames(data, deliver, decode_text, length)
         finally:
             self._busy = False
 
     def _feed_frames(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object] | None,
-                     decode_text: bool) -> list[Frame]:  # fmt: skip
+                     decode_text: bool, length: int | None) -> list[Frame]:  # fmt: skip
         if self._error is not None:
             self._error.frames = []
             raise self._error
@@ -272,7 +289,10 @@ class FrameDecoder:
             if limit is not None:
                 non_negative(limit, name)
         buffer = self._buffer
-        buffer += data if type(data) is bytes else readable(data)
+        if length is None:
+            buffer += data if type(data) is bytes else readable(data)
+        else:
+            _append_front(buffer, data, length)
         frames: list[Frame] = []
         position = 0
         size = len(buffer)

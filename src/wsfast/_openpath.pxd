@@ -30,7 +30,7 @@ cdef class ConnectionCore:
     cdef public object _held_pong
 
     # cdef: called only from this module, in C (the twin calls them as plain methods)
-    cdef _receive_data(self, data)
+    cdef _receive_data(self, data, length=*)
     cdef _send_message(self, opcode, data, fin)
     cpdef _deliver(self, data, final, text)
 

@@ -129,11 +129,13 @@ class ConnectionCore:
         """
         self._receive_data(data)
 
-    def _receive_data(self, data: Any) -> None:
+    def _receive_data(self, data: Any, length: Any = None) -> None:
+        """``receive_data``; with ``length``, of the first ``length`` bytes of ``data`` only (the
+        read buffer, filled in part: no slice of it is made on the common path)."""
         state = self._state
         if state is not _OPEN:
             if state is _CONNECTING:
-                self._receive_handshake(data)
+                self._receive_handshake(data if length is None else data[:length])
                 return
             if state is _CLOSED:
                 return  # after the close handshake, nothing more is read
@@ -144,9 +146,10 @@ class ConnectionCore:
                 # Whole messages are handed on from inside the decoder, checked: to on_data, or
                 # made events; what comes back is the rest, from the first frame that needs more.
                 on_data = self.on_data
-                frames = self._decoder.feed_into(data, self._deliver if on_data is None else on_data, self.decode_text)
+                frames = self._decoder.feed_into(data, self._deliver if on_data is None else on_data, self.decode_text,
+                                                 length)  # fmt: skip
             else:
-                frames = self._decoder.feed(data)
+                frames = self._decoder.feed(data if length is None else data[:length])
             failure = None
         except ProtocolError as error:
             frames, failure = error.frames, error
@@ -385,7 +388,7 @@ class ProtocolCore:
         self._in_read = True  # what is sent from here on is written once, at the end
         read_into = self._read_into
         if read_into is None:
-            protocol._receive_data(self._read_view[:nbytes])
+            protocol._receive_data(self._read_view, nbytes)
         else:
             self._read_into = None
             protocol._receive_data(read_into[:nbytes])  # the decoder sees they are in place
