@@ -47,8 +47,10 @@ cdef class ProtocolCore:
     cdef public bint _gather_writes
     cdef public bint _large_frame
     cdef public object _read_into
+    cdef public Py_ssize_t _socket_fd
 
     cdef _write_output(self)
+    cdef _write_now(self, transport, data)
     cpdef bint write_shared(self, object frame) except -1
 
 

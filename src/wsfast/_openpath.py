@@ -27,6 +27,7 @@ the kernels are chosen.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,7 @@ _JOIN_BELOW = 1 << 19
 #: A read from this size may leave a large frame part-received (the decoder reads one straight
 #: into its payload once a quarter of it is in hand, from 64 KiB): the next read asks it where to go.
 _LARGE_READ = 16384
+_write_fd = os.write
 
 
 class ConnectionCore:
@@ -347,6 +349,7 @@ class ProtocolCore:
     _gather_writes: bool
     _large_frame: bool
     _read_into: memoryview | None
+    _socket_fd: int
 
     # -------------------------------------------------------------------------------- hooks
     # What the subclass does; called from here by name.
@@ -422,7 +425,7 @@ class ProtocolCore:
         # transport's writelines makes one; else joined with its header below _JOIN_BELOW, and
         # from there one write per piece, never copied.
         if len(chunks) == 1:
-            transport.write(chunks[0])
+            self._write_now(transport, chunks[0])
         elif not chunks:
             pass  # nothing to write: only the closing below
         elif self._gather_writes:
@@ -455,8 +458,25 @@ class ProtocolCore:
         transport = self.transport
         if transport is None or transport.is_closing():
             return False
-        transport.write(frame)
+        self._write_now(transport, frame)
         return True
+
+    def _write_now(self, transport: asyncio.Transport, data: bytes) -> None:
+        """``transport.write(data)`` of an open transport; on the standard library's plain socket
+        transport (``_socket_fd``), with nothing waiting in its buffer, as that ``write`` does it:
+        straight to the socket, the rest (or all, on any error) to ``write``, which buffers it or
+        meets the error itself. The same system call, without the Python-level ``write`` around
+        it, which cost more than the rest of a small message's path."""
+        fd = self._socket_fd
+        if fd < 0 or transport.get_write_buffer_size():
+            transport.write(data)
+            return
+        try:
+            sent = _write_fd(fd, data)
+        except OSError:  # full (BlockingIOError), or the connection broke: write() handles both
+            sent = 0
+        if sent < len(data):
+            transport.write(data[sent:] if sent else data)
 
     def _send(self, message: Any, text: Any = None) -> None:
         """Send a message now: str as text, bytes-like as binary; ``text=True`` sends bytes (UTF-8,

@@ -66,6 +66,18 @@ def _gathers_writes(transport: asyncio.BaseTransport) -> bool:
     return type(transport).__module__.startswith(_GATHERING_MODULES)
 
 
+def _direct_socket(transport: asyncio.BaseTransport) -> int:
+    """The file descriptor of a plain (not TLS) socket under the standard library's selector
+    transport, whose ``write`` sends straight to it when its buffer is empty (``_write_now`` does
+    the same without that Python-level ``write``); -1 for any other transport, or off POSIX."""
+    if os.name != "posix" or type(transport).__module__ != "asyncio.selector_events":
+        return -1
+    if transport.get_extra_info("sslcontext") is not None:
+        return -1
+    sock = transport.get_extra_info("socket")
+    return -1 if sock is None else sock.fileno()
+
+
 class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol):
     """One WebSocket connection's I/O (client or server side).
 
@@ -107,6 +119,7 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         self._large_frame = False  # the last read was large: the next may go straight into a payload
         self._read_into: memoryview | None = None  # what get_buffer handed out instead of _read_view
         self._gather_writes = False  # the transport's writelines is one system call (connection_made)
+        self._socket_fd = -1  # a plain socket written straight to when its transport holds nothing
         self._writable_listeners: list[Callable[[], object]] = []  # told when writing resumes
         self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
         self.opened: asyncio.Future[None] = self._loop.create_future()
@@ -211,6 +224,7 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a stream, for this stream protocol
         self._gather_writes = _gathers_writes(transport)
+        self._socket_fd = _direct_socket(transport)
         self.transport.set_write_buffer_limits(high=self.write_limit)
         self._flush()  # a client's upgrade request
 
@@ -221,6 +235,7 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         return None  # let asyncio close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._socket_fd = -1  # closed: its number may be another file's soon
         if not self.transport.is_closing():  # type: ignore[union-attr]  # connection_made set it
             # The peer closed first. Python 3.10's TLS transport does not mark itself closed
             # then, and warns "unclosed transport" when it is collected.

@@ -1,0 +1,142 @@
+"""Writes straight to the socket (``ProtocolCore._write_now``): on the standard library's plain
+socket transport with nothing in its buffer, a frame goes to the socket as that transport's own
+``write`` would send it, without that Python-level ``write``; what a short send leaves, and all of
+it after an error, goes to the transport's ``write``, in order. TLS, uvloop and aiofastnet
+transports are always written through."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import wsfast
+from tests.asyncio.support import echo, port_of
+from tests.support import run_async, tls_contexts
+from wsfast._kernels import compiled_twin
+from wsfast.asyncio import callbacks
+from wsfast.frames import Opcode, encode_frame
+
+pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
+
+#: The module whose ``_write_now`` runs: the compiled build, or the twin (as the kernels are chosen).
+openpath = compiled_twin("_openpath")
+#: Larger than a loopback socket's send buffer: its send is short, the rest waits in the transport.
+LARGE = 6_000_000
+
+
+def messages() -> list[bytes]:
+    return [os.urandom(size) for size in (10, LARGE, 20, 70_000, 5, LARGE // 3)]
+
+
+@pytest.fixture
+def writes(monkeypatch):
+    """Every direct write: (bytes asked, bytes sent), with ``sent`` able to make them short or fail."""
+    log: list[tuple[int, int | str]] = []
+    real = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        fault = writes_fault[0]
+        if fault == "fail":
+            log.append((len(data), "failed"))
+            raise ConnectionResetError("injected")
+        sent = real(fd, data[:3] if fault == "short" and len(data) > 3 else data)
+        log.append((len(data), sent))
+        return sent
+
+    writes_fault = [None]
+    monkeypatch.setattr(openpath, "_write_fd", write)
+    return log, writes_fault
+
+
+async def echoed(uri: str, sent: list[bytes], **options) -> list[bytes]:
+    async with wsfast.connect(uri, proxy=None, **options) as ws:
+        for message in sent:
+            await ws.send(message)
+        return [await ws.recv() for _ in sent]
+
+
+def test_a_plain_connection_writes_straight_to_its_socket_and_every_byte_arrives_in_order(event_loop_kind, writes):
+    log, _ = writes
+    sent = messages()
+
+    async def main() -> list[bytes]:
+        async with wsfast.serve(echo, "127.0.0.1", 0, max_message_size=2 * LARGE, compression=None) as server:
+            return await echoed(f"ws://127.0.0.1:{port_of(server)}/", sent, max_message_size=2 * LARGE, compression=None)
+
+    assert run_async(main()) == sent
+    if event_loop_kind == "uvloop":
+        assert log == []  # uvloop's transport writes as it is
+    else:
+        assert len(log) > 2 * len(sent)  # both ends, messages and handshakes, went straight out
+        assert any(isinstance(done, int) and done < asked for asked, done in log)  # a short send happened
+
+
+@pytest.mark.parametrize("fault", ["short", "fail"])
+@pytest.mark.parametrize("api", ["await", "callback"])
+def test_what_a_direct_write_leaves_goes_to_the_transport_in_order(event_loop_kind, writes, fault, api):
+    """Short sends (3 bytes) and failed ones (an error the socket did not have) at every write:
+    the transport's write sends the rest, and the peer gets every message whole, in order."""
+    log, writes_fault = writes
+    sent = messages()[:5]
+
+    class Echo(callbacks.Handler):
+        def on_message(self, data, text):
+            self.connection.send(data, text)
+
+    async def main() -> list[bytes]:
+        serve = wsfast.serve(echo, "127.0.0.1", 0, max_message_size=2 * LARGE, compression=None) if api == "await" else \
+            callbacks.serve(Echo, "127.0.0.1", 0, max_message_size=2 * LARGE, compression=None)  # fmt: skip
+        async with serve as server:
+            writes_fault[0] = fault
+            return await echoed(f"ws://127.0.0.1:{port_of(server)}/", sent, max_message_size=2 * LARGE, compression=None)
+
+    assert run_async(main()) == sent
+    if event_loop_kind == "asyncio":
+        assert log and all(done in (3, "failed") for asked, done in log if asked > 3)
+
+
+def test_tls_is_written_through_its_transport(event_loop_kind, writes):
+    log, _ = writes
+    server_context, client_context = tls_contexts()
+    sent = messages()[:3]
+
+    async def main() -> list[bytes]:
+        async with wsfast.serve(echo, "127.0.0.1", 0, ssl=server_context, max_message_size=2 * LARGE, compression=None) as server:
+            return await echoed(f"wss://127.0.0.1:{port_of(server)}/", sent, ssl=client_context,
+                                max_message_size=2 * LARGE, compression=None)  # fmt: skip
+
+    assert run_async(main()) == sent
+    assert log == []
+
+
+def test_a_write_waits_behind_what_the_transport_holds(event_loop_kind, writes):
+    """While the transport's buffer holds bytes (a short send's rest), a frame goes behind them,
+    through its write, never straight to the socket ahead of them."""
+    log, _ = writes
+
+    async def main() -> None:
+        async with wsfast.serve(echo, "127.0.0.1", 0, compression=None) as server:
+            async with wsfast.connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None, proxy=None) as ws:
+                await ws.send(b"open")
+                assert await ws.recv() == b"open"
+                (connection,) = server.connections
+                if event_loop_kind == "uvloop":
+                    assert connection._socket_fd == -1  # its transport's write is C already
+                    return
+                transport = connection.transport
+                frame = encode_frame(Opcode.BINARY, b"late")
+                through: list[bytes] = []
+                transport.get_write_buffer_size = lambda: 1  # as if a short send's rest were waiting
+                transport.write, real_write = through.append, transport.write
+                log.clear()
+                assert connection.write_shared(frame)
+                assert (through, log) == ([frame], [])
+                del transport.get_write_buffer_size
+                transport.write = real_write
+                real_write(frame)  # what the transport held goes first
+                assert connection.write_shared(encode_frame(Opcode.BINARY, b"after"))
+                assert [size for size, _ in log] == [len(b"after") + 2]  # straight to the socket
+                assert [await ws.recv() for _ in range(2)] == [b"late", b"after"]
+
+    run_async(main())
