@@ -104,9 +104,9 @@ class Worker:
     """A client or server process of ``_echo_peers.py``, talked to line by line over pipes."""
 
     def __init__(self, role: str, impl: str, loop: str, port: int | None, logdir: Path,
-                 options: tuple[str, ...] = ()) -> None:
+                 options: tuple[str, ...] = (), wrapper: tuple[str, ...] = ()) -> None:
         self.role, self.impl, self.loop = role, impl, loop
-        command = [sys.executable, str(PEERS_SCRIPT), role, impl, "--loop", loop, *options]
+        command = [*wrapper, sys.executable, str(PEERS_SCRIPT), role, impl, "--loop", loop, *options]
         if port is not None:
             command += ["--port", str(port)]
         self.log = Path(tempfile.mkstemp(prefix=f"{loop}-{role}-{impl}-", suffix=".log", dir=logdir)[1])
