@@ -74,6 +74,7 @@ _JOIN_BELOW = 1 << 19
 #: A read from this size may leave a large frame part-received (the decoder reads one straight
 #: into its payload once a quarter of it is in hand, from 64 KiB): the next read asks it where to go.
 _LARGE_READ = 16384
+#: ``os.write``, as ``_write_now`` calls it: a name of this module, so that a test can stand in for it.
 _write_fd = os.write
 
 
