@@ -64,7 +64,7 @@ cdef uint64_t _size_limit(object value, str name) except? 0:
 
 cdef Py_ssize_t _read_length(object length) except -1:
     """``feed_into``'s ``length``, checked as the twin checks it (a value past any buffer's size
-    is kept past it, for the caller's check against the data).
+    is kept past it, for the check against the data).
 
     Raises:
         TypeError: it is not an integer.
@@ -463,7 +463,7 @@ cdef class FrameDecoder:
             RuntimeError: called from feed_into's callback, or while another thread feeds this
                 decoder.
         """
-        return self._feed(data, None, False, -1, None)
+        return self._feed(data, None, False, None)
 
     def feed_into(self, data, deliver, decode_text=True, length=None):
         """As :meth:`feed`, but whole messages go to ``deliver(data, True, text)`` as they are
@@ -475,12 +475,9 @@ cdef class FrameDecoder:
                 for a ``length`` beyond ``data`` or negative, TypeError for one not an int.
             BaseException: what ``deliver`` raised; the frames after that message stay buffered.
         """
-        cdef Py_ssize_t count = -1
-        if length is not None:
-            count = _read_length(length)
-        return self._feed(data, deliver, decode_text, count, length)
+        return self._feed(data, deliver, decode_text, length)
 
-    cdef list _feed(self, data, deliver, bint decode_text, Py_ssize_t length, object given_length):
+    cdef list _feed(self, data, deliver, bint decode_text, object length):
         cdef list frames = []
         with cython.critical_section(self):  # atomic on free-threaded builds; the GIL does it otherwise
             if self._busy:
@@ -488,7 +485,7 @@ cdef class FrameDecoder:
             self._busy = True
         self._deliver, self._decode_text = deliver, decode_text
         try:
-            frames = self._feed_frames(data, frames, length, given_length)
+            frames = self._feed_frames(data, frames, length)
         finally:
             self._deliver = None
             self._busy = False
@@ -500,9 +497,9 @@ cdef class FrameDecoder:
             raise self._error
         return frames
 
-    cdef list _feed_frames(self, data, list frames, Py_ssize_t length, object given_length):
+    cdef list _feed_frames(self, data, list frames, object length):
         cdef Py_buffer view
-        cdef Py_ssize_t consumed, size, held
+        cdef Py_ssize_t consumed, size, held, count
         if self._error is not None:
             self._error.frames = []
             raise self._error
@@ -512,10 +509,12 @@ cdef class FrameDecoder:
         self._fragment_limit = _size_limit(self.max_fragments, "max_fragments")
         _open_read(data, &view)
         try:
-            if length > view.len:
-                raise ValueError(f"length must be at most the {view.len} bytes of data, not {_non_negative(given_length, 'length')}")
-            if length >= 0:
-                view.len = length
+            if length is not None:
+                count = _read_length(length)
+                if count > view.len:
+                    raise ValueError(f"length must be at most the {view.len} bytes of data, "
+                                     f"not {_non_negative(length, 'length')}")
+                view.len = count
             held = PyByteArray_GET_SIZE(self._buffer)
             if held == 0:
                 # Nothing buffered: decode straight from the caller's buffer, keep only the remainder.

@@ -90,16 +90,18 @@ def encode_frame(
     return header + key + _xor(data, key, 0)
 
 
-def _append_front(buffer: bytearray, data: Any, length: int) -> None:
+def _append_front(buffer: bytearray, data: Any, length: Any) -> None:
     """``buffer += data[:length]``, releasing every view of ``data`` before returning.
 
     Raises:
-        ValueError: ``length`` is beyond ``data``.
+        TypeError: ``data`` is not a buffer, or ``length`` not an integer.
+        ValueError: ``length`` is negative, or beyond ``data``.
     """
     with readable(data) as view:
-        if length > len(view):
-            raise ValueError(f"length must be at most the {len(view)} bytes of data, not {length}")
-        with view[:length] as front:
+        count = non_negative(length, "length")
+        if count > len(view):
+            raise ValueError(f"length must be at most the {len(view)} bytes of data, not {count}")
+        with view[:count] as front:
             buffer += front
 
 
@@ -263,7 +265,7 @@ class FrameDecoder:
                 ``data`` or negative, TypeError for one not an integer.
             BaseException: what ``deliver`` raised; the frames after that message stay buffered.
         """
-        return self._feed(data, deliver, decode_text, None if length is None else non_negative(length, "length"))
+        return self._feed(data, deliver, decode_text, length)
 
     def _feed(self, data: Any, deliver: Callable[[str | bytes, bool, bool], object] | None, decode_text: bool,
               length: int | None = None) -> list[Frame]:  # fmt: skip
