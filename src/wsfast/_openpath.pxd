@@ -51,6 +51,7 @@ cdef class ProtocolCore:
 
     cdef _write_output(self)
     cdef _write_now(self, transport, data)
+    cdef _gather_now(self, transport, list chunks)
     cpdef bint write_shared(self, object frame) except -1
 
 

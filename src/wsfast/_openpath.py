@@ -74,8 +74,26 @@ _JOIN_BELOW = 1 << 19
 #: A read from this size may leave a large frame part-received (the decoder reads one straight
 #: into its payload once a quarter of it is in hand, from 64 KiB): the next read asks it where to go.
 _LARGE_READ = 16384
-#: ``os.write``, as ``_write_now`` calls it: a name of this module, so that a test can stand in for it.
+#: ``os.write`` and ``os.writev``, as ``_write_now`` and ``_gather_now`` call them: names of this
+#: module, so that a test can stand in for them.
 _write_fd = os.write
+try:
+    _writev_fd = os.writev
+except AttributeError:  # not POSIX, where nothing is written straight to a socket (_direct_socket)
+    pass
+#: At most this many pieces go to one ``writev`` (Linux takes 1024); more are joined first.
+_GATHER_MAX = 16
+
+
+def _write_pieces(transport: asyncio.Transport, pieces: list[Any]) -> None:
+    """Write the pieces through the transport's ``write``, in order: joined below ``_JOIN_BELOW``
+    in all, else one ``write`` each (the standard library's ``writelines`` pauses no protocol from
+    3.12 on, see ``asyncio.protocol._GATHERING_MODULES``)."""
+    if sum(map(len, pieces)) < _JOIN_BELOW:
+        transport.write(b"".join(pieces))
+    else:
+        for piece in pieces:
+            transport.write(piece)
 
 
 class ConnectionCore:
@@ -422,20 +440,18 @@ class ProtocolCore:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        # A large payload goes to the transport as it is, in one system call (writev) where the
-        # transport's writelines makes one; else joined with its header below _JOIN_BELOW, and
-        # from there one write per piece, never copied.
+        # A large payload goes out behind its header as it is, never copied, in one system call
+        # (writev) where the transport's writelines makes one or the socket is written straight.
         if len(chunks) == 1:
             self._write_now(transport, chunks[0])
         elif not chunks:
             pass  # nothing to write: only the closing below
         elif self._gather_writes:
             transport.writelines(chunks)
-        elif sum(map(len, chunks)) < _JOIN_BELOW:
-            transport.write(b"".join(chunks))
+        elif self._socket_fd >= 0 and len(chunks) <= _GATHER_MAX and not transport.get_write_buffer_size():
+            self._gather_now(transport, chunks)
         else:
-            for chunk in chunks:
-                transport.write(chunk)
+            _write_pieces(transport, chunks)
         state = protocol._state
         if state is _OPEN:
             return
@@ -477,7 +493,24 @@ class ProtocolCore:
         except OSError:  # full (BlockingIOError), or the connection broke: write() handles both
             sent = 0
         if sent < len(data):
-            transport.write(data[sent:] if sent else data)
+            transport.write(memoryview(data)[sent:] if sent else data)  # a view: frames are bytes
+
+    def _gather_now(self, transport: asyncio.Transport, chunks: list[bytes]) -> None:
+        """``_write_now`` for several pieces, in one ``writev`` on the socket (whose buffer the
+        caller saw empty): what it leaves, from the first piece not sent whole, goes to the
+        transport's ``write`` as ``_write_pieces`` writes."""
+        try:
+            sent = _writev_fd(self._socket_fd, chunks)
+        except OSError:  # as in _write_now
+            sent = 0
+        for index, chunk in enumerate(chunks):
+            if sent < len(chunk):
+                rest: list[Any] = chunks[index:]
+                if sent:
+                    rest[0] = memoryview(chunk)[sent:]
+                _write_pieces(transport, rest)
+                return
+            sent -= len(chunk)
 
     def _send(self, message: Any, text: Any = None) -> None:
         """Send a message now: str as text, bytes-like as binary; ``text=True`` sends bytes (UTF-8,

@@ -11,6 +11,7 @@ import pytest
 import wsfast
 from tests.asyncio.support import a_peer_that_never_reads, port_of
 from tests.support import C_AVAILABLE, run_async
+from wsfast._kernels import compiled_twin
 from wsfast.asyncio import callbacks
 from wsfast.exceptions import ConnectionClosedError, ConnectionClosedOK
 
@@ -277,14 +278,24 @@ class _RecordedWrites:
         return getattr(self._transport, name)
 
 
+@pytest.mark.parametrize("through", [False, True], ids=["as-made", "through-transport"])
 @pytest.mark.parametrize("size", [100_000, 600_000], ids=["100KB", "600KB"])
-def test_a_large_payload_leaves_in_one_write_or_uncopied_behind_its_header(size):
+def test_a_large_payload_leaves_in_one_write_or_uncopied_behind_its_header(size, through, monkeypatch):
     """A payload of 64 KiB or more is never copied into its frame by the core. Where the transport
-    gathers writes (uvloop's), header and payload go in one writelines; where it does not (the
-    standard library's), they are joined into one write below 512 KiB in all (a header written
-    alone is one more system call and a segment of its own), and from there written one after the
-    other, the payload as it was handed over."""
+    gathers writes (uvloop's), header and payload go in one writelines; on the standard library's
+    plain socket, in one writev straight to it (``_write_now``'s rule). Through the standard
+    library's ``write`` (``through``: as for TLS), they are joined into one write below 512 KiB in
+    all (a header written alone is one more system call and a segment of its own), and from there
+    written one after the other, the payload as it was handed over."""
     received: list = []
+    gathered: list = []
+    openpath = compiled_twin("_openpath")
+
+    def writev(fd, pieces):
+        gathered.append(list(pieces))
+        return os.writev(fd, pieces)
+
+    monkeypatch.setattr(openpath, "_writev_fd", writev)
 
     class Keeping(Echo):
         def on_message(self, data, text):
@@ -297,14 +308,22 @@ def test_a_large_payload_leaves_in_one_write_or_uncopied_behind_its_header(size)
                 await client.send(b"ping")
                 await client.recv()
                 [connection] = server.connections
+                direct = connection._socket_fd >= 0
+                if through:
+                    connection._socket_fd = -1
                 recorded = connection.transport = _RecordedWrites(connection.transport)
                 await client.send(bytes(range(256)) * (size // 256))
                 echo = await client.recv()
-                return connection._gather_writes, list(recorded.writes), echo  # before the close frame
+                return connection._gather_writes, direct, list(recorded.writes), echo  # before the close frame
 
-    gathers, writes, echo = run_async(main())
+    gathers, direct, writes, echo = run_async(main())
     payload = received[-1]
     assert echo == payload and len(payload) == size // 256 * 256
+    if direct and not through:
+        # one writev; a short one leaves the rest to the transport (a loopback buffer takes 600 KB)
+        assert len(gathered) == 1 and len(gathered[0]) == 2 and gathered[0][1] is payload
+        return
+    assert gathered == []
     kind, data = writes[0]
     if gathers:
         assert kind == "writelines" and len(data) == 2 and data[1] is payload

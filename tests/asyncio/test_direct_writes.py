@@ -31,22 +31,34 @@ def messages() -> list[bytes]:
 
 @pytest.fixture
 def writes(monkeypatch):
-    """Every direct write: (bytes asked, bytes sent), with ``sent`` able to make them short or fail."""
+    """Every direct write, ``os.write`` or ``os.writev``: (bytes asked, bytes sent), with the
+    fault set in ``writes_fault`` able to make them short (3 bytes), cut them in the middle (a
+    write at half its bytes, a ``writev`` 3 bytes into its second piece) or fail them."""
     log: list[tuple[int, int | str]] = []
     real = os.write
 
-    def write(fd: int, data: bytes) -> int:
+    def send(fd: int, data: bytes, middle: int) -> int:
         fault = writes_fault[0]
         if fault == "fail":
             log.append((len(data), "failed"))
             raise ConnectionResetError("injected")
-        sent = real(fd, data[:3] if fault == "short" and len(data) > 3 else data)
+        cut = {"short": 3, "middle": middle}.get(fault, len(data)) if len(data) > 3 else len(data)
+        sent = real(fd, data[:cut])
         log.append((len(data), sent))
         return sent
 
-    writes_fault = [None]
+    def write(fd: int, data: bytes) -> int:
+        return send(fd, data, len(data) // 2)
+
+    def writev(fd: int, pieces: list[bytes]) -> int:
+        gathered.append(len(pieces))
+        return send(fd, b"".join(pieces), len(pieces[0]) + 3)
+
+    writes_fault: list[str | None] = [None]
+    gathered: list[int] = []
     monkeypatch.setattr(openpath, "_write_fd", write)
-    return log, writes_fault
+    monkeypatch.setattr(openpath, "_writev_fd", writev)
+    return log, writes_fault, gathered
 
 
 async def echoed(uri: str, sent: list[bytes], **options) -> list[bytes]:
@@ -57,7 +69,7 @@ async def echoed(uri: str, sent: list[bytes], **options) -> list[bytes]:
 
 
 def test_a_plain_connection_writes_straight_to_its_socket_and_every_byte_arrives_in_order(event_loop_kind, writes):
-    log, _ = writes
+    log, _, gathered = writes
     sent = messages()
 
     async def main() -> list[bytes]:
@@ -70,14 +82,17 @@ def test_a_plain_connection_writes_straight_to_its_socket_and_every_byte_arrives
     else:
         assert len(log) > 2 * len(sent)  # both ends, messages and handshakes, went straight out
         assert any(isinstance(done, int) and done < asked for asked, done in log)  # a short send happened
+        # the server's large payloads (from 64 KiB) went out behind their headers, in one writev each
+        assert gathered.count(2) >= 3
 
 
-@pytest.mark.parametrize("fault", ["short", "fail"])
+@pytest.mark.parametrize("fault", ["short", "middle", "fail"])
 @pytest.mark.parametrize("api", ["await", "callback"])
 def test_what_a_direct_write_leaves_goes_to_the_transport_in_order(event_loop_kind, writes, fault, api):
-    """Short sends (3 bytes) and failed ones (an error the socket did not have) at every write:
-    the transport's write sends the rest, and the peer gets every message whole, in order."""
-    log, writes_fault = writes
+    """Short sends (3 bytes, or cut in the middle: inside a gathered write's payload) and failed
+    ones (an error the socket did not have) at every write: the transport's write sends the rest,
+    and the peer gets every message whole, in order."""
+    log, writes_fault, gathered = writes
     sent = messages()[:5]
 
     class Echo(callbacks.Handler):
@@ -93,11 +108,12 @@ def test_what_a_direct_write_leaves_goes_to_the_transport_in_order(event_loop_ki
 
     assert run_async(main()) == sent
     if event_loop_kind == "asyncio":
-        assert log and all(done in (3, "failed") for asked, done in log if asked > 3)
+        assert log and all(done != asked for asked, done in log if asked > 3)  # every one cut or failed
+        assert gathered  # the 70,000-byte message's echo, at least
 
 
 def test_tls_is_written_through_its_transport(event_loop_kind, writes):
-    log, _ = writes
+    log, _, _ = writes
     server_context, client_context = tls_contexts()
     sent = messages()[:3]
 
@@ -112,8 +128,9 @@ def test_tls_is_written_through_its_transport(event_loop_kind, writes):
 
 def test_a_write_waits_behind_what_the_transport_holds(event_loop_kind, writes):
     """While the transport's buffer holds bytes (a short send's rest), a frame goes behind them,
-    through its write, never straight to the socket ahead of them."""
-    log, _ = writes
+    through its write, never straight to the socket ahead of them; so does a large payload that
+    would be gathered behind its header."""
+    log, _, gathered = writes
 
     async def main() -> None:
         async with wsfast.serve(echo, "127.0.0.1", 0, compression=None) as server:
@@ -131,12 +148,15 @@ def test_a_write_waits_behind_what_the_transport_holds(event_loop_kind, writes):
                 transport.write, real_write = through.append, transport.write
                 log.clear()
                 assert connection.write_shared(frame)
-                assert (through, log) == ([frame], [])
+                large = os.urandom(70_000)
+                await connection.send(large)
+                assert (through, log, gathered) == ([frame, encode_frame(Opcode.BINARY, large)], [], [])
                 del transport.get_write_buffer_size
                 transport.write = real_write
-                real_write(frame)  # what the transport held goes first
+                for held in through:  # what the transport held goes first
+                    real_write(held)
                 assert connection.write_shared(encode_frame(Opcode.BINARY, b"after"))
                 assert [size for size, _ in log] == [len(b"after") + 2]  # straight to the socket
-                assert [await ws.recv() for _ in range(2)] == [b"late", b"after"]
+                assert [await ws.recv() for _ in range(3)] == [b"late", large, b"after"]
 
     run_async(main())
