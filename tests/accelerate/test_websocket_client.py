@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsfast.accelerate._websocket_client import make_mask, make_validate_utf8
+from wsfast.accelerate._websocket_client import make_mask, make_recv_header, make_validate_utf8
+from wsfast.kernels import mask
 
 from tests.accelerate import support
 from tests.accelerate.support import _nothing_installed  # noqa: F401 - autouse fixture
@@ -104,3 +105,132 @@ def test_abnf_frames_with_it_installed():
         with pytest.raises(websocket.WebSocketProtocolException, match="Invalid close frame"):
             bad_close.validate(skip_utf8_validation=False)
         abnf.ABNF(1, 0, 0, 0, abnf.ABNF.OPCODE_CLOSE, 0, b"\x03\xe8bye \xe2\x82\xac").validate(False)
+
+
+# ------------------------------------------------------------------ the read-ahead at a frame's start
+
+_exceptions = support.require("websocket._exceptions")
+
+
+class _Reference(abnf.frame_buffer):
+    """websocket-client's frame buffer with its own recv_header, whatever is installed."""
+
+    recv_header = getattr(abnf.frame_buffer.recv_header, "__wrapped__", abnf.frame_buffer.recv_header)
+
+
+class _ReadingAhead(abnf.frame_buffer):
+    recv_header = make_recv_header(_Reference.recv_header)
+
+
+def _hostile_frame(draw) -> bytes:
+    """A frame as a peer may send it: any opcode and RSV bits, masked or not, any length form
+    (including non-minimal ones), text that may not be UTF-8, a close with any payload."""
+    opcode = draw(st.sampled_from([0, 1, 2, 8, 9, 10]) | st.integers(0, 15))
+    payload = draw(st.binary(max_size=300) | st.sampled_from([b"\xff\xfe", "h\u00e9".encode(), b"\x03\xe8ok"])
+                   | st.integers(60_000, 70_000).map(lambda n: bytes(n)))  # fmt: skip
+    first = draw(st.booleans()) << 7 | draw(st.integers(0, 7)) << 4 | opcode
+    masked = draw(st.booleans())
+    size = len(payload)
+    form = draw(st.sampled_from(["minimal", "16", "64"]))
+    if form == "minimal" and size < 126:
+        head = bytes([first, masked << 7 | size])
+    elif form != "64" and size < 65536:
+        head = bytes([first, masked << 7 | 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([first, masked << 7 | 127]) + size.to_bytes(8, "big")
+    key = draw(st.binary(min_size=4, max_size=4)) if masked else b""
+    body = mask(payload, key) if masked else payload
+    return head + key + body
+
+
+@st.composite
+def _streams(draw) -> list:
+    """Frames, cut anywhere, with timeouts (None) between some pieces, and maybe cut short."""
+    data = b"".join(_hostile_frame(draw) for _ in range(draw(st.integers(1, 6))))
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))]
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=8)))
+    pieces = [data[start:end] for start, end in zip([0, *cuts], [*cuts, len(data)])]
+    stream: list = []
+    for piece in pieces:
+        stream.append(piece)
+        if draw(st.integers(0, 4)) == 0:
+            stream.append(None)
+    return stream
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(stream=_streams(), skip=st.booleans())
+def test_reading_ahead_gives_the_frames_and_errors_of_websocket_clients_own(stream, skip):
+    from wsfast.accelerate._websocket_client import received_frames
+
+    assert received_frames(_ReadingAhead, stream, skip) == received_frames(_Reference, stream, skip)
+
+
+def test_a_frame_in_one_piece_is_one_recv():
+    """The point of it: a frame that is all there is read with one recv (websocket-client's own
+    asks three times here: header, 16-bit length, payload), the next frame's start stays buffered."""
+    from wsfast.accelerate._websocket_client import READ_AHEAD
+
+    data = support.payload(300, b"abc")
+    wire = bytes([0x82, 126]) + (300).to_bytes(2, "big") + data + bytes([0x81, 2]) + b"hi"
+    asked: list[int] = []
+
+    def recv(bufsize: int) -> bytes:
+        asked.append(bufsize)
+        nonlocal wire
+        out, wire = wire[:bufsize], wire[bufsize:]
+        return out
+
+    reading_ahead = _ReadingAhead(recv, False)
+    assert reading_ahead.recv_frame().data == data
+    assert reading_ahead.recv_frame().data == b"hi"
+    assert asked == [READ_AHEAD]
+    wire = bytes([0x82, 126]) + (300).to_bytes(2, "big") + data
+    asked.clear()
+    assert _Reference(recv, False).recv_frame().data == data
+    assert asked == [2, 2, 300]
+
+
+@pytest.mark.parametrize("odd", [0, None, "text"])
+def test_a_recv_that_returns_no_bytes_is_answered_as_websocket_client_answers_it(odd):
+    """websocket-client's recv_strict stops reading when a recv returns something other than
+    bytes; the read-ahead hands that value to it, and the outcome is the library's own."""
+
+    def outcome(buffer_class) -> tuple:
+        calls: list[int] = []
+
+        def recv(bufsize: int):
+            calls.append(bufsize)
+            return odd if len(calls) == 1 else bytes([0x81, 1]) + b"x"
+
+        return support.outcome(buffer_class(recv, False).recv_frame), len(calls) > 1
+
+    assert outcome(_ReadingAhead) == outcome(_Reference)
+
+
+def test_install_reads_ahead_and_checks_itself(monkeypatch):
+    import wsfast.accelerate
+
+    from wsfast.accelerate import _websocket_client
+
+    assert wsfast.accelerate.install("websocket-client") == ("websocket-client",)
+    try:
+        assert wsfast.accelerate.installed()["websocket-client"] == "frames, mask, utf8"
+        assert abnf.frame_buffer.recv_header.__wrapped__ is _Reference.recv_header
+    finally:
+        wsfast.accelerate.uninstall()
+    assert abnf.frame_buffer.recv_header is _Reference.recv_header
+
+    def wrong(original):  # a read-ahead that loses what it read
+        def recv_header(self):
+            self.recv(1)
+            original(self)
+
+        recv_header.__wrapped__ = original
+        return recv_header
+
+    monkeypatch.setattr(_websocket_client, "make_recv_header", wrong)
+    with pytest.raises(wsfast.accelerate.UnsupportedVersion):
+        wsfast.accelerate.install("websocket-client")
+    assert abnf.frame_buffer.recv_header is _Reference.recv_header
