@@ -448,10 +448,8 @@ class ProtocolCore:
             pass  # nothing to write: only the closing below
         elif self._gather_writes:
             transport.writelines(chunks)
-        elif self._socket_fd >= 0 and len(chunks) <= _GATHER_MAX and not transport.get_write_buffer_size():
-            self._gather_now(transport, chunks)
         else:
-            _write_pieces(transport, chunks)
+            self._gather_now(transport, chunks)
         state = protocol._state
         if state is _OPEN:
             return
@@ -496,11 +494,15 @@ class ProtocolCore:
             transport.write(memoryview(data)[sent:] if sent else data)  # a view: frames are bytes
 
     def _gather_now(self, transport: asyncio.Transport, chunks: list[bytes]) -> None:
-        """``_write_now`` for several pieces, in one ``writev`` on the socket (whose buffer the
-        caller saw empty): what it leaves, from the first piece not sent whole, goes to the
-        transport's ``write`` as ``_write_pieces`` writes."""
+        """``_write_now`` for several pieces: on the same socket and with the same empty buffer,
+        in one ``writev`` (up to ``_GATHER_MAX`` pieces); what it leaves, from the first piece not
+        sent whole, and anything not written straight, go through ``_write_pieces``."""
+        fd = self._socket_fd
+        if fd < 0 or len(chunks) > _GATHER_MAX or transport.get_write_buffer_size():
+            _write_pieces(transport, chunks)
+            return
         try:
-            sent = _writev_fd(self._socket_fd, chunks)
+            sent = _writev_fd(fd, chunks)
         except OSError:  # as in _write_now
             sent = 0
         for index, chunk in enumerate(chunks):

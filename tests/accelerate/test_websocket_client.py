@@ -109,9 +109,6 @@ def test_abnf_frames_with_it_installed():
 
 # ------------------------------------------------------------------ the read-ahead at a frame's start
 
-_exceptions = support.require("websocket._exceptions")
-
-
 class _Reference(abnf.frame_buffer):
     """websocket-client's frame buffer with its own recv_header, whatever is installed."""
 
