@@ -10,6 +10,7 @@ cdef class ConnectionCore:
     cdef public object failure
     cdef public object on_data
     cdef public object _decoder
+    cdef public object _feed_into
     cdef public object _sending
     cdef public list _events
     cdef public list _output
@@ -38,6 +39,8 @@ cdef class ConnectionCore:
 cdef class ProtocolCore:
     cdef public ConnectionCore protocol
     cdef public object transport
+    cdef public object _transport_write
+    cdef public object _transport_closing
     cdef public object _read_view
     cdef public object ping_interval
     cdef public object _last_received
@@ -48,10 +51,12 @@ cdef class ProtocolCore:
     cdef public bint _large_frame
     cdef public object _read_into
     cdef public Py_ssize_t _socket_fd
+    cdef public bint _transport_may_hold
 
     cdef _write_output(self)
     cdef _write_now(self, transport, data)
     cdef _gather_now(self, transport, list chunks)
+    cdef bint _transport_holds(self, transport) except -1
     cpdef bint write_shared(self, object frame) except -1
 
 

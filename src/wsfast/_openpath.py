@@ -104,6 +104,7 @@ class ConnectionCore:
     failure: ProtocolError | None
     on_data: Callable[[Any, bool, bool], object] | None
     _decoder: FrameDecoder
+    _feed_into: Callable[..., list[Any]]  # _decoder.feed_into, bound once: a lookup per read costs more
     _sending: Opcode | None
     _events: list[Event]
     _output: list[bytes]
@@ -167,8 +168,7 @@ class ConnectionCore:
                 # Whole messages are handed on from inside the decoder, checked: to on_data, or
                 # made events; what comes back is the rest, from the first frame that needs more.
                 on_data = self.on_data
-                frames = self._decoder.feed_into(data, self._deliver if on_data is None else on_data, self.decode_text,
-                                                 length)  # fmt: skip
+                frames = self._feed_into(data, self._deliver if on_data is None else on_data, self.decode_text, length)
             else:
                 frames = self._decoder.feed(data if length is None else data[:length])
             failure = None
@@ -359,6 +359,11 @@ class ProtocolCore:
 
     protocol: Connection
     transport: asyncio.Transport | None
+    # transport.write and transport.is_closing, bound once (connection_made): looked up on every
+    # write, they cost about 100 instructions each of a small message's few thousand
+    _transport_write: Callable[[Any], object]
+    _transport_closing: Callable[[], bool]
+    _transport_may_hold: bool
     _read_view: memoryview
     ping_interval: float | None
     _last_received: float
@@ -438,7 +443,7 @@ class ProtocolCore:
             return
         protocol._output = []
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or self._transport_closing():
             return
         # A large payload goes out behind its header as it is, never copied, in one system call
         # (writev) where the transport's writelines makes one or the socket is written straight.
@@ -471,7 +476,7 @@ class ProtocolCore:
                 or not protocol._plain or self._writing_paused):  # fmt: skip
             return False
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or self._transport_closing():
             return False
         self._write_now(transport, frame)
         return True
@@ -483,22 +488,34 @@ class ProtocolCore:
         meets the error itself. The same system call, without the Python-level ``write`` around
         it, which cost more than the rest of a small message's path."""
         fd = self._socket_fd
-        if fd < 0 or transport.get_write_buffer_size():
-            transport.write(data)
+        if fd < 0 or self._transport_holds(transport):
+            self._transport_write(data)
             return
         try:
             sent = _write_fd(fd, data)
         except OSError:  # full (BlockingIOError), or the connection broke: write() handles both
             sent = 0
         if sent < len(data):
-            transport.write(memoryview(data)[sent:] if sent else data)  # a view: frames are bytes
+            self._transport_may_hold = True
+            self._transport_write(memoryview(data)[sent:] if sent else data)  # a view: frames are bytes
+
+    def _transport_holds(self, transport: asyncio.Transport) -> bool:
+        """Whether bytes wait in the plain socket transport's buffer, to go before anything
+        written straight to the socket. Only what went through its ``write`` can be there, so it
+        is asked (a Python-level call) only after that, until it says its buffer is empty."""
+        if self._transport_may_hold:
+            if transport.get_write_buffer_size():
+                return True
+            self._transport_may_hold = False
+        return False
 
     def _gather_now(self, transport: asyncio.Transport, chunks: list[bytes]) -> None:
         """``_write_now`` for several pieces: on the same socket and with the same empty buffer,
         in one ``writev`` (up to ``_GATHER_MAX`` pieces); what it leaves, from the first piece not
         sent whole, and anything not written straight, go through ``_write_pieces``."""
         fd = self._socket_fd
-        if fd < 0 or len(chunks) > _GATHER_MAX or transport.get_write_buffer_size():
+        if fd < 0 or len(chunks) > _GATHER_MAX or self._transport_holds(transport):
+            self._transport_may_hold = True
             _write_pieces(transport, chunks)
             return
         try:
@@ -510,6 +527,7 @@ class ProtocolCore:
                 rest: list[Any] = chunks[index:]
                 if sent:
                     rest[0] = memoryview(chunk)[sent:]
+                self._transport_may_hold = True
                 _write_pieces(transport, rest)
                 return
             sent -= len(chunk)

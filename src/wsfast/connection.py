@@ -128,6 +128,7 @@ class Connection(ConnectionCore):
             max_fragments=max_fragments,
             drop_empty_continuations=True,
         )
+        self._feed_into = self._decoder.feed_into
         self._set_extensions(extensions)
         # the message being received
         self._receiving: Opcode | None = None

@@ -312,6 +312,7 @@ def test_a_large_payload_leaves_in_one_write_or_uncopied_behind_its_header(size,
                 if through:
                     connection._socket_fd = -1
                 recorded = connection.transport = _RecordedWrites(connection.transport)
+                connection._transport_write = recorded.write  # bound in connection_made
                 await client.send(bytes(range(256)) * (size // 256))
                 echo = await client.recv()
                 return connection._gather_writes, direct, list(recorded.writes), echo  # before the close frame

@@ -6,7 +6,10 @@ transports are always written through."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -126,6 +129,56 @@ def test_tls_is_written_through_its_transport(event_loop_kind, writes):
     assert log == []
 
 
+@contextlib.asynccontextmanager
+async def open_pair() -> AsyncIterator[tuple[Any, Any]]:
+    """A client and the server side of its connection (echo, no compression), past one echo."""
+    async with wsfast.serve(echo, "127.0.0.1", 0, compression=None) as server:
+        async with wsfast.connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None, proxy=None) as ws:
+            await ws.send(b"open")
+            assert await ws.recv() == b"open"
+            (connection,) = server.connections
+            yield ws, connection
+
+
+@pytest.mark.parametrize("size", [100, 70_000], ids=["frame", "gathered"])
+def test_after_a_short_send_the_next_write_waits_behind_its_rest(event_loop_kind, writes, size):
+    """A short send's rest that the transport keeps (its socket full) goes before the next frame:
+    that frame goes through the transport's write too, not straight to the socket ahead of it,
+    whether the short send was a frame's write or a large payload's writev; once the transport
+    says its buffer is empty, frames go straight to the socket again."""
+    log, writes_fault, _ = writes
+    first = os.urandom(size)
+
+    async def main() -> None:
+        async with open_pair() as (ws, connection):
+            if connection._socket_fd < 0:
+                assert event_loop_kind == "uvloop"  # its transport's write is C already
+                return
+            transport, held = connection.transport, []
+            real_write = transport.write
+            transport.write = connection._transport_write = lambda data: held.append(bytes(data))  # kept
+            transport.get_write_buffer_size = lambda: sum(map(len, held))
+            writes_fault[0], log[:] = "middle", []
+            await connection.send(first)
+            writes_fault[0] = None
+            await connection.send(b"second")
+            assert len(log) == 1 and log[0][1] < log[0][0]  # the first, cut; the second held behind it
+            assert held[-1] == encode_frame(Opcode.BINARY, b"second")
+            del transport.get_write_buffer_size
+            transport.write = connection._transport_write = real_write
+            for piece in held:  # the transport sends what it held
+                real_write(piece)
+            await connection.send(b"third")
+            assert len(log) == 2 and log[1][1] == log[1][0]  # straight to the socket again
+            asked: list[int] = []
+            transport.get_write_buffer_size = lambda: asked.append(0) or 0
+            await connection.send(b"fourth")
+            assert asked == [] and len(log) == 3  # nothing went through write since: not asked
+            assert [await ws.recv() for _ in range(4)] == [first, b"second", b"third", b"fourth"]
+
+    run_async(main())
+
+
 def test_a_write_waits_behind_what_the_transport_holds(event_loop_kind, writes):
     """While the transport's buffer holds bytes (a short send's rest), a frame goes behind them,
     through its write, never straight to the socket ahead of them; so does a large payload that
@@ -133,30 +186,28 @@ def test_a_write_waits_behind_what_the_transport_holds(event_loop_kind, writes):
     log, _, gathered = writes
 
     async def main() -> None:
-        async with wsfast.serve(echo, "127.0.0.1", 0, compression=None) as server:
-            async with wsfast.connect(f"ws://127.0.0.1:{port_of(server)}/", compression=None, proxy=None) as ws:
-                await ws.send(b"open")
-                assert await ws.recv() == b"open"
-                (connection,) = server.connections
-                if event_loop_kind == "uvloop":
-                    assert connection._socket_fd == -1  # its transport's write is C already
-                    return
-                transport = connection.transport
-                frame = encode_frame(Opcode.BINARY, b"late")
-                through: list[bytes] = []
-                transport.get_write_buffer_size = lambda: 1  # as if a short send's rest were waiting
-                transport.write, real_write = through.append, transport.write
-                log.clear()
-                assert connection.write_shared(frame)
-                large = os.urandom(70_000)
-                await connection.send(large)
-                assert (through, log, gathered) == ([frame, encode_frame(Opcode.BINARY, large)], [], [])
-                del transport.get_write_buffer_size
-                transport.write = real_write
-                for held in through:  # what the transport held goes first
-                    real_write(held)
-                assert connection.write_shared(encode_frame(Opcode.BINARY, b"after"))
-                assert [size for size, _ in log] == [len(b"after") + 2]  # straight to the socket
-                assert [await ws.recv() for _ in range(3)] == [b"late", large, b"after"]
+        async with open_pair() as (ws, connection):
+            if connection._socket_fd < 0:
+                assert event_loop_kind == "uvloop"  # its transport's write is C already
+                return
+            transport = connection.transport
+            frame = encode_frame(Opcode.BINARY, b"late")
+            through: list[bytes] = []
+            transport.get_write_buffer_size = lambda: 1  # as if a short send's rest were waiting
+            connection._transport_may_hold = True  # as a short send leaves it
+            transport.write, real_write = through.append, transport.write
+            connection._transport_write = transport.write  # bound in connection_made
+            log.clear()
+            assert connection.write_shared(frame)
+            large = os.urandom(70_000)
+            await connection.send(large)
+            assert (through, log, gathered) == ([frame, encode_frame(Opcode.BINARY, large)], [], [])
+            del transport.get_write_buffer_size
+            transport.write = connection._transport_write = real_write
+            for held in through:  # what the transport held goes first
+                real_write(held)
+            assert connection.write_shared(encode_frame(Opcode.BINARY, b"after"))
+            assert [size for size, _ in log] == [len(b"after") + 2]  # straight to the socket
+            assert [await ws.recv() for _ in range(3)] == [b"late", large, b"after"]
 
     run_async(main())

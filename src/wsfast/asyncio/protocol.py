@@ -62,6 +62,12 @@ def _read_buffer() -> memoryview:
 _GATHERING_MODULES = ("uvloop.", "aiofastnet.")
 
 
+def _no_transport(*args: object) -> bool:
+    """The transport's ``write`` and ``is_closing`` until connection_made binds them: never
+    called, as every write checks first that there is a transport."""
+    return True
+
+
 def _gathers_writes(transport: asyncio.BaseTransport) -> bool:
     return type(transport).__module__.startswith(_GATHERING_MODULES)
 
@@ -107,6 +113,8 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         self.close_timeout = close_timeout
         self.write_limit = write_limit
         self.transport: asyncio.Transport | None = None
+        self._transport_write: Callable[[Any], object] = _no_transport  # bound in connection_made
+        self._transport_closing: Callable[[], bool] = _no_transport
         self._loop = asyncio.get_running_loop()
         self._writing_paused = False
         self._pings: dict[bytes, tuple[float, asyncio.Future[float]]] = {}
@@ -120,6 +128,7 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         self._read_into: memoryview | None = None  # what get_buffer handed out instead of _read_view
         self._gather_writes = False  # the transport's writelines is one system call (connection_made)
         self._socket_fd = -1  # a plain socket written straight to when its transport holds nothing
+        self._transport_may_hold = True  # bytes went through transport.write since it was last empty
         self._writable_listeners: list[Callable[[], object]] = []  # told when writing resumes
         self.connection_lost_waiter: asyncio.Future[None] = self._loop.create_future()
         self.opened: asyncio.Future[None] = self._loop.create_future()
@@ -223,8 +232,11 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # a stream, for this stream protocol
+        self._transport_write = self.transport.write
+        self._transport_closing = self.transport.is_closing
         self._gather_writes = _gathers_writes(transport)
         self._socket_fd = _direct_socket(transport)
+        self._transport_may_hold = True  # it may hold what was written before it came here (a proxy's)
         self.transport.set_write_buffer_limits(high=self.write_limit)
         self._flush()  # a client's upgrade request
 
