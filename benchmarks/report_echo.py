@@ -350,8 +350,26 @@ class LoopResult:
     error: str | None = None
 
 
-def run_loop(loop: str, sizes: tuple[int, ...], rounds: int, repeats: int, sample_s: float, pilot_rounds: int,
-             pilot_sample_s: float, logdir: Path, progress: Any) -> LoopResult:
+#: From this size up, a pair of processes keeps its own pace for life: at 2 MB a fresh pair of the
+#: same code is up to 1.5x faster or slower, whichever the library (measured here: six fresh sets of
+#: wsfast's client on the loop's and on aiofastnet's transports and picows' client against one
+#: server, each client's best and worst set 1.4-1.55x apart, in no fixed order, with the same
+#: system calls and no page faults). Most likely where the pages of a message as large as the 2 MiB
+#: L2 cache fall, which no allocator setting fixes. So these sizes take more sets of fresh
+#: processes, with fewer rounds each.
+LARGE = 1_000_000
+
+
+def process_sets(size: int, rounds: int, repeats: int, large_repeats: int) -> tuple[int, int]:
+    """(sets of fresh processes, rounds in each) at ``size``: the large sizes spread about as
+    many samples over ``large_repeats`` sets."""
+    if size < LARGE or large_repeats <= repeats:
+        return repeats, rounds
+    return large_repeats, max(2, math.ceil(rounds * repeats / large_repeats))
+
+
+def run_loop(loop: str, sizes: tuple[int, ...], rounds: int, repeats: int, large_repeats: int, sample_s: float,
+             pilot_rounds: int, pilot_sample_s: float, logdir: Path, progress: Any) -> LoopResult:
     pilot = {(c, s): Cell(c, s) for c in FAST_CANDIDATES for s in FAST_CANDIDATES}
     for size in sizes:
         progress(f"{loop}: pilot, {LABELS[size]} ({' and '.join(FAST_CANDIDATES)}, clients x servers)")
@@ -378,11 +396,13 @@ def run_loop(loop: str, sizes: tuple[int, ...], rounds: int, repeats: int, sampl
     for size in sizes:
         # Several sets of fresh processes, their samples pooled: a client and a server sharing a CPU
         # can settle into a slower rhythm of wake-ups for the life of the pair (seen here: the same
-        # pair at 16 or at 22 µs per round trip), which one set would hand a whole cell.
-        for repeat in range(repeats):
-            progress(f"{loop}: {LABELS[size]}, {len(every)} cells x {rounds} rounds, process set {repeat + 1}/{repeats}")
+        # pair at 16 or at 22 µs per round trip), which one set would hand a whole cell; at the large
+        # sizes, more sets (LARGE).
+        sets, set_rounds = process_sets(size, rounds, repeats, large_repeats)
+        for repeat in range(sets):
+            progress(f"{loop}: {LABELS[size]}, {len(every)} cells x {set_rounds} rounds, process set {repeat + 1}/{sets}")
             with Bench(loop, logdir, [c for c in every if size not in c.notes], size) as bench:
-                bench.measure(bench.cells, rounds, sample_s)
+                bench.measure(bench.cells, set_rounds, sample_s)
     return LoopResult(loop, pilot, fast_client, fast_server, scores, servers, clients, ceilings)
 
 
@@ -532,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per process set (default 7)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="sets of fresh processes per size, samples pooled (default 3)")
+    parser.add_argument("--large-repeats", type=int, default=9,
+                        help=f"sets of fresh processes from {LARGE:,} B up, with rounds to match (default 9)")
     parser.add_argument("--sample", type=float, default=0.12, help="seconds per sample (default 0.12)")
     parser.add_argument("--loops", default=",".join(LOOPS), help="comma-separated: asyncio,uvloop")
     parser.add_argument("--sizes", help="comma-separated subset of sizes in bytes (default: 256,8192,100000,2000000)")
@@ -539,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rounds, sample_s = (3, 0.06) if args.quick else (max(1, args.rounds), args.sample)
     repeats = 1 if args.quick else max(1, args.repeats)
+    large_repeats = 1 if args.quick else max(1, args.large_repeats)
     pilot_rounds, pilot_sample_s = (2, 0.04) if args.quick else (5, 0.08)
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else SIZES
     for size in sizes:
@@ -561,8 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="wsfast-echo-") as tmp:
         for loop in loops:
             try:
-                results.append(run_loop(loop, sizes, rounds, repeats, sample_s, pilot_rounds, pilot_sample_s, Path(tmp),
-                                        progress))
+                results.append(run_loop(loop, sizes, rounds, repeats, large_repeats, sample_s, pilot_rounds,
+                                        pilot_sample_s, Path(tmp), progress))
             except Exception as error:  # noqa: BLE001 - reported: e.g. wsfast failing on uvloop
                 failures.append(f"- **{loop}: the run failed**: `{type(error).__name__}: {error}`")
                 progress(f"{loop}: FAILED: {error}")
@@ -580,7 +603,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- method: one client process and one server process per cell, same event loop on both, one connection "
         f"over 127.0.0.1, fresh processes for every size; binary messages, one round trip at a time. A pilot "
         f"({pilot_rounds} rounds of {pilot_sample_s:g} s) picks the client and the server that drive the matrices. "
-        f"{rounds} interleaved rounds per size on each of {repeats} sets of fresh processes (samples pooled) "
+        f"{rounds} interleaved rounds per size on each of {repeats} sets of fresh processes (samples pooled; "
+        f"from {LARGE:,} B up, {process_sets(LARGE, rounds, repeats, large_repeats)[1]} rounds on each of "
+        f"{process_sets(LARGE, rounds, repeats, large_repeats)[0]} sets: see LARGE in the script) "
         f"(rotating order) of about {sample_s:g} s each, after an 8-message equality check and a calibration "
         "run per cell; figures are medians of round trips per second (wall clock of the client), ± is half "
         "the interquartile range; ratios are of medians from this one run. Compression off, keepalive off, "
