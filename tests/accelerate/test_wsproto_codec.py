@@ -74,20 +74,21 @@ def connection(server: bool, deflate: bool) -> Any:
 
 def run(protocol: Any, steps: list[tuple]) -> list[tuple]:
     """``protocol`` through ``steps`` (("data", bytes), ("eof",), ("send", event), ("one",): only
-    the first event is taken): snapshots after each."""
+    the first event is taken, ("data-one", bytes): data, then only the first event): snapshots
+    after each."""
     seen = []
     with counted_keys():
         for step in steps:
             result: Any = None
             try:
-                if step[0] == "data":
+                if step[0] == "data" or step[0] == "data-one":
                     protocol.receive_data(step[1])
                 elif step[0] == "eof":
                     protocol.receive_data(None)
                 elif step[0] == "send":
                     result = protocol.send(step[1])
                 received = protocol.events()
-                if step[0] == "one":
+                if step[0] == "one" or step[0] == "data-one":
                     received = [next(received, None)]
                 events = [(event, type(getattr(event, "data", None))) for event in received]
             except Exception as error:  # noqa: BLE001 - compared, not judged
@@ -226,6 +227,20 @@ def test_closing_handshakes(codec, server, first):
     else:
         steps.append(("send", close))
     differential(server, False, [*steps, ("data", wire[:6]), ("send", events_module.BytesMessage(data=b"late"))])
+
+
+@pytest.mark.parametrize("server", [True, False], ids=["server", "client"])
+@pytest.mark.parametrize("before", [0, 1, 2], ids=["first-read", "after-a-read", "after-a-message"])
+def test_a_close_taken_alone_ends_what_is_read(codec, server, before):
+    """A close frame whose event is the only one taken (the application stops reading events
+    there) ends the reading all the same: the frames behind it, and any that come later, are
+    never read, however the frames before it were read."""
+    message, close, after = (stream_of(server, [item]) for item in (
+        (2, b"first", True, 0, True, "minimal"), (8, b"\x03\xe8", True, 0, True, "minimal"),
+        (2, b"after", True, 0, True, "minimal")))  # fmt: skip
+    steps: list[tuple] = [[], [("one",)], [("data", message)]][before]
+    steps += [("data-one", close + after), ("one",), ("data", after), ("send", events_module.BytesMessage(data=b"x"))]
+    differential(server, False, steps)
 
 
 @pytest.mark.parametrize("wire", [
