@@ -145,7 +145,7 @@ def stream_of(server: bool, items: list[tuple]) -> bytes:
     how=st.sampled_from(["whole", "splits", "reads"]),
     cuts=st.lists(st.integers(0, 1 << 17), max_size=6),
     eof=st.booleans(),
-    calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS | st.just(None)), max_size=3),
+    calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS | st.just(None) | st.just("alone")), max_size=3),
 )
 def test_same_as_wsprotos_own(codec, server, deflate, items, how, cuts, eof, calls):
     differential(server, deflate, steps_of(stream_of(server, items), how, cuts, eof, calls))
@@ -153,7 +153,8 @@ def test_same_as_wsprotos_own(codec, server, deflate, items, how, cuts, eof, cal
 
 def steps_of(stream: bytes, how: str, cuts: list[int], eof: bool, calls: list[tuple[int, Any]]) -> list[tuple]:
     """``stream`` in pieces (whole, split at ``cuts``, or in reads of one size), then EOF if asked,
-    with each call (an event sent, or None: take one event) at its position."""
+    with each call (an event sent, None: take one event, or "alone": the read at that position
+    takes only its first event) at its position."""
     if how == "whole":
         pieces = [stream]
     elif how == "reads":
@@ -164,6 +165,11 @@ def steps_of(stream: bytes, how: str, cuts: list[int], eof: bool, calls: list[tu
         pieces = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)])]
     steps: list[tuple] = [("data", piece) for piece in pieces] + ([("eof",)] if eof else [])
     for position, call in calls:
+        if call == "alone":
+            index = position % (len(steps) + 1)
+            if index < len(steps) and steps[index][0] == "data":
+                steps[index] = ("data-one", steps[index][1])
+            continue
         steps.insert(position % (len(steps) + 1), ("one",) if call is None else ("send", call))
     return steps
 
@@ -189,7 +195,8 @@ def opening(server: bool) -> tuple[list[tuple], bytes]:
     how=st.sampled_from(["whole", "splits", "reads"]),
     cuts=st.lists(st.integers(0, 1 << 17), max_size=6),
     eof=st.booleans(),
-    calls=st.lists(st.tuples(st.integers(0, 1 << 16), CALLS | st.just(None) | st.just(events_module.AcceptConnection())),
+    calls=st.lists(st.tuples(st.integers(0, 1 << 16),
+                             CALLS | st.just(None) | st.just("alone") | st.just(events_module.AcceptConnection())),
                    max_size=4),
 )
 def test_a_wsconnection_the_same_as_wsprotos_own(codec, server, items, how, cuts, eof, calls):
