@@ -594,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from wsfast import _kernels_c
 
+    large_sets, large_rounds = process_sets(LARGE, rounds, repeats, large_repeats)
     lines = rp.report_header("wsfast echo round-trip benchmarks", "report_echo.py", argv, args.quick, elapsed, load_before)
     lines += [
         f"- wsfast {rp._dist_version('wsfast')}: IMPLEMENTATION={kernels.IMPLEMENTATION}, "
@@ -604,8 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         f"over 127.0.0.1, fresh processes for every size; binary messages, one round trip at a time. A pilot "
         f"({pilot_rounds} rounds of {pilot_sample_s:g} s) picks the client and the server that drive the matrices. "
         f"{rounds} interleaved rounds per size on each of {repeats} sets of fresh processes (samples pooled; "
-        f"from {LARGE:,} B up, {process_sets(LARGE, rounds, repeats, large_repeats)[1]} rounds on each of "
-        f"{process_sets(LARGE, rounds, repeats, large_repeats)[0]} sets: see LARGE in the script) "
+        f"from {LARGE:,} B up, {large_rounds} rounds on each of {large_sets} sets: see LARGE in the script) "
         f"(rotating order) of about {sample_s:g} s each, after an 8-message equality check and a calibration "
         "run per cell; figures are medians of round trips per second (wall clock of the client), ± is half "
         "the interquartile range; ratios are of medians from this one run. Compression off, keepalive off, "

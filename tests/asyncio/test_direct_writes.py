@@ -151,8 +151,8 @@ def test_after_a_short_send_the_next_write_waits_behind_its_rest(event_loop_kind
 
     async def main() -> None:
         async with open_pair() as (ws, connection):
-            if connection._socket_fd < 0:
-                assert event_loop_kind == "uvloop"  # its transport's write is C already
+            if event_loop_kind == "uvloop":
+                assert connection._socket_fd == -1  # its transport's write is C already
                 return
             transport, held = connection.transport, []
             real_write = transport.write
@@ -187,8 +187,8 @@ def test_a_write_waits_behind_what_the_transport_holds(event_loop_kind, writes):
 
     async def main() -> None:
         async with open_pair() as (ws, connection):
-            if connection._socket_fd < 0:
-                assert event_loop_kind == "uvloop"  # its transport's write is C already
+            if event_loop_kind == "uvloop":
+                assert connection._socket_fd == -1  # its transport's write is C already
                 return
             transport = connection.transport
             frame = encode_frame(Opcode.BINARY, b"late")
