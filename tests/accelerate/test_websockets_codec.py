@@ -44,10 +44,11 @@ if SPLIT_LIMITS:
 EOF = None  # a chunk that stands for the end of the stream
 
 
-@pytest.fixture(scope="module", params=["python", "c"])
-def codec(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The patched parser and serializer on the pure-Python twins, then on the C kernels."""
-    if request.param == "python":
+@contextlib.contextmanager
+def on_codec(implementation: str) -> Iterator[str]:
+    """The patched parser and serializer on the pure-Python twins ("python") or on the C kernels
+    ("c", skipped where they are not in use)."""
+    if implementation == "python":
         with mock.patch.object(_websockets_codec, "take_frame", _frames_py.take_frame), \
                 mock.patch.object(_websockets_codec, "PayloadFill", _frames_py.PayloadFill), \
                 mock.patch.object(_websockets_codec, "parse_frame_header", _kernels_py.parse_frame_header), \
@@ -58,6 +59,13 @@ def codec(request: pytest.FixtureRequest) -> Iterator[str]:
         pytest.skip("the C kernels are not in use (not built, or WSFAST_NO_EXTENSIONS=1)")
     assert _websockets_codec.take_frame is kernels.take_frame and kernels.take_frame is not _frames_py.take_frame
     yield "c"
+
+
+@pytest.fixture(scope="module", params=["python", "c"])
+def codec(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The patched parser and serializer on the pure-Python twins, then on the C kernels."""
+    with on_codec(request.param) as implementation:
+        yield implementation
 
 
 @contextlib.contextmanager

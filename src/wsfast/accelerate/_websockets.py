@@ -1,7 +1,9 @@
 """websockets: the frame loop of ``Protocol`` and ``Frame.serialize`` (see ``_websockets_codec``), which
 every implementation on websockets' Sans-I/O ``Protocol`` shares (asyncio, sync, trio), ``apply_mask``
 in the new (``websockets.frames``) and legacy (``websockets.legacy.framing``) code, and the asyncio
-implementation's ``Connection.send_context`` (see ``_websockets_send``).
+implementation's ``Connection.send_context`` (see ``_websockets_send``), and the asyncio and sync
+implementations' ``Connection.__init__``, which tells the parser when payloads may be bytes (see
+``_websockets_payload``).
 
 :func:`verify` runs at install time: a few streams through a patched ``Protocol`` and through the
 original ``parse`` must give the same frames, bytes to send, states and errors, or the installation
@@ -23,6 +25,7 @@ from ..kernels import mask as _mask
 from ._patching import Target, UnsupportedVersion
 from ._samples import frame, sample_streams
 from ._websockets_codec import make_parse, make_receive_data, make_serialize
+from ._websockets_payload import make_connection_init
 from ._websockets_send import is_fast, make_send_context
 
 __all__ = ["NAME", "LEVEL", "level", "targets", "verify", "make_apply_mask"]
@@ -68,6 +71,8 @@ def targets() -> tuple[Target, ...]:
         Target("websockets.frames:Frame.serialize", make_serialize),
         Target("websockets.frames:apply_mask", make_apply_mask),
         Target("websockets.asyncio.connection:Connection.send_context", make_send_context),
+        Target("websockets.asyncio.connection:Connection.__init__", make_connection_init),
+        Target("websockets.sync.connection:Connection.__init__", make_connection_init),
         Target("websockets.legacy.framing:apply_mask", make_apply_mask, lazy=True),
     )
 

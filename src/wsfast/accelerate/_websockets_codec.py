@@ -23,6 +23,10 @@ While a large frame fills, ``Protocol.receive_data`` copies each read straight i
 fill would copy it again; the bytes after the frame's end go to the reader as before. Any other
 time, and whenever the reader holds bytes or has seen EOF, it is websockets' own.
 
+A frame's payload has the type websockets' reader gives it (bytearray when unmasked, from 14 on),
+except where only websockets' own connection reads the protocol's frames and makes bytes of every
+payload anyway (:mod:`._websockets_payload`): then bytes at once, and one copy less.
+
 ``Frame.serialize`` keeps websockets' checks and extensions, and writes the frame with
 :func:`wsfast.kernels.encode_frame`; payloads other than bytes and bytearray go to the original.
 Its masking keys come from wsfast's pool of ``os.urandom`` bytes (``secrets.token_bytes``, which
@@ -150,6 +154,10 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
         driven_by = getattr(self, "parser", None)
         reader = self.reader
         masked = self.side is server
+        # The payload type websockets' reader would give, unless only websockets' own connection
+        # reads these frames and turns payloads into bytes: asked once, at the first frame, when
+        # that connection is complete (_websockets_payload).
+        as_bytearray = None
         try:
             while True:
                 buffer = reader.buffer
@@ -160,10 +168,13 @@ def make_parse(original: Any) -> Callable[[Any], Generator[None, None, None]]:
                         raise EOFError("unexpected end of stream")
                     yield
                     continue
+                if as_bytearray is None:
+                    become_bytes = getattr(self, "_wsfast_frames_become_bytes", None)
+                    as_bytearray = bytearray_payload and not masked and not (become_bytes and become_bytes())
                 max_size = limit_of(self)
-                taken = take_frame(buffer, masked, max_size, bytearray_payload)
+                taken = take_frame(buffer, masked, max_size, as_bytearray)
                 if type(taken) is not tuple and taken == 0 and not reader.eof:
-                    fill = _fill_for(buffer, bytearray_payload)
+                    fill = _fill_for(buffer, as_bytearray)
                     if fill is None:
                         yield
                         continue
