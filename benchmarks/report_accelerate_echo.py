@@ -81,9 +81,11 @@ def cells_for(library: str) -> dict[tuple[str, str], re_.Cell]:
 
 
 def run(libraries: tuple[str, ...], sizes: tuple[int, ...], kinds: tuple[str, ...], rounds: int, repeats: int,
-        sample_s: float, logdir: Path, progress: object
+        large_repeats: int, sample_s: float, logdir: Path, progress: object
         ) -> tuple[dict[tuple[str, int, str], dict[tuple[str, str], re_.Cell]], dict[int, re_.Cell]]:
-    """The cells of every library, size and kind, and by size the raw echo (``FLOOR``, binary runs)."""
+    """The cells of every library, size and kind, and by size the raw echo (``FLOOR``, binary runs).
+    From report_echo.LARGE up, the samples are spread over ``large_repeats`` sets of processes: how
+    a process set's large buffers fall decides its figures there (report_echo.py's docstring)."""
     results = {}
     floors: dict[int, re_.Cell] = {}
     for kind in kinds:
@@ -94,11 +96,12 @@ def run(libraries: tuple[str, ...], sizes: tuple[int, ...], kinds: tuple[str, ..
             if kind == "binary":
                 floors[size] = re_.Cell(FLOOR, FLOOR)
                 every.append(floors[size])
-            for repeat in range(repeats):
-                progress(f"{kind} {LABELS[size]}: {len(every)} cells x {rounds} rounds, process set {repeat + 1}/{repeats}")  # type: ignore[operator]
+            sets, set_rounds = re_.process_sets(size, rounds, repeats, large_repeats)
+            for repeat in range(sets):
+                progress(f"{kind} {LABELS[size]}: {len(every)} cells x {set_rounds} rounds, process set {repeat + 1}/{sets}")  # type: ignore[operator]
                 options = ("--text",) if kind == "text" else ()
                 with re_.Bench("asyncio", logdir, [c for c in every if size not in c.notes], size, options) as bench:
-                    bench.measure(bench.cells, rounds, sample_s)
+                    bench.measure(bench.cells, set_rounds, sample_s)
             for library in libraries:
                 results[(library, size, kind)] = {key: cell for (name, key), cell in cells.items() if name == library}
     return results, floors
@@ -195,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="3 rounds of 0.06 s samples, one process set")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per process set (default 7)")
     parser.add_argument("--repeats", type=int, default=3, help="sets of fresh processes per size (default 3)")
+    parser.add_argument("--large-repeats", type=int, default=9,
+                        help=f"sets of fresh processes from {re_.LARGE:,} B up, with rounds to match (default 9)")
     parser.add_argument("--sample", type=float, default=0.15, help="seconds per sample (default 0.15)")
     parser.add_argument("--sizes", help="comma-separated subset of 256,8192,1048576")
     parser.add_argument("--kinds", help="comma-separated subset of binary,text")
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = tuple(int(size) for size in args.sizes.split(",")) if args.sizes else SIZES
     kinds = tuple(args.kinds.split(",")) if args.kinds else KINDS
     rounds, sample_s, repeats = (3, 0.06, 1) if args.quick else (max(1, args.rounds), args.sample, max(1, args.repeats))
+    large_repeats = 1 if args.quick else max(1, args.large_repeats)
 
     from wsfast import kernels
 
@@ -219,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="wsfast-accelerate-echo-") as tmp:
-        results, floors = run(libraries, sizes, kinds, rounds, repeats, sample_s, Path(tmp), progress)
+        results, floors = run(libraries, sizes, kinds, rounds, repeats, large_repeats, sample_s, Path(tmp), progress)
 
     checks: list[rp.Check] = []
     failing: list[tuple[str, int, str]] = []  # wsproto's failed targets: (side, size, kind)
@@ -250,13 +256,15 @@ def main(argv: list[str] | None = None) -> int:
     floor_rows = floor_bound_table(results, floors, failing_elsewhere)
     elapsed = time.perf_counter() - started
 
+    large_sets, large_rounds = re_.process_sets(re_.LARGE, rounds, repeats, large_repeats)
     lines = rp.report_header("wsfast.accelerate: other libraries' echo servers and clients, without and with it",
                              "report_accelerate_echo.py", argv, args.quick, elapsed, load_before)  # fmt: skip
     lines += [
         "- peers: " + "; ".join(f"{name} {rp._dist_version(name)}" for name in libraries),
         f"- method: report_echo.py's processes and controls (see the script's docstring): {rounds} interleaved "
-        f"rounds of about {sample_s:g} s on each of {repeats} sets of fresh processes per size and kind, every "
-        f"process pinned to CPU {re_.PIN_CPU} and started with the allocator warm. The driver on the other end "
+        f"rounds of about {sample_s:g} s on each of {repeats} sets of fresh processes per size and kind (from "
+        f"{re_.LARGE:,} B up, {large_rounds} rounds on each of {large_sets} sets), every process pinned to CPU "
+        f"{re_.PIN_CPU} and started with the allocator warm. The driver on the other end "
         f"is wsfast's callback API. Figures: medians of CPU µs per round trip of the side under test; ± is "
         "half the interquartile range; speedup = CPU without / CPU with wsfast, from this one run.",
         "",
