@@ -183,3 +183,10 @@ def test_the_installed_websockets_is_known_on_every_path():
         assert known_all(connection_class, sync_connection_module.Connection, ("process_event", "recv_events"))
     assert known_all(Assembler, Assembler, ("get", "get_iter"))
     assert known_all(SyncAssembler, SyncAssembler, ("get", "get_iter"))
+
+
+def test_an_init_that_is_not_websockets_own_is_left_alone():
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    assert _websockets_payload.make_connection_init(__init__) is __init__

@@ -121,11 +121,11 @@ def _ask(connection: weakref.ref[Any], base: type, assembler_base: type) -> bool
 def make_connection_init(original: Callable[..., None]) -> Callable[..., None]:
     """websockets' ``Connection.__init__``, then the protocol given the question whether its frames
     may carry bytes (see the module)."""
-    module = sys.modules[original.__module__]
-    base = module.Connection
-    assembler_base = getattr(sys.modules.get(module.__name__.rpartition(".")[0] + ".messages"), "Assembler", None)
-    if vars(base).get("__init__") is not original or not isinstance(assembler_base, type):
-        return original  # not websockets' Connection as this module knows it: left alone
+    module_name = getattr(original, "__module__", None) or ""
+    base = getattr(sys.modules.get(module_name), "Connection", None)
+    assembler_base = getattr(sys.modules.get(module_name.rpartition(".")[0] + ".messages"), "Assembler", None)
+    if not isinstance(base, type) or vars(base).get("__init__") is not original or not isinstance(assembler_base, type):
+        return original  # not websockets' Connection as this module knows it (replaced by someone): left alone
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
