@@ -21,15 +21,13 @@ keeps websockets' bytearray, and a sans-I/O protocol used without these connecti
 
 from __future__ import annotations
 
-import inspect
 import sys
-import tokenize
 import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from ._websockets_send import fingerprint
+from ._websockets_send import source_fingerprint
 
 __all__ = ["KNOWN", "frames_become_bytes", "make_connection_init"]
 
@@ -80,13 +78,6 @@ KNOWN = {
 _verdicts: weakref.WeakKeyDictionary[type, dict[type, bool]] = weakref.WeakKeyDictionary()
 
 
-def _known(function: Any, name: str) -> bool:
-    try:
-        return fingerprint(inspect.getsource(function)) in KNOWN[name]
-    except (OSError, TypeError, SyntaxError, tokenize.TokenError):  # no source to read: unknown
-        return False
-
-
 def _known_all(cls: type, base: type, names: tuple[str, ...]) -> bool:
     """Whether every definition of ``names`` in ``cls`` and the classes above it down to ``base``
     (websockets' own, whose methods call no further up) is known, and ``base`` is above ``cls``."""
@@ -96,7 +87,8 @@ def _known_all(cls: type, base: type, names: tuple[str, ...]) -> bool:
         mro = cls.__mro__
         chain = mro[: mro.index(base) + 1] if base in mro else ()
         verdict = bool(chain) and all(
-            _known(vars(klass)[name], name) for klass in chain for name in names if name in vars(klass)
+            source_fingerprint(vars(klass)[name]) in KNOWN[name]
+            for klass in chain for name in names if name in vars(klass)
         )
         verdicts[base] = verdict
     return verdict

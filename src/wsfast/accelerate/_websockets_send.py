@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["KNOWN", "fingerprint", "make_send_context", "is_fast"]
+__all__ = ["KNOWN", "fingerprint", "source_fingerprint", "make_send_context", "is_fast"]
 
 #: Fingerprints (:func:`fingerprint`) of ``websockets.asyncio.connection.Connection.send_context``
 #: in the releases checked, each with the first release that has it. All share the common case
@@ -67,11 +67,12 @@ def fingerprint(source: str) -> str:
     return hashlib.sha256("\x00".join(tokens[start:]).encode()).hexdigest()[:16]
 
 
-def _known(function: Any) -> bool:
+def source_fingerprint(function: Any) -> str | None:
+    """:func:`fingerprint` of ``function``'s source, or None where there is no source to read."""
     try:
-        return fingerprint(inspect.getsource(function)) in KNOWN
-    except (OSError, TypeError, SyntaxError, tokenize.TokenError):  # no source to read: unknown
-        return False
+        return fingerprint(inspect.getsource(function))
+    except (OSError, TypeError, SyntaxError, tokenize.TokenError):
+        return None
 
 
 def _false() -> bool:
@@ -135,7 +136,8 @@ def make_send_context(original: Callable[..., Any]) -> Callable[..., Any]:
     ``original`` itself, with a RuntimeWarning, where its source is not one in :data:`KNOWN`."""
     generator = getattr(original, "__wrapped__", None)
     defaults = getattr(generator, "__kwdefaults__", None) or {}
-    if not inspect.isasyncgenfunction(generator) or "expected_state" not in defaults or not _known(generator):
+    known = source_fingerprint(generator) in KNOWN
+    if not inspect.isasyncgenfunction(generator) or "expected_state" not in defaults or not known:
         warnings.warn("wsfast.accelerate leaves websockets' asyncio send_context as it is: its source is not "
                       "one wsfast knows", RuntimeWarning, stacklevel=2)  # fmt: skip
         return original
