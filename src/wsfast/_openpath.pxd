@@ -54,6 +54,7 @@ cdef class ProtocolCore:
     cdef public bint _transport_may_hold
 
     cdef _write_output(self)
+    cdef _read_done(self)
     cdef _write_now(self, transport, data)
     cdef _gather_now(self, transport, list chunks)
     cdef bint _transport_holds(self, transport) except -1
@@ -67,3 +68,5 @@ cpdef list write_shared_to(object connections, object frame)
 cdef class AwaitCore(ProtocolCore):
     cdef public object _messages
     cdef public object _stream
+
+    cdef _read_done(self)

@@ -393,6 +393,9 @@ class ProtocolCore:
     def _application_failed(self, where: str) -> None:
         raise NotImplementedError
 
+    def _read_done(self) -> None:
+        """A read has been decoded and what it made written (the await API's readers wake)."""
+
     # -------------------------------------------------------------------------------- reading
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -431,6 +434,7 @@ class ProtocolCore:
             self._process_events(protocol.events_received())
         self._in_read = False
         self._write_output()
+        self._read_done()
 
     def _flush(self) -> None:
         """Write what the sans-IO core made, and close (or time) the transport as it says."""
@@ -581,6 +585,9 @@ class AwaitCore(ProtocolCore):
 
     async def _send_fragmented(self, message: Iterable[Data] | AsyncIterable[Data]) -> None:
         raise NotImplementedError
+
+    def _read_done(self) -> None:
+        self._messages.read_done()
 
     # -------------------------------------------------------------------------------- messages
 

@@ -54,7 +54,8 @@ class Connection(AwaitCore, WebSocketProtocol):
         super().__init__(protocol, **options)
         self._messages = MessageQueue(max_queue=max_queue, pause_reading=self._pause_reading,
                                       resume_reading=self._resume_reading,
-                                      closed_error=protocol.closed_error, loop=self._loop)  # fmt: skip
+                                      closed_error=protocol.closed_error, loop=self._loop,
+                                      wake_after_reads=True)  # fmt: skip
         # Fragments as they arrive, so recv_streaming() can hand them on; a message in one frame
         # still comes as one final fragment, which the queue holds as a whole message.
         protocol.stream_fragments = True

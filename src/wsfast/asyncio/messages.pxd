@@ -1,6 +1,22 @@
 # Declarations for the build's compiled copy of messages.py (the module messages_c): the queue's
 # state in C fields. The .py file stays plain Python: it is the pure-Python twin as it is.
 
+cdef int _PENDING, _DONE, _CANCELLED
+
+
+cdef class _Waiter:
+    cdef object _loop
+    cdef bint _wake_after_reads
+    cdef bint _wake_due
+    cdef list _callbacks
+    cdef int _state
+    cdef object _cancel_message
+    cdef public object _asyncio_future_blocking  # asyncio's tasks set it
+    cpdef bint done(self)
+    cpdef wake(self, bint now)
+    cdef _schedule_callbacks(self)
+
+
 cdef class _Text:
     cdef public object data
 
@@ -22,7 +38,9 @@ cdef class MessageQueue:
     cdef object _entries
     cdef _Partial _receiving
     cdef Py_ssize_t _whole
-    cdef object _waiter
+    cdef _Waiter _waiter
     cdef bint _paused
     cdef bint _closed
     cdef object _loop
+    cdef bint _wake_after_reads
+    cdef bint _wake_due

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextvars
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 __all__ = ["MessageQueue"]
@@ -106,6 +107,127 @@ class _Partial:
         return converted
 
 
+_PENDING, _DONE, _CANCELLED = 0, 1, 2
+
+
+class _Waiter:
+    """What a reader awaits until a message arrives: the future protocol that asyncio's tasks
+    use (``_asyncio_future_blocking``, ``add_done_callback``, ``result``, ``cancel``), with one
+    difference from ``loop.create_future()``. Made done by the read callback, where no task runs,
+    it resumes its task there and then, in the task's own context, instead of on the loop's next
+    turn: on the standard loop that turn costs a ``call_soon`` and an extra ``epoll_wait`` per
+    message (a 256 B echo server's CPU per round trip went from 21.3 to 19.5 us here; uvloop's
+    turn is cheap: no change). Made done from inside a task, or cancelled, it wakes its task as
+    a future does.
+    """
+
+    __slots__ = ("_loop", "_callbacks", "_state", "_cancel_message", "_asyncio_future_blocking")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._callbacks: list[tuple[Callable[[Any], object], Any]] = []
+        self._state = _PENDING
+        self._cancel_message: Any = None
+        self._asyncio_future_blocking = False
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    def done(self) -> bool:
+        return self._state != _PENDING
+
+    def cancelled(self) -> bool:
+        return self._state == _CANCELLED
+
+    def add_done_callback(self, callback: Callable[[Any], object], *, context: Any = None) -> None:
+        if context is None:
+            context = contextvars.copy_context()
+        if self._state == _PENDING:
+            self._callbacks.append((callback, context))
+        else:
+            self._loop.call_soon(callback, self, context=context)
+
+    def remove_done_callback(self, callback: Callable[[Any], object]) -> int:
+        kept = [entry for entry in self._callbacks if entry[0] != callback]
+        removed = len(self._callbacks) - len(kept)
+        self._callbacks = kept
+        return removed
+
+    def result(self) -> None:
+        """None once done.
+
+        Raises:
+            asyncio.CancelledError: it was cancelled.
+            asyncio.InvalidStateError: it is not done yet.
+        """
+        if self._state == _DONE:
+            return None
+        if self._state == _CANCELLED:
+            raise asyncio.CancelledError() if self._cancel_message is None else asyncio.CancelledError(self._cancel_message)
+        raise asyncio.InvalidStateError("the reader's waiter is not done")
+
+    def exception(self) -> BaseException | None:
+        """None once done.
+
+        Raises:
+            asyncio.CancelledError: it was cancelled.
+            asyncio.InvalidStateError: it is not done yet.
+        """
+        self.result()
+        return None
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel it, as a future is cancelled: its task is woken on the loop's next turn."""
+        if self._state != _PENDING:
+            return False
+        self._state = _CANCELLED
+        self._cancel_message = msg
+        self._schedule_callbacks()
+        return True
+
+    def wake(self, now: bool) -> None:
+        """Done: with ``now``, and no task running (a read callback), its task resumes before
+        this returns; else on the loop's next turn. Nothing if it is done already."""
+        if self._state != _PENDING:
+            return
+        self._state = _DONE
+        if not now or asyncio.current_task(self._loop) is not None:
+            self._schedule_callbacks()
+            return
+        callbacks = self._callbacks
+        self._callbacks = []
+        for callback, context in callbacks:
+            try:
+                context.run(callback, self)
+            except RuntimeError:  # the context is entered already (run() checks before calling)
+                self._loop.call_soon(callback, self, context=context)
+
+    def _schedule_callbacks(self) -> None:
+        callbacks = self._callbacks
+        self._callbacks = []
+        for callback, context in callbacks:
+            self._loop.call_soon(callback, self, context=context)
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self  # type: ignore[return-value]  # an iterator of its own, as asyncio's C future
+
+    def __iter__(self) -> _Waiter:
+        return self
+
+    def __next__(self) -> _Waiter:
+        """Yields itself to the task (which then waits for it) until done; then ends.
+
+        Raises:
+            StopIteration: it is done.
+            asyncio.CancelledError: it was cancelled.
+        """
+        if self._state == _PENDING:
+            self._asyncio_future_blocking = True
+            return self
+        self.result()
+        raise StopIteration
+
+
 class MessageQueue:
     """Messages received and not yet read, with back-pressure on the transport.
 
@@ -120,10 +242,14 @@ class MessageQueue:
             queue is empty.
         loop: the event loop the readers run on; by default the one running when a reader
             waits (asking for it costs a system call per wait on CPython 3.11: getpid).
+        wake_after_reads: ``put()`` leaves the waiting reader to :meth:`read_done`, which the
+            connection calls once each read has been decoded and its answers written. The
+            reader then runs from the read callback, but after it: what it sends goes out at
+            once, under the write buffer's back-pressure, not behind the rest of the read.
     """
 
     __slots__ = ("max_queue", "_pause_reading", "_resume_reading", "_closed_error", "_entries", "_receiving",
-                 "_whole", "_waiter", "_paused", "_closed", "_loop")  # fmt: skip
+                 "_whole", "_waiter", "_paused", "_closed", "_loop", "_wake_after_reads", "_wake_due")  # fmt: skip
 
     def __init__(
         self,
@@ -133,6 +259,7 @@ class MessageQueue:
         resume_reading: Callable[[], None],
         closed_error: Callable[[], Exception],
         loop: asyncio.AbstractEventLoop | None = None,
+        wake_after_reads: bool = False,
     ) -> None:
         self.max_queue = max_queue
         self._pause_reading = pause_reading
@@ -143,10 +270,12 @@ class MessageQueue:
         self._entries: deque[bytes | _Text | _Partial] = deque()
         self._receiving: _Partial | None = None  # the message arriving in fragments
         self._whole = 0  # entries that are whole messages, the measure of back-pressure
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: _Waiter | None = None
         self._paused = False
         self._closed = False
         self._loop = loop
+        self._wake_after_reads = wake_after_reads
+        self._wake_due = False  # a message came for the waiting reader during this read
 
     def __len__(self) -> int:
         """Entries queued: whole messages, and the message arriving in fragments if any."""
@@ -176,14 +305,26 @@ class MessageQueue:
                 self._receiving = None
                 if not partial.skipping:  # a skipped message has left the queue already
                     self._whole += 1
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
         if self.max_queue is not None and self._whole >= self.max_queue and not self._paused:
             # Inside a message too: a reader waiting for the end of the last one has nothing
             # whole ahead of it, and reading resumes as soon as the queue drains to half.
             self._paused = True
             self._pause_reading()
+        waiter = self._waiter
+        if waiter is not None:
+            if self._wake_after_reads:
+                self._wake_due = True  # read_done() wakes it
+            else:  # the reader may run before this returns (see _Waiter): the queue is whole
+                waiter.wake(True)
+
+    def read_done(self) -> None:
+        """The connection's read callback has done its own work (what it sends is written): the
+        reader a message came for resumes now, from the callback (see ``wake_after_reads``)."""
+        if self._wake_due:
+            self._wake_due = False
+            waiter = self._waiter
+            if waiter is not None:
+                waiter.wake(True)
 
     def close(self) -> None:
         """No more messages will arrive: readers get what is queued, then the closed error."""
@@ -192,8 +333,8 @@ class MessageQueue:
 
     def _wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            waiter.wake(False)  # closing: the reader runs after the connection's own bookkeeping
 
     def _maybe_resume(self) -> None:
         if self._whole <= self.max_queue // 2:  # type: ignore[operator]  # paused, so max_queue is set
@@ -299,7 +440,7 @@ class MessageQueue:
                 partial.skipping = True
                 entries.popleft()  # put() drops its other pieces and never queues it again
 
-    def _new_waiter(self) -> asyncio.Future[None]:
+    def _new_waiter(self) -> _Waiter:
         """The future the reader awaits until something arrives; the caller clears ``_waiter``.
 
         Raises:
@@ -310,7 +451,7 @@ class MessageQueue:
         if self._closed:
             raise self._closed_error()
         loop = self._loop if self._loop is not None else asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
+        waiter = self._waiter = _Waiter(loop)
         return waiter
 
     def check_single_reader(self) -> None:
