@@ -40,7 +40,7 @@ import time
 from typing import Any
 
 IMPLS = ("wsproto", "wsfast", "wsfast-callback", "wsfast-aiofastnet", "wsfast-callback-aiofastnet", "websockets", "aiohttp", "picows", "picows-stdlib", "tcp", "tcp-buffered", "tcp-aiofastnet", "tcp-task",
-         "tornado", "websocket-client", "ws4py")
+         "tcp-task-eager", "tornado", "websocket-client", "ws4py")
 #: Libraries that also run with wsfast.accelerate installed in them, as "<name>+wsfast".
 ACCELERATED = ("websockets", "wsproto", "aiohttp", "tornado", "websocket-client", "ws4py")
 #: Libraries with a client and no server of their own.
@@ -192,7 +192,7 @@ class _TcpTaskEcho(asyncio.BufferedProtocol):
         self.buffer = memoryview(bytearray(READ_BUFFER))
         self.loop = asyncio.get_running_loop()
         self.pending: list[bytes] = []
-        self.waiter: asyncio.Future[None] | None = None
+        self.waiter: Any = None
         self.task = self.loop.create_task(self.echo())
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -200,14 +200,22 @@ class _TcpTaskEcho(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self.pending.append(bytes(self.buffer[:nbytes]))
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+        if self.waiter is not None:
+            self.wake(self.waiter)
+
+    def new_waiter(self) -> Any:
+        return self.loop.create_future()
+
+    def wake(self, waiter: Any) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
 
     async def echo(self) -> None:
         while True:
             if not self.pending:
-                self.waiter = self.loop.create_future()
+                self.waiter = self.new_waiter()
                 await self.waiter
+                self.waiter = None
             data = self.pending.pop(0)
             self.transport.write(data)
 
@@ -215,9 +223,28 @@ class _TcpTaskEcho(asyncio.BufferedProtocol):
         self.task.cancel()
 
 
-async def serve_tcp(aiofastnet: bool = False, buffered: bool = False, task: bool = False) -> tuple[int, Any]:
+class _TcpEagerTaskEcho(_TcpTaskEcho):
+    """The same, with the task resumed from the read callback instead of on the loop's next turn,
+    by the waiter wsfast's await API uses (``wsfast.asyncio.messages._Waiter``): the floor of an
+    await API that wakes its readers so."""
+
+    def connection_made(self, transport: Any) -> None:
+        from wsfast._kernels import compiled_twin
+
+        self.waiter_type = compiled_twin("asyncio.messages")._Waiter
+        super().connection_made(transport)
+
+    def new_waiter(self) -> Any:
+        return self.waiter_type(self.loop)
+
+    def wake(self, waiter: Any) -> None:
+        waiter.wake(True)
+
+
+async def serve_tcp(aiofastnet: bool = False, buffered: bool = False, task: bool = False,
+                    eager: bool = False) -> tuple[int, Any]:
     loop = asyncio.get_running_loop()
-    factory = _TcpTaskEcho if task else _TcpBufferedEcho if buffered else _TcpEcho
+    factory = (_TcpEagerTaskEcho if eager else _TcpTaskEcho) if task else _TcpBufferedEcho if buffered else _TcpEcho
     if aiofastnet:
         import aiofastnet as fastnet
 
@@ -322,7 +349,7 @@ SERVERS = {"wsproto": serve_wsproto, "wsfast": serve_wsfast, "wsfast-callback": 
            "wsfast-aiofastnet": lambda: serve_wsfast(aiofastnet=True), "wsfast-callback-aiofastnet": lambda: serve_wsfast_callback(aiofastnet=True), "websockets": serve_websockets, "aiohttp": serve_aiohttp,
            "picows": serve_picows, "picows-stdlib": lambda: serve_picows(False), "tcp": serve_tcp,
            "tcp-buffered": lambda: serve_tcp(buffered=True), "tcp-aiofastnet": lambda: serve_tcp(aiofastnet=True), "tcp-task": lambda: serve_tcp(task=True),
-           "tornado": serve_tornado, "ws4py": serve_ws4py}
+           "tcp-task-eager": lambda: serve_tcp(task=True, eager=True), "tornado": serve_tornado, "ws4py": serve_ws4py}
 
 
 def run_server(impl: str, loop_kind: str) -> int:
@@ -747,7 +774,7 @@ CLIENTS = {"wsproto": WsprotoClient, "wsfast": WsfastClient, "wsfast-callback": 
            "wsfast-aiofastnet": WsfastFastnetClient, "wsfast-callback-aiofastnet": WsfastCallbackFastnetClient, "websockets": WebsocketsClient, "aiohttp": AiohttpClient,
            "picows": PicowsClient, "picows-stdlib": PicowsStdlibClient, "tcp": TcpClient,
            "tcp-buffered": TcpBufferedClient, "tcp-aiofastnet": TcpFastnetClient, "tcp-task": TcpBufferedClient,
-           "tornado": TornadoClient, "websocket-client": WebsocketClientClient, "ws4py": Ws4pyClient}
+           "tcp-task-eager": TcpBufferedClient, "tornado": TornadoClient, "websocket-client": WebsocketClientClient, "ws4py": Ws4pyClient}
 
 
 def message(impl: str, size: int, seed: int, text: bool = False) -> bytes | str:
