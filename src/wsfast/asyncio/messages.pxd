@@ -6,8 +6,6 @@ cdef int _PENDING, _DONE, _CANCELLED
 
 cdef class _Waiter:
     cdef object _loop
-    cdef bint _wake_after_reads
-    cdef bint _wake_due
     cdef list _callbacks
     cdef int _state
     cdef object _cancel_message
