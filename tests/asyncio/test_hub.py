@@ -13,6 +13,7 @@ from tests.support import run_async
 from wsfast.asyncio import Hub, callbacks
 from wsfast.asyncio import fanout
 from wsfast.client import ClientConnection
+from wsfast.connection import State
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
 
@@ -153,14 +154,17 @@ def test_a_publish_over_the_message_size_is_refused_whole():
 
 
 async def never_reading_subscriber(port: int, topic: str) -> socket.socket:
-    """A raw client that subscribes and then never reads: its server-side buffer fills up."""
+    """A raw client that subscribes and then never reads: its server-side buffer fills up. Its
+    socket is non-blocking: the server answering the handshake runs on this same loop."""
+    loop = asyncio.get_running_loop()
     sock = socket.create_connection(("127.0.0.1", port))
+    sock.setblocking(False)
     handshake = ClientConnection(f"ws://127.0.0.1:{port}/", extensions=[])
-    sock.sendall(handshake.data_to_send())
-    await asyncio.sleep(0.05)
-    handshake.receive_data(sock.recv(65536))
+    await loop.sock_sendall(sock, handshake.data_to_send())
+    while handshake.state is State.CONNECTING:
+        handshake.receive_data(await asyncio.wait_for(loop.sock_recv(sock, 65536), 5))
     handshake.send_text(topic)
-    sock.sendall(handshake.data_to_send())
+    await loop.sock_sendall(sock, handshake.data_to_send())
     await asyncio.sleep(0.05)
     return sock
 
