@@ -158,21 +158,27 @@ def test_graceful_shutdown_closes_connections_with_1001():
 
 def test_wait_closed_waits_for_handlers_that_go_on_after_their_connection_closed():
     cleaned_up = []
+    released = None  # the handlers' cleanup ends once this is set, not at a time
 
     async def handler(ws):
         try:
             await ws.wait_closed()
         finally:
             await asyncio.sleep(0.2)  # cleaning up, after the connection is gone
+            await released.wait()
             cleaned_up.append(ws.close_code)
 
     async def main():
+        nonlocal released
+        released = asyncio.Event()
+        released.set()
         async with wsfast.serve(handler, "127.0.0.1", 0) as server:
             clients = [await wsfast.connect(f"ws://127.0.0.1:{port_of(server)}/") for _ in range(3)]
             await clients[0].close()  # one handler left before the shutdown, the others with it
             while server.connections and len(server.connections) > 2:
                 await asyncio.sleep(0.01)
         assert cleaned_up == [1000, 1001, 1001] and not server.connections and not server._handler_tasks
+        released.clear()  # this handler goes on until the timeout below has passed
         cancelled = wsfast.serve(handler, "127.0.0.1", 0)
         async with cancelled as server:
             await wsfast.connect(f"ws://127.0.0.1:{port_of(server)}/")
@@ -181,6 +187,7 @@ def test_wait_closed_waits_for_handlers_that_go_on_after_their_connection_closed
                 await asyncio.wait_for(server.wait_closed(), 0.05)  # a drain's timeout
             [task] = server._handler_tasks
             assert not task.cancelled()  # the handler is not cut short by it: it finishes
+            released.set()
         assert len(cleaned_up) == 4
 
     run(main())
