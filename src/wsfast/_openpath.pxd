@@ -46,6 +46,8 @@ cdef class ProtocolCore:
     cdef public object _last_received
     cdef public object _on_message
     cdef public bint _in_read
+    cdef public Py_ssize_t _held
+    cdef public Py_ssize_t _hold_limit
     cdef public bint _writing_paused
     cdef public bint _gather_writes
     cdef public bint _large_frame

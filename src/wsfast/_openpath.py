@@ -369,6 +369,8 @@ class ProtocolCore:
     _last_received: float
     _on_message: Callable[[Any, bool], object]
     _in_read: bool
+    _held: int  # bytes sent inside the current read, not yet written
+    _hold_limit: int  # ... and how many may wait so: write_limit
     _writing_paused: bool
     _gather_writes: bool
     _large_frame: bool
@@ -416,6 +418,7 @@ class ProtocolCore:
         protocol = self.protocol
         state = protocol._state
         self._in_read = True  # what is sent from here on is written once, at the end
+        self._held = 0
         read_into = self._read_into
         if read_into is None:
             protocol._receive_data(self._read_view, nbytes)
@@ -549,15 +552,25 @@ class ProtocolCore:
         protocol = self.protocol
         try:
             if kind is bytes and not text:
-                protocol._send_message(_BINARY, message, True)
+                payload = message
+                protocol._send_message(_BINARY, payload, True)
             elif kind is str and text is not False:
-                protocol._send_message(_TEXT, message.encode("utf-8"), True)
+                payload = message.encode("utf-8")
+                protocol._send_message(_TEXT, payload, True)
             else:  # text overrides the type; TypeError for anything but str and bytes-like
-                protocol._send_message(_TEXT if text else _BINARY, message_payload(message)[1], True)
+                payload = message_payload(message)[1]
+                protocol._send_message(_TEXT if text else _BINARY, payload, True)
         except InvalidState:
             raise protocol.closed_error() from None
-        if not self._in_read:  # else buffer_updated writes it, with whatever else it sends
-            self._write_output()
+        if self._in_read:
+            # buffer_updated writes it when the read ends, with whatever else the read sends;
+            # unless what waits passes write_limit: then the transport is to take it now and say
+            # (pause_writing) that it is full, before the read's next message is handled
+            self._held += len(payload)
+            if self._held <= self._hold_limit:
+                return
+            self._held = 0
+        self._write_output()
 
     def _deliver_message(self, data: Any, final: bool, text: bool) -> None:
         """``on_data`` of the callback API: a whole message to the handler's ``on_message``."""

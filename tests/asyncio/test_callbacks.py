@@ -13,7 +13,9 @@ from tests.asyncio.support import a_peer_that_never_reads, port_of
 from tests.support import C_AVAILABLE, run_async
 from wsfast._kernels import compiled_twin
 from wsfast.asyncio import callbacks
+from wsfast.client import ClientConnection
 from wsfast.exceptions import ConnectionClosedError, ConnectionClosedOK
+from wsfast.frames import Opcode, encode_frame
 
 pytestmark = pytest.mark.usefixtures("event_loop_kind")  # each test on asyncio, then uvloop
 
@@ -404,3 +406,47 @@ def test_a_peer_that_never_reads_cannot_make_an_echo_server_buffer_without_bound
     assert stalled, f"the server read {sent} bytes from a peer that never reads"
     assert seen["paused"] >= 1
     assert seen["most buffered"] < 2 * 1024 * 1024  # write_limit plus one read's echoes, not what was sent
+
+
+def test_a_handler_answering_each_message_of_one_read_at_length_hears_the_write_limit_at_once():
+    """200 one-byte messages in one read, each answered with 1 MB while writing is not paused, to
+    a peer that does not read: what is sent inside the read is written as soon as it passes
+    write_limit, so on_write_paused comes once the socket takes no more, not after the read (when
+    200 MB would have gathered)."""
+    seen = {"answered": 0, "held back": 0, "most pending": 0}
+
+    class Amplifier(callbacks.Handler):
+        paused = False
+
+        def on_message(self, data, text):
+            if self.paused:
+                seen["held back"] += 1
+                return
+            self.connection.send(b"x" * 1_000_000)
+            seen["answered"] += 1
+            pending = self.connection.write_buffer_size + sum(map(len, self.connection.protocol._output))
+            seen["most pending"] = max(seen["most pending"], pending)
+
+        def on_write_paused(self):
+            self.paused = True
+
+        def on_write_resumed(self):
+            self.paused = False
+
+    async def main():
+        async with callbacks.serve(Amplifier, "127.0.0.1", 0, compression=None, ping_interval=None) as server:
+            port = port_of(server)
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(ClientConnection(f"ws://127.0.0.1:{port}/", extensions=[]).data_to_send())
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(encode_frame(Opcode.BINARY, b"m", mask=True) * 200)
+            for _ in range(100):  # until the server has read them all
+                await asyncio.sleep(0.01)
+                if seen["answered"] + seen["held back"] == 200:
+                    break
+            writer.transport.abort()
+
+    run_async(main())
+    assert seen["answered"] + seen["held back"] == 200
+    assert seen["answered"] < 10  # answers went out until the socket was full, and no further
+    assert seen["most pending"] < 2_000_000  # one answer, not the read's 200

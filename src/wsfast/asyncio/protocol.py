@@ -124,6 +124,8 @@ class WebSocketProtocol(ProtocolCore, ConnectionFacts, asyncio.BufferedProtocol)
         self._read_view = _read_buffer()
         self._latency = 0.0
         self._in_read = False  # inside buffer_updated, which flushes what is sent when it ends
+        self._held = 0
+        self._hold_limit = write_limit
         self._large_frame = False  # the last read was large: the next may go straight into a payload
         self._read_into: memoryview | None = None  # what get_buffer handed out instead of _read_view
         self._gather_writes = False  # the transport's writelines is one system call (connection_made)
