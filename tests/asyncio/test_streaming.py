@@ -81,7 +81,9 @@ def test_leaving_the_loop_early_drops_the_rest_of_that_message_only():
     async def handler(ws):
         await ws.send(["one", "two", "three"])
         await ws.send("next")
-        await ws.wait_closed()
+        await ws.send(["four", "five"])
+        await ws.send("last")
+        await ws.close()
 
     async def test(uri):
         async with wsfast.connect(uri) as ws:
@@ -89,8 +91,12 @@ def test_leaving_the_loop_early_drops_the_rest_of_that_message_only():
                 assert piece == "one"
                 break
             assert await ws.recv() == "next"
+            async for piece in ws.recv_streaming():
+                assert piece == "four"
+                break
+            return [message async for message in ws]  # which ends on the normal close
 
-    with_server(handler, test)
+    assert with_server(handler, test) == ["last"]
 
 
 def test_a_cancelled_recv_loses_nothing_of_a_fragmented_message():

@@ -24,6 +24,8 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
+from ..exceptions import ConnectionClosedOK
+
 __all__ = ["MessageQueue"]
 
 Data = str | bytes
@@ -368,12 +370,15 @@ class MessageQueue:
             return message
         return None
 
-    async def get(self, decode: bool | None = None) -> Data:
+    async def get(self, decode: bool | None = None, iterating: bool = False) -> Data:
         """The next whole message, waiting for it. A cancelled ``get`` takes nothing away.
         ``decode``: None for str from text and bytes from binary, True for str, False for bytes.
+        ``iterating``: for ``async for`` (the connection's ``__anext__`` returns this coroutine),
+        a normal close ends the iteration.
 
         Raises:
             ConnectionClosed: (from ``closed_error``) the connection closed and nothing is queued.
+            StopAsyncIteration: instead of ConnectionClosedOK, when ``iterating``.
             RuntimeError: another coroutine is already waiting for a message.
             UnicodeDecodeError: a binary message that is not UTF-8, with ``decode=True`` (the
                 message stays queued).
@@ -387,7 +392,12 @@ class MessageQueue:
                 message = entries[0].take(decode)  # type: ignore[union-attr]  # the _Partial, as above
                 self._pop()
                 return message
-            waiter = self._new_waiter()
+            try:
+                waiter = self._new_waiter()
+            except ConnectionClosedOK:
+                if iterating:
+                    raise StopAsyncIteration from None
+                raise
             try:
                 await waiter
             finally:
