@@ -57,6 +57,7 @@ cdef class ProtocolCore:
 
     cdef _write_output(self)
     cdef _read_done(self)
+    cpdef _send(self, message, text=*)  # the await API's send() calls it in C
     cdef _write_now(self, transport, data)
     cdef _gather_now(self, transport, list chunks)
     cdef bint _transport_holds(self, transport) except -1

@@ -59,6 +59,17 @@ def from_a_callback(function) -> asyncio.Future:
     return done
 
 
+def test_the_queue_sees_the_running_task_as_asyncio_does(messages):
+    """The queue asks which task runs without asyncio.current_task's Python frame (before 3.12)."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        assert messages._current_task(loop) is asyncio.current_task() is not None
+        assert await from_a_callback(lambda: messages._current_task(loop)) is None
+
+    run_async(scenario())
+
+
 def test_a_message_from_the_read_callback_resumes_the_reader_before_the_callback_returns(messages):
     async def scenario() -> list:
         queue, got = make_queue(messages), []

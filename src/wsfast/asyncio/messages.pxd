@@ -42,3 +42,7 @@ cdef class MessageQueue:
     cdef object _loop
     cdef bint _wake_after_reads
     cdef bint _wake_due
+    # called per message from get(): C calls (the connection calls the cpdef ones too)
+    cpdef get_nowait(self, decode=*)
+    cpdef check_single_reader(self)
+    cdef _Waiter _new_waiter(self)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextvars
+import sys
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
@@ -112,6 +113,19 @@ class _Partial:
 _PENDING, _DONE, _CANCELLED = 0, 1, 2
 
 
+def _current_task_finder() -> Callable[[asyncio.AbstractEventLoop], Any]:
+    """``asyncio.current_task`` without a Python frame per call (about 1,200 instructions per
+    message): the C function from CPython 3.12; before, the dict that the Python function reads."""
+    accelerated = sys.modules.get("_asyncio")
+    if accelerated is not None and hasattr(accelerated, "current_task"):
+        return accelerated.current_task  # type: ignore[no-any-return]  # the C twin of asyncio's
+    tasks = getattr(asyncio.tasks, "_current_tasks", None)
+    return tasks.get if isinstance(tasks, dict) else asyncio.current_task
+
+
+_current_task = _current_task_finder()
+
+
 class _Waiter:
     """What a reader awaits until a message arrives: the future protocol that asyncio's tasks
     use (``_asyncio_future_blocking``, ``add_done_callback``, ``result``, ``cancel``), with one
@@ -193,7 +207,7 @@ class _Waiter:
         if self._state != _PENDING:
             return
         self._state = _DONE
-        if not now or asyncio.current_task(self._loop) is not None:
+        if not now or _current_task(self._loop) is not None:
             self._schedule_callbacks()
             return
         callbacks = self._callbacks
