@@ -590,7 +590,7 @@ class AwaitCore(ProtocolCore):
     # -------------------------------------------------------------------------------- hooks
     # What the subclass does; called from here by name.
 
-    def _ready_message(self, decode: bool | None = None) -> Data | None:
+    def _end_stream(self) -> None:
         raise NotImplementedError
 
     async def _drain(self) -> None:
@@ -642,7 +642,7 @@ class AwaitCore(ProtocolCore):
         Raises:
             as :meth:`recv` (StopAsyncIteration for ConnectionClosedOK when ``iterating``).
         """
-        self._ready_message(decode)  # ends that message, or raises RuntimeError
+        self._end_stream()  # or RuntimeError, if another coroutine is reading
         return await self._messages.get(decode, iterating)
 
     async def send(

@@ -72,19 +72,6 @@ class Connection(AwaitCore, WebSocketProtocol):
         """Whole messages waiting unread beyond which reading pauses (the queue's own setting)."""
         return self._messages.max_queue
 
-    def _ready_message(self, decode: bool | None = None) -> Data | None:
-        """The next message if it is queued whole and no recv_streaming() is open (the common case,
-        without a coroutine); else None, once an unfinished recv_streaming() has been ended.
-
-        Raises:
-            RuntimeError: another coroutine is already waiting for a message.
-        """
-        if self._stream is None:
-            return self._messages.get_nowait(decode)
-        self._messages.check_single_reader()
-        self._end_stream()
-        return None
-
     def recv_streaming(self, decode: bool | None = None) -> AsyncIterator[Data]:
         """The next message piece by piece, as its frames arrive: ``async for piece in
         ws.recv_streaming()``. The pieces are str for text (whole characters) or bytes for binary,
@@ -96,13 +83,17 @@ class Connection(AwaitCore, WebSocketProtocol):
         Raises:
             RuntimeError: another coroutine is already waiting for a message.
         """
-        self._messages.check_single_reader()
         self._end_stream()
         self._stream = _MessagePieces(self, decode)
         return self._stream
 
     def _end_stream(self) -> None:
-        """Whoever reads next ends the message a recv_streaming() left unfinished: its rest goes."""
+        """Whoever reads next ends the message a recv_streaming() left unfinished: its rest goes.
+
+        Raises:
+            RuntimeError: another coroutine is already waiting for a message (nothing is ended).
+        """
+        self._messages.check_single_reader()
         stream, self._stream = self._stream, None
         if stream is not None and not stream.done:
             stream.done = True
