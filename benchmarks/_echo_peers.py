@@ -225,20 +225,17 @@ class _TcpTaskEcho(asyncio.BufferedProtocol):
 
 class _TcpEagerTaskEcho(_TcpTaskEcho):
     """The same, with the task resumed from the read callback instead of on the loop's next turn,
-    by the waiter wsfast's await API uses (``wsfast.asyncio.messages._Waiter``): the floor of an
-    await API that wakes its readers so."""
+    as wsfast's await API wakes its readers (``wsfast.asyncio.messages.wake``): the floor of an
+    await API that wakes them so."""
 
     def connection_made(self, transport: Any) -> None:
         from wsfast._kernels import compiled_twin
 
-        self.waiter_type = compiled_twin("asyncio.messages")._Waiter
+        self.wake_now = compiled_twin("asyncio.messages").wake
         super().connection_made(transport)
 
-    def new_waiter(self) -> Any:
-        return self.waiter_type(self.loop)
-
     def wake(self, waiter: Any) -> None:
-        waiter.wake(True)
+        self.wake_now(waiter, True)
 
 
 async def serve_tcp(aiofastnet: bool = False, buffered: bool = False, task: bool = False,

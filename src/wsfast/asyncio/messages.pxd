@@ -1,18 +1,7 @@
 # Declarations for the build's compiled copy of messages.py (the module messages_c): the queue's
 # state in C fields. The .py file stays plain Python: it is the pure-Python twin as it is.
 
-cdef int _PENDING, _DONE, _CANCELLED
-
-
-cdef class _Waiter:
-    cdef object _loop
-    cdef list _callbacks
-    cdef int _state
-    cdef object _cancel_message
-    cdef public object _asyncio_future_blocking  # asyncio's tasks set it
-    cpdef bint done(self)
-    cpdef wake(self, bint now)
-    cdef _schedule_callbacks(self)
+cpdef wake(waiter, bint now)
 
 
 cdef class _Text:
@@ -36,7 +25,7 @@ cdef class MessageQueue:
     cdef object _entries
     cdef _Partial _receiving
     cdef Py_ssize_t _whole
-    cdef _Waiter _waiter
+    cdef object _waiter
     cdef bint _paused
     cdef bint _closed
     cdef object _loop
@@ -45,4 +34,4 @@ cdef class MessageQueue:
     # called per message from get(): C calls (the connection calls the cpdef ones too)
     cpdef get_nowait(self, decode=*)
     cpdef check_single_reader(self)
-    cdef _Waiter _new_waiter(self)
+    cdef object _new_waiter(self)

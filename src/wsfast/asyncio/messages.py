@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextvars
 import sys
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import ConnectionClosedOK
@@ -124,124 +123,36 @@ def _current_task_finder() -> Callable[[asyncio.AbstractEventLoop], Any]:
 
 
 _current_task = _current_task_finder()
+_Future = asyncio.Future  # the C future where asyncio has one
 
 
-class _Waiter:
-    """What a reader awaits until a message arrives: the future protocol that asyncio's tasks
-    use (``_asyncio_future_blocking``, ``add_done_callback``, ``result``, ``cancel``), with one
-    difference from ``loop.create_future()``. Made done by the read callback, where no task runs,
-    it resumes its task there and then, in the task's own context, instead of on the loop's next
-    turn: on the standard loop that turn costs a ``call_soon`` and an extra ``epoll_wait`` per
-    message (a 256 B echo server's CPU per round trip went from 21.3 to 19.5 us here; uvloop's
-    turn is cheap: no change). Made done from inside a task, or cancelled, it wakes its task as
-    a future does.
+def wake(waiter: asyncio.Future[None], now: bool) -> None:
+    """Make the future a reader awaits done (nothing if it is done already). With ``now`` and no
+    task running (a read callback), its task resumes before this returns, in the task's own
+    context, instead of on the loop's next turn: on the standard loop that turn costs a
+    ``call_soon`` and an extra ``epoll_wait`` per message (a 256 B echo server's CPU per round trip
+    went from 21.3 to 19.5 us here; uvloop's turn is cheap). Else, or from inside a task, its
+    callbacks run on the loop's next turn, as ``set_result`` does.
+
+    The waiter is the loop's own future type, not a look-alike: asyncio's C tasks wait for one
+    without the attribute look-ups and calls that any other awaitable costs them (about 1,800
+    instructions per message).
     """
-
-    __slots__ = ("_loop", "_callbacks", "_state", "_cancel_message", "_asyncio_future_blocking")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._callbacks: list[tuple[Callable[[Any], object], Any]] = []
-        self._state = _PENDING
-        self._cancel_message: Any = None
-        self._asyncio_future_blocking = False
-
-    def get_loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    def done(self) -> bool:
-        return self._state != _PENDING
-
-    def cancelled(self) -> bool:
-        return self._state == _CANCELLED
-
-    def add_done_callback(self, callback: Callable[[Any], object], *, context: Any = None) -> None:
-        if context is None:
-            context = contextvars.copy_context()
-        if self._state == _PENDING:
-            self._callbacks.append((callback, context))
-        else:
-            self._loop.call_soon(callback, self, context=context)
-
-    def remove_done_callback(self, callback: Callable[[Any], object]) -> int:
-        kept = [entry for entry in self._callbacks if entry[0] != callback]
-        removed = len(self._callbacks) - len(kept)
-        self._callbacks = kept
-        return removed
-
-    def result(self) -> None:
-        """None once done.
-
-        Raises:
-            asyncio.CancelledError: it was cancelled.
-            asyncio.InvalidStateError: it is not done yet.
-        """
-        if self._state == _DONE:
-            return None
-        if self._state == _CANCELLED:
-            raise asyncio.CancelledError() if self._cancel_message is None else asyncio.CancelledError(self._cancel_message)
-        raise asyncio.InvalidStateError("the reader's waiter is not done")
-
-    def exception(self) -> BaseException | None:
-        """None once done.
-
-        Raises:
-            asyncio.CancelledError: it was cancelled.
-            asyncio.InvalidStateError: it is not done yet.
-        """
-        self.result()
-        return None
-
-    def cancel(self, msg: Any = None) -> bool:
-        """Cancel it, as a future is cancelled: its task is woken on the loop's next turn."""
-        if self._state != _PENDING:
-            return False
-        self._state = _CANCELLED
-        self._cancel_message = msg
-        self._schedule_callbacks()
-        return True
-
-    def wake(self, now: bool) -> None:
-        """Done: with ``now``, and no task running (a read callback), its task resumes before
-        this returns; else on the loop's next turn. Nothing if it is done already."""
-        if self._state != _PENDING:
-            return
-        self._state = _DONE
-        if not now or _current_task(self._loop) is not None:
-            self._schedule_callbacks()
-            return
-        callbacks = self._callbacks
-        self._callbacks = []
-        for callback, context in callbacks:
-            try:
-                context.run(callback, self)
-            except RuntimeError:  # the context is entered already (run() checks before calling)
-                self._loop.call_soon(callback, self, context=context)
-
-    def _schedule_callbacks(self) -> None:
-        callbacks = self._callbacks
-        self._callbacks = []
-        for callback, context in callbacks:
-            self._loop.call_soon(callback, self, context=context)
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return self  # type: ignore[return-value]  # an iterator of its own, as asyncio's C future
-
-    def __iter__(self) -> _Waiter:
-        return self
-
-    def __next__(self) -> _Waiter:
-        """Yields itself to the task (which then waits for it) until done; then ends.
-
-        Raises:
-            StopIteration: it is done.
-            asyncio.CancelledError: it was cancelled.
-        """
-        if self._state == _PENDING:
-            self._asyncio_future_blocking = True
-            return self
-        self.result()
-        raise StopIteration
+    if waiter.done():
+        return
+    if not now or _current_task(waiter.get_loop()) is not None:
+        waiter.set_result(None)
+        return
+    # [(callback, context)]: a copy, as the Python future's own list empties as they are removed
+    callbacks = tuple(waiter._callbacks or ())
+    for callback, _context in callbacks:
+        waiter.remove_done_callback(callback)
+    waiter.set_result(None)  # done, with no callback left to schedule: they run here
+    for callback, context in callbacks:
+        try:
+            context.run(callback, waiter)
+        except RuntimeError:  # the context is entered already (run() checks before calling)
+            waiter.get_loop().call_soon(callback, waiter, context=context)
 
 
 class MessageQueue:
@@ -286,7 +197,7 @@ class MessageQueue:
         self._entries: deque[bytes | _Text | _Partial] = deque()
         self._receiving: _Partial | None = None  # the message arriving in fragments
         self._whole = 0  # entries that are whole messages, the measure of back-pressure
-        self._waiter: _Waiter | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self._paused = False
         self._closed = False
         self._loop = loop
@@ -330,8 +241,8 @@ class MessageQueue:
         if waiter is not None:
             if self._wake_after_reads:
                 self._wake_due = True  # read_done() wakes it
-            else:  # the reader may run before this returns (see _Waiter): the queue is whole
-                waiter.wake(True)
+            else:  # the reader may run before this returns (see wake()): the queue is whole
+                wake(waiter, True)
 
     def read_done(self) -> None:
         """The connection's read callback has done its own work (what it sends is written): the
@@ -340,7 +251,7 @@ class MessageQueue:
             self._wake_due = False
             waiter = self._waiter
             if waiter is not None:
-                waiter.wake(True)
+                wake(waiter, True)
 
     def close(self) -> None:
         """No more messages will arrive: readers get what is queued, then the closed error."""
@@ -350,7 +261,7 @@ class MessageQueue:
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
-            waiter.wake(False)  # closing: the reader runs after the connection's own bookkeeping
+            wake(waiter, False)  # closing: the reader runs after the connection's own bookkeeping
 
     def _maybe_resume(self) -> None:
         if self._whole <= self.max_queue // 2:  # type: ignore[operator]  # paused, so max_queue is set
@@ -464,7 +375,7 @@ class MessageQueue:
                 partial.skipping = True
                 entries.popleft()  # put() drops its other pieces and never queues it again
 
-    def _new_waiter(self) -> _Waiter:
+    def _new_waiter(self) -> asyncio.Future[None]:
         """The future the reader awaits until something arrives; the caller clears ``_waiter``.
 
         Raises:
@@ -475,7 +386,7 @@ class MessageQueue:
         if self._closed:
             raise self._closed_error()
         loop = self._loop if self._loop is not None else asyncio.get_running_loop()
-        waiter = self._waiter = _Waiter(loop)
+        waiter = self._waiter = _Future(loop=loop)
         return waiter
 
     def check_single_reader(self) -> None:
